@@ -1,0 +1,220 @@
+//! Signing keys of the trusted issuer, fetched from its JWKS and cached.
+//!
+//! Keys are fetched once and kept. A token naming an unknown `kid` triggers at most one refetch per
+//! cooldown (single flight: concurrent misses wait for the same fetch). When the JWKS endpoint is down,
+//! the cached keys keep working. No request ever causes more than that one fetch.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use jsonwebtoken::DecodingKey;
+use serde::Deserialize;
+use tokio::sync::{Mutex, OnceCell};
+use url::Url;
+
+/// Where the keys come from: a fixed JWKS URI, or OIDC discovery under the issuer.
+#[derive(Debug, Clone)]
+pub enum KeySource {
+    /// `MCP_AUTH__JWKS_URI`.
+    Jwks(Url),
+    /// `{issuer}/.well-known/openid-configuration` → `jwks_uri`.
+    Discovery { issuer: String },
+}
+
+/// A cache of RS256 verification keys by `kid`.
+pub struct JwksCache {
+    source: KeySource,
+    http: reqwest::Client,
+    cooldown: Duration,
+    keys: RwLock<Arc<HashMap<String, Arc<DecodingKey>>>>,
+    jwks_uri: OnceCell<Url>,
+    /// Held while fetching; remembers when the last fetch started, for the cooldown.
+    last_fetch: Mutex<Option<Instant>>,
+    /// Bumped on every refresh, so results derived from older keys can be dropped.
+    generation: AtomicU64,
+}
+
+#[derive(Deserialize)]
+struct JwkSet {
+    keys: Vec<Jwk>,
+}
+
+#[derive(Deserialize)]
+struct Jwk {
+    kty: String,
+    kid: Option<String>,
+    #[serde(rename = "use")]
+    use_: Option<String>,
+    alg: Option<String>,
+    n: Option<String>,
+    e: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct OidcMetadata {
+    issuer: String,
+    jwks_uri: Url,
+}
+
+impl JwksCache {
+    pub fn new(source: KeySource, http: reqwest::Client, cooldown: Duration) -> Self {
+        Self {
+            source,
+            http,
+            cooldown,
+            keys: RwLock::new(Arc::new(HashMap::new())),
+            jwks_uri: OnceCell::new(),
+            last_fetch: Mutex::new(None),
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    /// Changes whenever the keys were (re)loaded.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// The key for `kid`, refetching the JWKS at most once per cooldown when it is unknown.
+    pub async fn key(&self, kid: &str) -> Option<Arc<DecodingKey>> {
+        if let Some(key) = self.cached(kid) {
+            return Some(key);
+        }
+        let mut last_fetch = self.last_fetch.lock().await;
+        // Another task may have fetched while this one waited for the lock.
+        if let Some(key) = self.cached(kid) {
+            return Some(key);
+        }
+        if last_fetch.is_some_and(|at| at.elapsed() < self.cooldown) {
+            return None;
+        }
+        *last_fetch = Some(Instant::now());
+        if let Err(error) = self.refresh().await {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "JWKS refresh failed; keeping cached keys"
+            );
+        }
+        self.cached(kid)
+    }
+
+    /// Fetches keys ahead of the first request; failures are only logged (the first token retries).
+    pub async fn warm_up(&self) {
+        let mut last_fetch = self.last_fetch.lock().await;
+        *last_fetch = Some(Instant::now());
+        match self.refresh().await {
+            Ok(count) => tracing::info!(keys = count, "JWKS loaded"),
+            Err(error) => tracing::warn!(error = format!("{error:#}"), "JWKS not loaded yet"),
+        }
+    }
+
+    fn cached(&self, kid: &str) -> Option<Arc<DecodingKey>> {
+        let keys = self
+            .keys
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        keys.get(kid).cloned()
+    }
+
+    async fn refresh(&self) -> anyhow::Result<usize> {
+        let uri = self
+            .jwks_uri
+            .get_or_try_init(|| self.discover_jwks_uri())
+            .await?
+            .clone();
+        let set: JwkSet = self
+            .http
+            .get(uri.clone())
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .with_context(|| format!("fetching JWKS from {uri}"))?
+            .json()
+            .await
+            .with_context(|| format!("parsing JWKS from {uri}"))?;
+        let keys = parse_keys(set);
+        if keys.is_empty() {
+            bail!("JWKS at {uri} holds no usable RS256 signing key");
+        }
+        let count = keys.len();
+        *self
+            .keys
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(keys);
+        // Any refresh may have replaced or retired a key (even under the same kid).
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        Ok(count)
+    }
+
+    async fn discover_jwks_uri(&self) -> anyhow::Result<Url> {
+        match &self.source {
+            KeySource::Jwks(uri) => Ok(uri.clone()),
+            KeySource::Discovery { issuer } => {
+                let url = format!(
+                    "{}/.well-known/openid-configuration",
+                    issuer.trim_end_matches('/')
+                );
+                let metadata: OidcMetadata = self
+                    .http
+                    .get(&url)
+                    .send()
+                    .await
+                    .and_then(reqwest::Response::error_for_status)
+                    .with_context(|| format!("fetching OIDC discovery from {url}"))?
+                    .json()
+                    .await
+                    .with_context(|| format!("parsing OIDC discovery from {url}"))?;
+                // OpenID Connect Discovery §4.3: the document must name the issuer it was fetched for.
+                if metadata.issuer.trim_end_matches('/') != issuer.trim_end_matches('/') {
+                    bail!(
+                        "discovery at {url} names issuer {:?}, expected {issuer:?}",
+                        metadata.issuer
+                    );
+                }
+                Ok(metadata.jwks_uri)
+            }
+        }
+    }
+}
+
+/// Keeps RSA signature keys with a `kid`; skips encryption keys and other algorithms.
+fn parse_keys(set: JwkSet) -> HashMap<String, Arc<DecodingKey>> {
+    set.keys
+        .into_iter()
+        .filter(|jwk| jwk.kty == "RSA")
+        .filter(|jwk| jwk.use_.as_deref().is_none_or(|u| u == "sig"))
+        .filter(|jwk| jwk.alg.as_deref().is_none_or(|a| a == "RS256"))
+        .filter_map(|jwk| {
+            let key =
+                DecodingKey::from_rsa_components(jwk.n.as_deref()?, jwk.e.as_deref()?).ok()?;
+            Some((jwk.kid?, Arc::new(key)))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_keys_keeps_only_rsa_signing_keys_with_kid() {
+        let set: JwkSet = serde_json::from_value(serde_json::json!({ "keys": [
+            { "kty": "RSA", "kid": "a", "use": "sig", "alg": "RS256", "n": "sXch", "e": "AQAB" },
+            { "kty": "RSA", "kid": "b", "n": "sXch", "e": "AQAB" },
+            { "kty": "RSA", "kid": "enc", "use": "enc", "n": "sXch", "e": "AQAB" },
+            { "kty": "RSA", "kid": "ps", "alg": "PS256", "n": "sXch", "e": "AQAB" },
+            { "kty": "RSA", "n": "sXch", "e": "AQAB" },
+            { "kty": "EC", "kid": "ec", "crv": "P-256", "x": "AA", "y": "AA" }
+        ]}))
+        .unwrap();
+        let mut kids: Vec<_> = parse_keys(set).into_keys().collect();
+        kids.sort();
+        assert_eq!(kids, ["a", "b"]);
+    }
+}

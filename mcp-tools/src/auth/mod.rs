@@ -1,0 +1,196 @@
+//! OAuth 2.0 resource-server side of the MCP endpoint.
+//!
+//! - `jwks`: the issuer's signing keys, cached with a refetch cooldown.
+//! - `validator`: JWT checks (RS256 only, `iss`, `aud`, `exp`, `nbf`, tenant, delegated scope).
+//! - this module: the [`Principal`] a request acts for, the axum middleware that turns the `Authorization`
+//!   header into one (or a 401/403 with `WWW-Authenticate`), and the RFC 9728 metadata document.
+
+mod jwks;
+mod validator;
+
+use std::sync::Arc;
+
+use axum::{
+    Json,
+    extract::{Request, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use serde_json::json;
+
+pub use jwks::{JwksCache, KeySource};
+pub use validator::{Policy, TokenValidator};
+
+use crate::Config;
+
+/// The user a request acts for: taken from a validated delegated token, never from anything the model or
+/// client sends. Identity is (issuer, tenant, user id); the name is for display only.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Principal {
+    pub issuer: String,
+    /// `tid` (empty for issuers without tenants).
+    pub tenant_id: String,
+    /// `oid`, or `sub` when the issuer has no `oid`.
+    pub user_id: String,
+    pub name: String,
+}
+
+/// Why a request was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// Missing, malformed, expired, wrongly signed or foreign token: 401.
+    #[error("invalid token")]
+    InvalidToken,
+    /// A valid token that does not carry the delegated scope (including app-only tokens): 403.
+    #[error("insufficient scope")]
+    InsufficientScope,
+}
+
+/// Everything the middleware needs.
+pub struct Authenticator {
+    validator: TokenValidator,
+    resource_metadata_url: String,
+    resource: String,
+    authorization_servers: Vec<String>,
+    scopes_supported: Vec<String>,
+}
+
+impl Authenticator {
+    pub fn new(config: &Config, http: reqwest::Client) -> Self {
+        let source = match &config.auth.jwks_uri {
+            Some(uri) => KeySource::Jwks(uri.clone()),
+            None => KeySource::Discovery {
+                issuer: config.auth.authority.clone(),
+            },
+        };
+        let keys = Arc::new(JwksCache::new(source, http, config.auth.jwks_cooldown));
+        let policy = Policy {
+            issuer: config.auth.authority.clone(),
+            audiences: config.auth.audiences.clone(),
+            tenant_id: config.auth.tenant_id.clone(),
+            scope: config.auth.scope.clone(),
+            leeway_secs: config.auth.leeway.as_secs(),
+        };
+        Self {
+            validator: TokenValidator::new(policy, keys),
+            resource_metadata_url: config.resource_metadata_url(),
+            resource: config.public_url.to_string(),
+            authorization_servers: vec![config.auth.authority.clone()],
+            scopes_supported: config.auth.scopes_supported.clone(),
+        }
+    }
+
+    pub fn validator(&self) -> &TokenValidator {
+        &self.validator
+    }
+
+    /// The 401/403 answer for `error`; `token_sent` adds `error="invalid_token"` per RFC 6750 §3.1.
+    fn refusal(&self, error: Option<AuthError>) -> Response {
+        let metadata = &self.resource_metadata_url;
+        let (status, challenge, code) = match error {
+            None => (
+                StatusCode::UNAUTHORIZED,
+                format!(r#"Bearer resource_metadata="{metadata}""#),
+                "unauthorized",
+            ),
+            Some(AuthError::InvalidToken) => (
+                StatusCode::UNAUTHORIZED,
+                format!(r#"Bearer error="invalid_token", resource_metadata="{metadata}""#),
+                "invalid_token",
+            ),
+            Some(AuthError::InsufficientScope) => (
+                StatusCode::FORBIDDEN,
+                format!(
+                    r#"Bearer error="insufficient_scope", scope="{}", resource_metadata="{metadata}""#,
+                    self.validator.policy().scope
+                ),
+                "insufficient_scope",
+            ),
+        };
+        let mut response = (status, Json(json!({ "error": code }))).into_response();
+        if let Ok(value) = HeaderValue::from_str(&challenge) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, value);
+        }
+        response
+    }
+}
+
+/// The bearer token of the `Authorization` header. Exactly one header, scheme `Bearer` (any case).
+/// Tokens anywhere else (query string, body, cookies) are never looked at.
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let value = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    let (scheme, token) = value.to_str().ok()?.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// axum middleware: admits requests with a valid delegated token and attaches their [`Principal`].
+pub async fn require_user(
+    State(auth): State<Arc<Authenticator>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let Some(token) = bearer_token(request.headers()) else {
+        let sent_something = request.headers().contains_key(header::AUTHORIZATION);
+        return auth.refusal(sent_something.then_some(AuthError::InvalidToken));
+    };
+    match auth.validator.validate(token).await {
+        Ok(principal) => {
+            tracing::Span::current().record("user", tracing::field::display(&principal.user_id));
+            request.extensions_mut().insert(principal);
+            next.run(request).await
+        }
+        Err(error) => {
+            tracing::info!(reason = %error, "request refused");
+            auth.refusal(Some(error))
+        }
+    }
+}
+
+/// RFC 9728 protected-resource metadata.
+pub async fn resource_metadata(State(auth): State<Arc<Authenticator>>) -> Response {
+    let mut response = Json(json!({
+        "resource": auth.resource,
+        "authorization_servers": auth.authorization_servers,
+        "scopes_supported": auth.scopes_supported,
+        "bearer_methods_supported": ["header"],
+        "resource_name": "Portcullis MCP tools",
+    }))
+    .into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(values: &[&str]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for v in values {
+            map.append(header::AUTHORIZATION, HeaderValue::from_str(v).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn bearer_token_requires_one_bearer_header() {
+        assert_eq!(bearer_token(&headers(&["Bearer abc"])), Some("abc"));
+        assert_eq!(bearer_token(&headers(&["bearer abc"])), Some("abc"));
+        assert_eq!(bearer_token(&headers(&["Basic abc"])), None);
+        assert_eq!(bearer_token(&headers(&["Bearer "])), None);
+        assert_eq!(bearer_token(&headers(&["Bearer"])), None);
+        assert_eq!(bearer_token(&headers(&["Bearer a", "Bearer b"])), None);
+        assert_eq!(bearer_token(&headers(&[])), None);
+    }
+}

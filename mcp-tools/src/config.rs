@@ -1,0 +1,388 @@
+//! Typed configuration from `MCP_*` environment variables (`__` nests: `MCP_AUTH__AUDIENCE`).
+//!
+//! Every variable is documented in `.env.example` and the README. Bad or missing values stop start-up
+//! with one line naming the variable.
+
+use std::{net::SocketAddr, time::Duration};
+
+use figment::{Figment, providers::Env};
+use serde::{Deserialize, Deserializer};
+use url::Url;
+
+/// The MCP server's configuration, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Listen address (`MCP_BIND`).
+    pub bind: SocketAddr,
+    /// Canonical resource URL of the MCP endpoint (`MCP_PUBLIC_URL`); the `resource` of RFC 9728.
+    pub public_url: Url,
+    pub auth: AuthConfig,
+    /// Origins allowed to call from a browser (`MCP_ALLOWED_ORIGINS`); requests without `Origin` pass.
+    pub allowed_origins: Vec<String>,
+    /// Accepted `Host` header values (`MCP_ALLOWED_HOSTS`), against DNS rebinding.
+    pub allowed_hosts: Vec<String>,
+    /// SQLite database for per-user data (`MCP_DATABASE_URL`).
+    pub database_url: String,
+}
+
+/// Who may call: the token issuer and what its tokens must say.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// The issuer (`MCP_AUTH__AUTHORITY`); discovery at `{authority}/.well-known/openid-configuration`.
+    pub authority: String,
+    /// JWKS URI override (`MCP_AUTH__JWKS_URI`); discovered when unset.
+    pub jwks_uri: Option<Url>,
+    /// Accepted `aud` values (`MCP_AUTH__AUDIENCE`).
+    pub audiences: Vec<String>,
+    /// Required `tid` (`MCP_AUTH__TENANT_ID`).
+    pub tenant_id: Option<String>,
+    /// Delegated scope required in `scp` (`MCP_AUTH__SCOPE`).
+    pub scope: String,
+    /// Scopes advertised in the protected-resource metadata, as clients must request them
+    /// (`MCP_AUTH__SCOPES_SUPPORTED`; for Entra the fully qualified `api://<app-id>/mcp:tools`).
+    pub scopes_supported: Vec<String>,
+    /// Clock skew tolerated on `exp`/`nbf` (`MCP_AUTH__LEEWAY_SECS`).
+    pub leeway: Duration,
+    /// Least time between two JWKS refetches caused by unknown key ids (`MCP_AUTH__JWKS_COOLDOWN_SECS`).
+    pub jwks_cooldown: Duration,
+}
+
+/// Bad or missing configuration, naming the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(String);
+
+#[derive(Deserialize)]
+struct Raw {
+    bind: Option<SocketAddr>,
+    public_url: Option<Url>,
+    #[serde(default)]
+    auth: RawAuth,
+    #[serde(default, deserialize_with = "comma_list")]
+    allowed_origins: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "comma_list")]
+    allowed_hosts: Option<Vec<String>>,
+    database_url: Option<String>,
+}
+
+#[derive(Default, Deserialize)]
+struct RawAuth {
+    authority: Option<String>,
+    jwks_uri: Option<Url>,
+    #[serde(default, deserialize_with = "comma_list")]
+    audience: Option<Vec<String>>,
+    tenant_id: Option<String>,
+    scope: Option<String>,
+    #[serde(default, deserialize_with = "comma_list")]
+    scopes_supported: Option<Vec<String>>,
+    leeway_secs: Option<u64>,
+    jwks_cooldown_secs: Option<u64>,
+}
+
+impl Config {
+    /// Reads `MCP_*` from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_figment(Figment::from(Env::prefixed("MCP_").split("__")))
+    }
+
+    fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        let raw: Raw = figment.extract().map_err(|error| {
+            let key = error.path.join("__").to_uppercase();
+            ConfigError(format!("MCP_{key}: {}", error.kind))
+        })?;
+        Self::from_raw(raw)
+    }
+
+    fn from_raw(raw: Raw) -> Result<Self, ConfigError> {
+        let bind = raw
+            .bind
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8081)));
+        let public_url = match raw.public_url {
+            Some(url) => url,
+            None => Url::parse(&format!("http://{bind}/mcp")).map_err(|e| {
+                ConfigError(format!("MCP_PUBLIC_URL: cannot derive from MCP_BIND: {e}"))
+            })?,
+        };
+        if !matches!(public_url.scheme(), "http" | "https") || public_url.host_str().is_none() {
+            return Err(ConfigError(
+                "MCP_PUBLIC_URL: must be an absolute http(s) URL".into(),
+            ));
+        }
+        let authority = raw
+            .auth
+            .authority
+            .filter(|a| !a.trim().is_empty())
+            .ok_or_else(|| {
+                ConfigError(
+                    "MCP_AUTH__AUTHORITY is required: the token issuer, e.g. https://login.microsoftonline.com/<tenant-id>/v2.0".into(),
+                )
+            })?;
+        Url::parse(&authority)
+            .map_err(|e| ConfigError(format!("MCP_AUTH__AUTHORITY: not a URL: {e}")))?;
+        let audiences = raw
+            .auth
+            .audience
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| {
+                ConfigError(
+                    "MCP_AUTH__AUDIENCE is required: accepted token audiences, e.g. api://portcullis-mcp".into(),
+                )
+            })?;
+        let scope = raw.auth.scope.unwrap_or_else(|| "mcp:tools".to_owned());
+        if scope.is_empty() || scope.contains(char::is_whitespace) {
+            return Err(ConfigError(
+                "MCP_AUTH__SCOPE: must be one scope name without spaces".into(),
+            ));
+        }
+        let scopes_supported = raw
+            .auth
+            .scopes_supported
+            .unwrap_or_else(|| vec![scope.clone()]);
+        let allowed_hosts = raw
+            .allowed_hosts
+            .unwrap_or_else(|| default_hosts(&public_url, bind));
+        let allowed_origins = raw
+            .allowed_origins
+            .unwrap_or_else(|| default_origins(&public_url));
+        Ok(Self {
+            bind,
+            public_url,
+            auth: AuthConfig {
+                authority,
+                jwks_uri: raw.auth.jwks_uri,
+                audiences,
+                tenant_id: raw.auth.tenant_id.filter(|t| !t.is_empty()),
+                scope,
+                scopes_supported,
+                leeway: Duration::from_secs(raw.auth.leeway_secs.unwrap_or(30)),
+                jwks_cooldown: Duration::from_secs(raw.auth.jwks_cooldown_secs.unwrap_or(30)),
+            },
+            allowed_origins,
+            allowed_hosts,
+            database_url: raw
+                .database_url
+                .unwrap_or_else(|| "sqlite://mcp-tools.db".to_owned()),
+        })
+    }
+
+    /// Builds a configuration in code (embedding, tests); the same validation applies.
+    pub fn builder(authority: impl Into<String>, audience: impl Into<String>) -> ConfigBuilder {
+        ConfigBuilder {
+            raw: Raw {
+                bind: None,
+                public_url: None,
+                auth: RawAuth {
+                    authority: Some(authority.into()),
+                    audience: Some(vec![audience.into()]),
+                    ..RawAuth::default()
+                },
+                allowed_origins: None,
+                allowed_hosts: None,
+                database_url: None,
+            },
+        }
+    }
+
+    /// URL of the RFC 9728 metadata document for [`Config::public_url`].
+    pub fn resource_metadata_url(&self) -> String {
+        let mut url = self.public_url.clone();
+        let path = url.path().trim_end_matches('/').to_owned();
+        url.set_path(&format!("/.well-known/oauth-protected-resource{path}"));
+        url.set_query(None);
+        url.to_string()
+    }
+}
+
+/// Code-side construction of a [`Config`].
+pub struct ConfigBuilder {
+    raw: Raw,
+}
+
+impl ConfigBuilder {
+    pub fn bind(mut self, bind: SocketAddr) -> Self {
+        self.raw.bind = Some(bind);
+        self
+    }
+    pub fn public_url(mut self, url: Url) -> Self {
+        self.raw.public_url = Some(url);
+        self
+    }
+    pub fn jwks_uri(mut self, url: Url) -> Self {
+        self.raw.auth.jwks_uri = Some(url);
+        self
+    }
+    pub fn tenant_id(mut self, tenant: impl Into<String>) -> Self {
+        self.raw.auth.tenant_id = Some(tenant.into());
+        self
+    }
+    pub fn scopes_supported(mut self, scopes: Vec<String>) -> Self {
+        self.raw.auth.scopes_supported = Some(scopes);
+        self
+    }
+    pub fn jwks_cooldown_secs(mut self, secs: u64) -> Self {
+        self.raw.auth.jwks_cooldown_secs = Some(secs);
+        self
+    }
+    pub fn allowed_origins(mut self, origins: Vec<String>) -> Self {
+        self.raw.allowed_origins = Some(origins);
+        self
+    }
+    pub fn database_url(mut self, url: impl Into<String>) -> Self {
+        self.raw.database_url = Some(url.into());
+        self
+    }
+    pub fn build(self) -> Result<Config, ConfigError> {
+        Config::from_raw(self.raw)
+    }
+}
+
+/// Loopback aliases of the public URL's host, with and without its port.
+fn default_hosts(public_url: &Url, bind: SocketAddr) -> Vec<String> {
+    let mut hosts = Vec::new();
+    let mut push = |h: String| {
+        if !hosts.contains(&h) {
+            hosts.push(h);
+        }
+    };
+    if let Some(host) = public_url.host_str() {
+        match public_url.port_or_known_default() {
+            Some(port) => push(format!("{host}:{port}")),
+            None => push(host.to_owned()),
+        }
+        if public_url.port().is_none() {
+            push(host.to_owned());
+        }
+    }
+    if bind.ip().is_loopback() {
+        for name in ["127.0.0.1", "localhost", "[::1]"] {
+            push(format!("{name}:{}", bind.port()));
+        }
+    }
+    hosts
+}
+
+/// The public URL's own origin and its loopback aliases.
+fn default_origins(public_url: &Url) -> Vec<String> {
+    let origin = public_url.origin().ascii_serialization();
+    let mut origins = vec![origin];
+    if public_url
+        .host_str()
+        .is_some_and(|h| matches!(h, "127.0.0.1" | "localhost" | "[::1]"))
+    {
+        let port = public_url
+            .port()
+            .map(|p| format!(":{p}"))
+            .unwrap_or_default();
+        for name in ["127.0.0.1", "localhost", "[::1]"] {
+            let alias = format!("{}://{name}{port}", public_url.scheme());
+            if !origins.contains(&alias) {
+                origins.push(alias);
+            }
+        }
+    }
+    origins
+}
+
+/// `a, b,c` → `["a", "b", "c"]`; also accepts a list.
+fn comma_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Vec<String>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(Option::<Either>::deserialize(deserializer)?.map(|value| {
+        let items = match value {
+            Either::One(s) => s.split(',').map(str::to_owned).collect(),
+            Either::Many(v) => v,
+        };
+        items
+            .into_iter()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect()
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    fn load() -> Result<Config, ConfigError> {
+        Config::from_env()
+    }
+
+    #[test]
+    fn minimal_configuration_gets_loopback_defaults() {
+        Jail::expect_with(|jail| {
+            jail.set_env("MCP_AUTH__AUTHORITY", "http://127.0.0.1:3400/dev/v2.0");
+            jail.set_env("MCP_AUTH__AUDIENCE", "api://portcullis-mcp");
+            let config = load().expect("valid");
+            assert_eq!(config.bind.to_string(), "127.0.0.1:8081");
+            assert_eq!(config.public_url.as_str(), "http://127.0.0.1:8081/mcp");
+            assert_eq!(config.auth.scope, "mcp:tools");
+            assert_eq!(config.auth.scopes_supported, ["mcp:tools"]);
+            assert!(config.allowed_hosts.contains(&"127.0.0.1:8081".to_owned()));
+            assert!(config.allowed_hosts.contains(&"localhost:8081".to_owned()));
+            assert!(
+                config
+                    .allowed_origins
+                    .contains(&"http://localhost:8081".to_owned())
+            );
+            assert_eq!(
+                config.resource_metadata_url(),
+                "http://127.0.0.1:8081/.well-known/oauth-protected-resource/mcp"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn lists_split_on_commas_and_nesting_uses_double_underscore() {
+        Jail::expect_with(|jail| {
+            jail.set_env(
+                "MCP_AUTH__AUTHORITY",
+                "https://login.microsoftonline.com/t/v2.0",
+            );
+            jail.set_env(
+                "MCP_AUTH__AUDIENCE",
+                "api://a, 11111111-2222-3333-4444-555555555555",
+            );
+            jail.set_env("MCP_AUTH__TENANT_ID", "t");
+            jail.set_env("MCP_PUBLIC_URL", "https://mcp.example.com/mcp");
+            jail.set_env("MCP_ALLOWED_HOSTS", "mcp.example.com");
+            let config = load().expect("valid");
+            assert_eq!(
+                config.auth.audiences,
+                ["api://a", "11111111-2222-3333-4444-555555555555"]
+            );
+            assert_eq!(config.auth.tenant_id.as_deref(), Some("t"));
+            assert_eq!(config.allowed_hosts, ["mcp.example.com"]);
+            assert_eq!(config.allowed_origins, ["https://mcp.example.com"]);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn missing_authority_names_the_variable() {
+        Jail::expect_with(|jail| {
+            jail.set_env("MCP_AUTH__AUDIENCE", "api://a");
+            let error = load().unwrap_err().to_string();
+            assert!(error.contains("MCP_AUTH__AUTHORITY"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_bind_names_the_variable() {
+        Jail::expect_with(|jail| {
+            jail.set_env("MCP_BIND", "not-an-address");
+            jail.set_env("MCP_AUTH__AUTHORITY", "http://127.0.0.1:3400/dev/v2.0");
+            jail.set_env("MCP_AUTH__AUDIENCE", "api://a");
+            let error = load().unwrap_err().to_string();
+            assert!(error.contains("MCP_BIND"), "{error}");
+            Ok(())
+        });
+    }
+}

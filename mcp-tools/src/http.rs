@@ -1,0 +1,222 @@
+//! The HTTP surface: `/mcp` (guarded, authenticated, session-bound), RFC 9728 metadata, health.
+//!
+//! Layers on `/mcp`, outermost first: Host/Origin/header-size guard → bearer-token authentication →
+//! session-owner check → rmcp's Streamable HTTP service.
+
+use std::sync::Arc;
+
+use axum::{
+    Router,
+    extract::{Request, State},
+    http::{HeaderMap, Method, StatusCode, header},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use rmcp::transport::{
+    StreamableHttpServerConfig, StreamableHttpService,
+    streamable_http_server::session::local::LocalSessionManager,
+};
+use tower_http::{cors::CorsLayer, limit::RequestBodyLimitLayer, trace::TraceLayer};
+
+use crate::{
+    AppState, Config,
+    auth::{self, Authenticator, Principal},
+    sessions::{BoundSessions, SessionOwners},
+    tools::Tools,
+};
+
+/// Largest JSON-RPC request body accepted.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Largest total size of request headers (names + values). Entra tokens are 2–4 KB.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// Builds the complete router.
+pub fn router(config: Config, state: AppState) -> Router {
+    let auth = Arc::new(Authenticator::new(&config, state.http.clone()));
+    let guard = Arc::new(Guard {
+        hosts: config.allowed_hosts.clone(),
+        origins: config.allowed_origins.clone(),
+    });
+
+    let shared = state.shared.clone();
+    // Host and Origin are checked by our guard (one place, tested); rmcp's own checks would duplicate it
+    // with a different host syntax.
+    let mcp_config = StreamableHttpServerConfig::default()
+        .disable_allowed_hosts()
+        .disable_allowed_origins()
+        .with_max_request_body_bytes(MAX_BODY_BYTES)
+        .with_cancellation_token(state.shutdown.child_token());
+    let service = StreamableHttpService::new(
+        move || Ok(Tools::new(shared.clone())),
+        Arc::new(BoundSessions::new(
+            LocalSessionManager::default(),
+            state.sessions.clone(),
+        )),
+        mcp_config,
+    );
+
+    let mcp = Router::new()
+        .route_service("/mcp", service)
+        .layer(middleware::from_fn_with_state(
+            state.sessions.clone(),
+            bind_session,
+        ))
+        .layer(middleware::from_fn_with_state(
+            auth.clone(),
+            auth::require_user,
+        ))
+        .layer(middleware::from_fn_with_state(guard, guard_request));
+
+    // Metadata is public and fetched by browser-based clients from other origins.
+    let mut metadata = Router::new().route(
+        "/.well-known/oauth-protected-resource",
+        get(auth::resource_metadata),
+    );
+    for path in metadata_paths(&config) {
+        metadata = metadata.route(&path, get(auth::resource_metadata));
+    }
+    let metadata = metadata.with_state(auth).layer(
+        CorsLayer::new()
+            .allow_origin(tower_http::cors::Any)
+            .allow_methods([Method::GET]),
+    );
+
+    Router::new()
+        .route("/healthz", get(healthz))
+        .merge(metadata)
+        .merge(mcp)
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                // Path only; `user` is filled in once the token is validated.
+                tracing::info_span!(
+                    "http",
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                    user = tracing::field::Empty,
+                )
+            }),
+        )
+}
+
+/// `/.well-known/oauth-protected-resource/<path of MCP_PUBLIC_URL>`, and `/mcp` in any case.
+fn metadata_paths(config: &Config) -> Vec<String> {
+    let mut paths = vec!["/.well-known/oauth-protected-resource/mcp".to_owned()];
+    let own = config.public_url.path().trim_end_matches('/');
+    if !own.is_empty() && own != "/mcp" {
+        paths.push(format!("/.well-known/oauth-protected-resource{own}"));
+    }
+    paths
+}
+
+/// Liveness: no authentication, no details.
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+struct Guard {
+    hosts: Vec<String>,
+    origins: Vec<String>,
+}
+
+impl Guard {
+    fn host_allowed(&self, host: &str) -> bool {
+        let bare = strip_port(host);
+        self.hosts.iter().any(|allowed| {
+            allowed.eq_ignore_ascii_case(host)
+                || (strip_port(allowed) == allowed && allowed.eq_ignore_ascii_case(bare))
+        })
+    }
+}
+
+/// `host:port` → `host`; `[::1]:80` → `[::1]`.
+fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.find(']').map_or(host, |end| &host[..=end]);
+    }
+    host.split_once(':').map_or(host, |(name, _)| name)
+}
+
+fn header_bytes(headers: &HeaderMap) -> usize {
+    headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum()
+}
+
+/// DNS-rebinding and cross-site protection for `/mcp`, before any token work.
+async fn guard_request(State(guard): State<Arc<Guard>>, request: Request, next: Next) -> Response {
+    if header_bytes(request.headers()) > MAX_HEADER_BYTES {
+        return (
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "request headers too large",
+        )
+            .into_response();
+    }
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| request.uri().authority().map(|a| a.as_str()));
+    if !host.is_some_and(|h| guard.host_allowed(h)) {
+        return (StatusCode::FORBIDDEN, "Forbidden: Host is not allowed").into_response();
+    }
+    // Non-browser clients send no Origin; a browser on another site always does.
+    if let Some(origin) = request.headers().get(header::ORIGIN) {
+        let allowed = origin
+            .to_str()
+            .is_ok_and(|o| guard.origins.iter().any(|allowed| allowed == o));
+        if !allowed {
+            return (StatusCode::FORBIDDEN, "Forbidden: Origin is not allowed").into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// A session id is usable only by the user who opened the session; anyone else gets exactly the
+/// answer an unknown session gets.
+async fn bind_session(
+    State(sessions): State<SessionOwners>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Some(id) = request.headers().get("mcp-session-id") {
+        let owned = match (id.to_str(), request.extensions().get::<Principal>()) {
+            (Ok(id), Some(caller)) => sessions.is_owned_by(id, caller),
+            _ => false,
+        };
+        if !owned {
+            return (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response();
+        }
+    }
+    next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strip_port_handles_names_ipv4_and_ipv6() {
+        assert_eq!(strip_port("example.com:8081"), "example.com");
+        assert_eq!(strip_port("example.com"), "example.com");
+        assert_eq!(strip_port("127.0.0.1:80"), "127.0.0.1");
+        assert_eq!(strip_port("[::1]:8081"), "[::1]");
+        assert_eq!(strip_port("[::1]"), "[::1]");
+    }
+
+    #[test]
+    fn host_allowlist_matches_exactly_or_by_name_when_no_port_is_listed() {
+        let guard = Guard {
+            hosts: vec!["127.0.0.1:8081".into(), "mcp.example.com".into()],
+            origins: vec![],
+        };
+        assert!(guard.host_allowed("127.0.0.1:8081"));
+        assert!(!guard.host_allowed("127.0.0.1:9999"));
+        assert!(guard.host_allowed("mcp.example.com"));
+        assert!(guard.host_allowed("MCP.example.com:443"));
+        assert!(!guard.host_allowed("evil.example.com"));
+        assert!(!guard.host_allowed("127.0.0.1"));
+    }
+}
