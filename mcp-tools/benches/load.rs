@@ -13,13 +13,17 @@ use std::{
     process::Stdio,
     sync::{
         Arc,
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
     },
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use axum::{Json, Router, routing::get};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Method, Request, StatusCode, client::conn::http1::SendRequest};
+use hyper_util::rt::TokioIo;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use rsa::{RsaPrivateKey, pkcs1::EncodeRsaPrivateKey, traits::PublicKeyParts};
 use serde_json::{Value, json};
@@ -28,6 +32,7 @@ use tokio::net::TcpListener;
 const AUDIENCE: &str = "api://portcullis-mcp";
 const TENANT: &str = "bench-tenant";
 const ACCEPT: &str = "application/json, text/event-stream";
+static SERVER_PID: AtomicU32 = AtomicU32::new(0);
 
 struct Issuer {
     url: String,
@@ -107,118 +112,149 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
     f64::from(sorted[index]) / 1000.0
 }
 
-/// One MCP session of one user, over raw HTTP (the generator must stay cheap).
+/// One MCP session of one user on its own HTTP/1.1 connection. The generator shares the machine with
+/// the server, so it uses hyper's connection API directly (no pool, no redirects, no JSON encoder).
 struct Session {
-    http: reqwest::Client,
-    url: String,
-    token: String,
+    sender: SendRequest<Full<Bytes>>,
+    host: String,
+    authorization: String,
     id: String,
 }
 
 impl Session {
-    async fn open(http: reqwest::Client, url: &str, token: String) -> Self {
-        let response = http
-            .post(url)
-            .header("accept", ACCEPT)
-            .bearer_auth(&token)
-            .json(&json!({
-                "jsonrpc": "2.0", "id": 0, "method": "initialize",
-                "params": { "protocolVersion": "2025-11-25", "capabilities": {},
-                            "clientInfo": { "name": "bench", "version": "1" } }
-            }))
-            .send()
+    async fn open(addr: SocketAddr, token: String) -> Self {
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        tcp.set_nodelay(true).unwrap();
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
             .await
             .unwrap();
-        assert!(
-            response.status().is_success(),
-            "initialize: {}",
-            response.status()
-        );
-        let id = response.headers()["mcp-session-id"]
-            .to_str()
-            .unwrap()
-            .to_owned();
-        let _ = response.bytes().await;
-        let session = Self {
-            http,
-            url: url.to_owned(),
-            token,
-            id,
+        tokio::spawn(connection);
+        let mut session = Self {
+            sender,
+            host: addr.to_string(),
+            authorization: format!("Bearer {token}"),
+            id: String::new(),
         };
-        let response = session
-            .post(json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }))
+        let (status, headers, _) = session
+            .send(
+                Method::POST,
+                r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}"#.to_owned(),
+            )
             .await;
-        assert_eq!(response.status(), 202);
+        assert!(status.is_success(), "initialize: {status}");
+        session.id = headers["mcp-session-id"].to_str().unwrap().to_owned();
+        let (status, _, _) = session
+            .send(
+                Method::POST,
+                r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.to_owned(),
+            )
+            .await;
+        assert_eq!(status, 202);
         session
     }
 
-    fn post(&self, body: Value) -> impl Future<Output = reqwest::Response> + '_ {
-        let request = self
-            .http
-            .post(&self.url)
+    async fn send(
+        &mut self,
+        method: Method,
+        body: String,
+    ) -> (StatusCode, hyper::HeaderMap, Bytes) {
+        let mut request = Request::builder()
+            .method(method)
+            .uri("/mcp")
+            .header("host", &self.host)
             .header("accept", ACCEPT)
-            .header("mcp-session-id", &self.id)
-            .header("mcp-protocol-version", "2025-11-25")
-            .bearer_auth(&self.token)
-            .json(&body);
-        async move { request.send().await.unwrap() }
+            .header("content-type", "application/json")
+            .header("authorization", &self.authorization);
+        if !self.id.is_empty() {
+            request = request
+                .header("mcp-session-id", &self.id)
+                .header("mcp-protocol-version", "2025-11-25");
+        }
+        self.sender.ready().await.unwrap();
+        let response = self
+            .sender
+            .send_request(request.body(Full::new(Bytes::from(body))).unwrap())
+            .await
+            .unwrap();
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.unwrap().to_bytes();
+        (parts.status, parts.headers, body)
     }
 
     /// One `tools/call`; `Err` when the answer is not a successful result.
-    async fn call(&self, n: u64) -> Result<(), String> {
-        let response = self
-            .post(json!({
-                "jsonrpc": "2.0", "id": n, "method": "tools/call",
-                "params": { "name": "get_random_number", "arguments": { "min": 1, "max": 100 } }
-            }))
-            .await;
-        let status = response.status();
-        let body = response.text().await.map_err(|e| e.to_string())?;
-        if status.is_success() && body.contains("\"result\"") && !body.contains("\"isError\":true")
-        {
+    async fn call(&mut self, n: u64) -> Result<(), String> {
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":{n},"method":"tools/call","params":{{"name":"get_random_number","arguments":{{"min":1,"max":100}}}}}}"#
+        );
+        let (status, _, body) = self.send(Method::POST, body).await;
+        let ok = status.is_success()
+            && memchr(&body, b"\"result\"")
+            && !memchr(&body, b"\"isError\":true");
+        if ok {
             Ok(())
         } else {
-            Err(format!("{status}: {body}"))
+            Err(format!("{status}: {}", String::from_utf8_lossy(&body)))
         }
     }
 
-    async fn close(self) {
-        let _ = self
-            .http
-            .delete(&self.url)
-            .header("mcp-session-id", &self.id)
-            .header("mcp-protocol-version", "2025-11-25")
-            .bearer_auth(&self.token)
-            .send()
-            .await;
+    async fn close(mut self) {
+        let _ = self.send(Method::DELETE, String::new()).await;
     }
+}
+
+fn memchr(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// CPU seconds (user + system) a process has used so far.
+fn cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // After the command name: utime is field 14 and stime 15 of the whole line, i.e. 11 and 12 here.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 struct RunResult {
     calls: u64,
+    server_cpu: f64,
+    client_cpu: f64,
     errors: u64,
     elapsed: Duration,
     latencies_us: Vec<u32>,
 }
 
-async fn run_load(url: &str, issuer: &Issuer, sessions: usize, duration: Duration) -> RunResult {
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .pool_max_idle_per_host(sessions * 2)
-        .tcp_nodelay(true)
-        .build()
-        .unwrap();
+async fn run_load(
+    addr: SocketAddr,
+    issuer: &Issuer,
+    sessions: usize,
+    duration: Duration,
+) -> RunResult {
     let mut opened = Vec::new();
     for i in 0..sessions {
         let token = issuer.token(&format!("user-{i}"), i as u64);
-        opened.push(Session::open(http.clone(), url, token).await);
+        opened.push(Session::open(addr, token).await);
     }
     let stop = Arc::new(AtomicBool::new(false));
     let errors = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
+    let (server_cpu, client_cpu) = (
+        cpu_seconds(&SERVER_PID.load(Ordering::Relaxed).to_string()),
+        cpu_seconds("self"),
+    );
     let tasks: Vec<_> = opened
         .into_iter()
-        .map(|session| {
+        .map(|mut session| {
             let stop = stop.clone();
             let errors = errors.clone();
             tokio::spawn(async move {
@@ -242,6 +278,8 @@ async fn run_load(url: &str, issuer: &Issuer, sessions: usize, duration: Duratio
     tokio::time::sleep(duration).await;
     stop.store(true, Ordering::Relaxed);
     let elapsed = start.elapsed();
+    let server_cpu = cpu_seconds(&SERVER_PID.load(Ordering::Relaxed).to_string()) - server_cpu;
+    let client_cpu = cpu_seconds("self") - client_cpu;
     let mut latencies_us = Vec::new();
     for task in tasks {
         latencies_us.extend(task.await.unwrap());
@@ -249,6 +287,8 @@ async fn run_load(url: &str, issuer: &Issuer, sessions: usize, duration: Duratio
     latencies_us.sort_unstable();
     RunResult {
         calls: latencies_us.len() as u64,
+        server_cpu,
+        client_cpu,
         errors: errors.load(Ordering::Relaxed),
         elapsed,
         latencies_us,
@@ -320,6 +360,7 @@ async fn main() {
         .spawn()
         .expect("mcp-tools binary");
     let pid = child.id().unwrap();
+    SERVER_PID.store(pid, Ordering::Relaxed);
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let health = format!("http://{addr}/healthz");
     for _ in 0..200 {
@@ -333,7 +374,6 @@ async fn main() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let url = format!("http://{addr}/mcp");
     let (idle_rss, _) = peak_rss_kib(pid);
     println!("server idle RSS: {:.1} MiB", idle_rss as f64 / 1024.0);
 
@@ -342,7 +382,7 @@ async fn main() {
         let start = Instant::now();
         let mut round = 0;
         while start.elapsed() < Duration::from_secs(total) {
-            let result = run_load(&url, &issuer, 32, Duration::from_secs(10)).await;
+            let result = run_load(addr, &issuer, 32, Duration::from_secs(10)).await;
             round += 1;
             let (rss, hwm) = peak_rss_kib(pid);
             println!(
@@ -356,17 +396,19 @@ async fn main() {
         }
     } else {
         // Warm-up, then the measured runs.
-        run_load(&url, &issuer, 8, Duration::from_secs(1)).await;
+        run_load(addr, &issuer, 8, Duration::from_secs(1)).await;
         for sessions in [8, 32] {
-            let r = run_load(&url, &issuer, sessions, Duration::from_secs(seconds)).await;
+            let r = run_load(addr, &issuer, sessions, Duration::from_secs(seconds)).await;
             println!(
-                "{sessions:>2} sessions: {:>8.0} calls/s  p50 {:.2} ms  p99 {:.2} ms  ({} calls, {} errors, {:.1} s)",
+                "{sessions:>2} sessions: {:>8.0} calls/s  p50 {:.2} ms  p99 {:.2} ms  ({} calls, {} errors, {:.1} s; CPU per call: server {:.0} µs, generator {:.0} µs)",
                 r.calls as f64 / r.elapsed.as_secs_f64(),
                 percentile(&r.latencies_us, 0.50),
                 percentile(&r.latencies_us, 0.99),
                 r.calls,
                 r.errors,
-                r.elapsed.as_secs_f64()
+                r.elapsed.as_secs_f64(),
+                r.server_cpu / r.calls as f64 * 1e6,
+                r.client_cpu / r.calls as f64 * 1e6,
             );
         }
     }

@@ -3,10 +3,10 @@
 //! The Leptos site settings (`LEPTOS_SITE_ADDR` etc.) are read by Leptos itself; cargo-leptos sets them.
 //! Every variable is documented in `.env.example` and the README.
 
-use std::path::PathBuf;
+use std::{net::SocketAddr, path::PathBuf};
 
 use figment::{Figment, providers::Env};
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 /// The web server's configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -14,6 +14,108 @@ pub struct Config {
     /// Folder for local state (SQLite files, keys). `APP_DATA_DIR`, default `.data`.
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
+    /// `APP_ENVIRONMENT`: `development` (default) or `production`. Development stand-ins refuse to run
+    /// in production.
+    #[serde(default)]
+    pub environment: Environment,
+    /// Sign-in (`APP_AUTH__*`).
+    #[serde(default)]
+    pub auth: AuthConfig,
+    /// The embedded development identity provider (`APP_DEV_IDP__*`).
+    #[serde(default)]
+    pub dev_idp: DevIdpConfig,
+}
+
+/// Where users sign in.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AuthConfig {
+    /// OIDC issuer (`APP_AUTH__AUTHORITY`), e.g. `https://login.microsoftonline.com/<tenant>/v2.0`.
+    /// When unset, the server starts the embedded development identity provider and uses it.
+    pub authority: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    #[default]
+    Development,
+    Production,
+}
+
+/// Settings of the development identity provider.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct DevIdpConfig {
+    /// Listen address; loopback only. `APP_DEV_IDP__BIND`.
+    pub bind: SocketAddr,
+    /// Tenant id in the issuer path and in `tid`. `APP_DEV_IDP__TENANT_ID`.
+    pub tenant_id: String,
+    /// Dev users as `name[:Display Name]`, comma-separated. `APP_DEV_IDP__USERS`.
+    #[serde(deserialize_with = "comma_list")]
+    pub users: Vec<String>,
+    /// Resources (APIs) and their delegated scopes as `app-id-uri=scope scope`, comma-separated.
+    /// `APP_DEV_IDP__RESOURCES`.
+    #[serde(deserialize_with = "comma_list")]
+    pub resources: Vec<String>,
+    /// Access- and ID-token lifetime. `APP_DEV_IDP__ACCESS_TOKEN_LIFETIME_SECS`.
+    pub access_token_lifetime_secs: u64,
+    /// Refresh-token lifetime. `APP_DEV_IDP__REFRESH_TOKEN_LIFETIME_SECS`.
+    pub refresh_token_lifetime_secs: u64,
+    /// How long a retired signing key stays in the JWKS. `APP_DEV_IDP__KEY_GRACE_SECS`.
+    pub key_grace_secs: u64,
+    /// The web app's client id. `APP_DEV_IDP__WEB_CLIENT_ID`.
+    pub web_client_id: String,
+    /// The web app's client secret; generated and kept under the data folder when unset.
+    /// `APP_DEV_IDP__WEB_CLIENT_SECRET`.
+    pub web_client_secret: Option<String>,
+    /// The web app's redirect URI. `APP_DEV_IDP__WEB_REDIRECT_URI`.
+    pub web_redirect_uri: String,
+    /// Where the web app may ask to land after sign-out. `APP_DEV_IDP__WEB_POST_LOGOUT_REDIRECT_URI`.
+    pub web_post_logout_redirect_uri: String,
+    /// The console client's id (public client, loopback redirect). `APP_DEV_IDP__CONSOLE_CLIENT_ID`.
+    pub console_client_id: String,
+    /// Lets the dev IdP start although `APP_ENVIRONMENT=production`. The name says what it is for.
+    /// `APP_DEV_IDP__ALLOW_IN_PRODUCTION_FOR_DEVELOPMENT_ONLY`.
+    pub allow_in_production_for_development_only: bool,
+}
+
+impl Default for DevIdpConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 3400)),
+            tenant_id: "7d3c3a8e-5b0f-4c1e-9a52-d1e5f0c0de00".to_owned(),
+            users: vec!["alice:Alice Smith".to_owned(), "bob:Bob Jones".to_owned()],
+            resources: vec!["api://portcullis-mcp=mcp:tools".to_owned()],
+            access_token_lifetime_secs: 3600,
+            refresh_token_lifetime_secs: 14 * 24 * 3600,
+            key_grace_secs: 24 * 3600,
+            web_client_id: "portcullis-web".to_owned(),
+            web_client_secret: None,
+            web_redirect_uri: "http://127.0.0.1:3000/auth/callback".to_owned(),
+            web_post_logout_redirect_uri: "http://127.0.0.1:3000/".to_owned(),
+            console_client_id: "portcullis-console".to_owned(),
+            allow_in_production_for_development_only: false,
+        }
+    }
+}
+
+/// `a, b,c` → `["a", "b", "c"]`; also accepts a list.
+fn comma_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        One(String),
+        Many(Vec<String>),
+    }
+    let items = match Either::deserialize(deserializer)? {
+        Either::One(s) => s.split(',').map(str::to_owned).collect(),
+        Either::Many(v) => v,
+    };
+    Ok(items
+        .into_iter()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect())
 }
 
 fn default_data_dir() -> PathBuf {
@@ -58,6 +160,33 @@ mod tests {
         Jail::expect_with(|_| {
             let config = Config::from_env().expect("defaults are valid");
             assert_eq!(config.data_dir, PathBuf::from(".data"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn dev_idp_settings_nest_under_app_dev_idp() {
+        Jail::expect_with(|jail| {
+            jail.set_env("APP_DEV_IDP__BIND", "127.0.0.1:4400");
+            jail.set_env("APP_DEV_IDP__USERS", "carol:Carol King, dan");
+            jail.set_env("APP_DEV_IDP__ACCESS_TOKEN_LIFETIME_SECS", "5");
+            jail.set_env("APP_ENVIRONMENT", "production");
+            let config = Config::from_env().expect("valid");
+            assert_eq!(config.dev_idp.bind.port(), 4400);
+            assert_eq!(config.dev_idp.users, ["carol:Carol King", "dan"]);
+            assert_eq!(config.dev_idp.access_token_lifetime_secs, 5);
+            assert_eq!(config.dev_idp.web_client_id, "portcullis-web");
+            assert_eq!(config.environment, Environment::Production);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        Jail::expect_with(|jail| {
+            jail.set_env("APP_DEV_IDP__BIND", "nowhere");
+            let error = Config::from_env().unwrap_err().to_string();
+            assert!(error.contains("APP_DEV_IDP__BIND"), "{error}");
             Ok(())
         });
     }

@@ -10,6 +10,7 @@
 //! or bind `127.0.0.1:0` and call [`run`].
 
 pub mod config;
+pub mod dev;
 pub mod telemetry;
 mod web;
 

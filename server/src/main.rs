@@ -1,19 +1,45 @@
-//! The Portcullis web server binary: reads configuration, binds, serves until SIGINT/SIGTERM.
+//! The Portcullis web server binary: reads configuration, starts the development stand-ins that are not
+//! replaced by configured services, binds, serves until SIGINT/SIGTERM.
 
 use anyhow::Context;
+use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
     server::telemetry::init();
+    match start().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            // One line an operator can act on (it names the variable for configuration errors).
+            eprintln!("server: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn start() -> anyhow::Result<()> {
     let config = server::config::Config::from_env()?;
     let leptos_options = leptos::config::get_configuration(None)
         .context("reading the Leptos site configuration")?
         .leptos_options;
+    let shutdown = CancellationToken::new();
+    tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            server::shutdown_signal().await;
+            shutdown.cancel();
+        }
+    });
+    let dev = server::dev::start(&config, shutdown.clone()).await?;
     let addr = leptos_options.site_addr;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding the web listener on {addr}"))?;
-    tracing::info!(url = %format!("http://{addr}"), "portcullis web app listening");
+    tracing::info!(
+        web = %format!("http://{addr}"),
+        dev_idp = %dev.idp.as_ref().map(|i| i.issuer()).unwrap_or_else(|| "off".into()),
+        "portcullis listening"
+    );
     let state = server::AppState::new(config, leptos_options);
-    server::run(listener, server::router(state), server::shutdown_signal()).await
+    server::run(listener, server::router(state), shutdown.cancelled_owned()).await
 }

@@ -73,6 +73,9 @@ mod tests {
             .build();
         let config = crate::config::Config {
             data_dir: std::env::temp_dir(),
+            environment: crate::config::Environment::Development,
+            auth: Default::default(),
+            dev_idp: Default::default(),
         };
         router(AppState::new(config, options))
     }

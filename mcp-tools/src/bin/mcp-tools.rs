@@ -3,10 +3,26 @@
 use anyhow::Context;
 use tracing_subscriber::EnvFilter;
 
+// Each MCP call allocates many small buffers across threads; mimalloc does that markedly cheaper than
+// glibc's allocator (measured by the load benchmark).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt().with_env_filter(filter).init();
+    match start().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            // One line an operator can act on (it names the variable for configuration errors).
+            eprintln!("mcp-tools: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn start() -> anyhow::Result<()> {
     let config = mcp_tools::Config::from_env()?;
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
