@@ -1,6 +1,7 @@
 //! The page frame shared by every route.
 
 use leptos::prelude::*;
+use leptos_router::hooks::use_location;
 
 use crate::{PRODUCT_NAME, auth::current_user};
 
@@ -18,6 +19,9 @@ pub fn Frame(children: Children) -> impl IntoView {
                 <a class="brand" href="/">
                     {PRODUCT_NAME}
                 </a>
+                <nav class="site-nav">
+                    <a href="/tools">"Tools"</a>
+                </nav>
                 <AuthStatus />
             </header>
             <main class="content">{children()}</main>
@@ -25,22 +29,68 @@ pub fn Frame(children: Children) -> impl IntoView {
     }
 }
 
-/// Shows whether the visitor is signed in.
+/// The signed-in user's name with Sign out, or Sign in.
 #[component]
 fn AuthStatus() -> impl IntoView {
     let user = Resource::new(|| (), |_| current_user());
+    let location = use_location();
 
     view! {
-        <span class="auth-status" data-testid="auth-status">
+        <div class="auth-status">
             <Suspense fallback=|| "…">
                 {move || Suspend::new(async move {
                     match user.await {
-                        Ok(Some(user)) => format!("Signed in as {}", user.name),
-                        Ok(None) => "Not signed in".to_owned(),
-                        Err(_) => "Sign-in status unavailable".to_owned(),
+                        Ok(Some(user)) => {
+                            view! {
+                                <span class="user-name" data-testid="user-name">
+                                    {user.name}
+                                </span>
+                                // A plain POST: sign-out changes state, so it is never a GET.
+                                <form method="post" action="/auth/logout" class="inline">
+                                    <button type="submit" data-testid="sign-out">
+                                        "Sign out"
+                                    </button>
+                                </form>
+                            }
+                                .into_any()
+                        }
+                        Ok(None) => {
+                            let href = move || {
+                                let path = location.pathname.get();
+                                format!(
+                                    "/auth/login?return_to={}",
+                                    urlencoding_path(&path),
+                                )
+                            };
+                            view! {
+                                <span data-testid="auth-status">"Not signed in"</span>
+                                <a class="button" href=href rel="external" data-testid="sign-in">
+                                    "Sign in"
+                                </a>
+                            }
+                                .into_any()
+                        }
+                        Err(_) => {
+                            view! {
+                                <span data-testid="auth-status">"Sign-in status unavailable"</span>
+                            }
+                                .into_any()
+                        }
                     }
                 })}
             </Suspense>
-        </span>
+        </div>
     }
+}
+
+/// Percent-encodes a path for use as a query value.
+fn urlencoding_path(path: &str) -> String {
+    path.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

@@ -1,8 +1,10 @@
 //! Portcullis web UI: the Leptos components shared by the server (SSR) and the browser (hydrate).
 //!
 //! Modules:
-//! - [`auth`]: the signed-in user as the UI sees it, and the server function that reports it.
-//! - `layout`: the page frame (header, hydration marker).
+//! - [`auth`]: the signed-in user as the UI sees it, the server function that reports it, and the
+//!   return-path check used after sign-in.
+//! - [`tools`]: the Tools page's data and its server function (backed by the server's MCP client).
+//! - `layout`: the page frame (header, navigation, sign-in state, hydration marker).
 //! - `pages`: one component per route.
 //!
 //! Server-only code sits behind the `ssr` feature; the `hydrate` feature builds the browser side.
@@ -10,6 +12,7 @@
 pub mod auth;
 mod layout;
 mod pages;
+pub mod tools;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
@@ -22,7 +25,12 @@ use leptos_router::{
 pub const PRODUCT_NAME: &str = "Portcullis";
 
 /// The HTML document the server renders around [`App`].
+///
+/// On the server it also sets the Content-Security-Policy: scripts only from this origin plus the one
+/// inline hydration script, which carries this response's nonce.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    set_content_security_policy();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -54,8 +62,34 @@ pub fn App() -> impl IntoView {
             <layout::Frame>
                 <Routes fallback=pages::NotFound>
                     <Route path=StaticSegment("") view=pages::Home />
+                    <Route path=StaticSegment("tools") view=pages::Tools />
                 </Routes>
             </layout::Frame>
         </Router>
+    }
+}
+
+/// Origins the page's forms may end up at besides its own (the identity provider, which sign-out
+/// redirects to). Provided by the server per request.
+#[cfg(feature = "ssr")]
+#[derive(Debug, Clone, Default)]
+pub struct FormActionSources(pub String);
+
+#[cfg(feature = "ssr")]
+fn set_content_security_policy() {
+    use leptos::nonce::use_nonce;
+    let (Some(nonce), Some(response)) =
+        (use_nonce(), use_context::<leptos_axum::ResponseOptions>())
+    else {
+        return;
+    };
+    let forms = use_context::<FormActionSources>().unwrap_or_default().0;
+    let policy = format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+         style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self' ws://127.0.0.1:3001; \
+         object-src 'none'; base-uri 'none'; form-action 'self' {forms}; frame-ancestors 'none'"
+    );
+    if let Ok(value) = axum::http::HeaderValue::from_str(&policy) {
+        response.insert_header(axum::http::header::CONTENT_SECURITY_POLICY, value);
     }
 }

@@ -18,20 +18,86 @@ pub struct Config {
     /// in production.
     #[serde(default)]
     pub environment: Environment,
+    /// Public base URL of the web app (`APP_PUBLIC_URL`); default `http://<LEPTOS_SITE_ADDR>`. An
+    /// `https` URL turns on `Secure` cookies with the `__Host-` prefix.
+    pub public_url: Option<String>,
+    /// Session database (`APP_DATABASE_URL`): `sqlite://…` (default `<data dir>/portcullis.db`) or
+    /// `postgres://…` to share sessions between several web instances.
+    pub database_url: Option<String>,
+    /// Base64 of 32 random bytes encrypting the token cache (`APP_TOKEN_CACHE_KEY`). Generated into
+    /// `<data dir>/token-cache.key` when unset.
+    pub token_cache_key: Option<String>,
     /// Sign-in (`APP_AUTH__*`).
     #[serde(default)]
     pub auth: AuthConfig,
+    /// MCP servers as `name=url scope`, comma-separated (`APP_MCP_SERVERS`). Unset in the dev stack:
+    /// the embedded mcp-tools.
+    #[serde(default, deserialize_with = "optional_comma_list")]
+    pub mcp_servers: Option<Vec<String>>,
+    /// The embedded mcp-tools of the dev stack (`APP_DEV_MCP__*`).
+    #[serde(default)]
+    pub dev_mcp: DevMcpConfig,
     /// The embedded development identity provider (`APP_DEV_IDP__*`).
     #[serde(default)]
     pub dev_idp: DevIdpConfig,
 }
 
 /// Where users sign in.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
 pub struct AuthConfig {
     /// OIDC issuer (`APP_AUTH__AUTHORITY`), e.g. `https://login.microsoftonline.com/<tenant>/v2.0`.
     /// When unset, the server starts the embedded development identity provider and uses it.
     pub authority: Option<String>,
+    /// The web app's client id at the provider (`APP_AUTH__CLIENT_ID`).
+    pub client_id: Option<String>,
+    /// Its client secret (`APP_AUTH__CLIENT_SECRET`).
+    pub client_secret: Option<String>,
+    /// Redirect URI registered at the provider (`APP_AUTH__REDIRECT_URI`); default
+    /// `<public url>/auth/callback`.
+    pub redirect_uri: Option<String>,
+    /// Scopes requested at sign-in (`APP_AUTH__SCOPES`, space-separated).
+    pub scopes: String,
+    /// Sessions end after this much inactivity (`APP_AUTH__SESSION_IDLE_SECS`).
+    pub session_idle_secs: u64,
+    /// …and this long after sign-in whatever the activity (`APP_AUTH__SESSION_ABSOLUTE_SECS`).
+    pub session_absolute_secs: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            authority: None,
+            client_id: None,
+            client_secret: None,
+            redirect_uri: None,
+            scopes: "openid profile offline_access".to_owned(),
+            session_idle_secs: 8 * 3600,
+            session_absolute_secs: 24 * 3600,
+        }
+    }
+}
+
+/// The dev stack's in-process mcp-tools.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct DevMcpConfig {
+    /// Listen address (`APP_DEV_MCP__BIND`).
+    pub bind: SocketAddr,
+}
+
+impl Default for DevMcpConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8081)),
+        }
+    }
+}
+
+fn optional_comma_list<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Vec<String>>, D::Error> {
+    comma_list(deserializer).map(Some)
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

@@ -2,15 +2,25 @@
 //!
 //! Modules:
 //! - [`config`]: the typed configuration (`APP_` environment variables, `__` nesting).
+//! - [`auth`]: OIDC sign-in, the server-side session's user, and the encrypted token cache.
+//! - [`sessions`]: the session store (SQLite, or PostgreSQL by configuration).
+//! - [`mcp`]: the configured MCP servers, reached with the user's delegated token.
+//! - [`dev`]: development stand-ins (identity provider, in-process mcp-tools) for offline use.
+//! - `state`: assembling [`AppState`] from configuration and the dev stack.
 //! - [`telemetry`]: `tracing` set-up; HTTP spans carry method and path only (never query strings, which
 //!   can hold authorization codes).
-//! - `web`: the axum router (health check, Leptos routes, static files, security headers).
+//! - `web`: the axum router (health check, auth routes, Leptos routes, static files, CSRF guard,
+//!   security headers).
 //!
 //! `main.rs` only wires these together; tests build the router with [`router`] and drive it with `oneshot`,
 //! or bind `127.0.0.1:0` and call [`run`].
 
+pub mod auth;
 pub mod config;
 pub mod dev;
+pub mod mcp;
+pub mod sessions;
+mod state;
 pub mod telemetry;
 mod web;
 
@@ -29,15 +39,22 @@ pub use web::router;
 pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub config: std::sync::Arc<config::Config>,
+    pub auth: std::sync::Arc<auth::AuthState>,
+    pub sessions: sessions::AnyStore,
+    pub directory: app::tools::backend::SharedDirectory,
+    pub settings: std::sync::Arc<WebSettings>,
 }
 
-impl AppState {
-    pub fn new(config: config::Config, leptos_options: LeptosOptions) -> Self {
-        Self {
-            leptos_options,
-            config: std::sync::Arc::new(config),
-        }
-    }
+/// Settings of the HTTP layer derived at start-up.
+#[derive(Debug, Clone)]
+pub struct WebSettings {
+    /// `Secure` + `__Host-` cookies (the public URL is https).
+    pub secure_cookies: bool,
+    /// The only origin allowed to send state-changing requests.
+    pub public_origin: String,
+    pub session_idle: std::time::Duration,
+    /// Extra CSP `form-action` source: the identity provider's origin (sign-out redirects there).
+    pub form_action: String,
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then drains in-flight requests.

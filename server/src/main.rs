@@ -38,8 +38,9 @@ async fn start() -> anyhow::Result<()> {
     tracing::info!(
         web = %format!("http://{addr}"),
         dev_idp = %dev.idp.as_ref().map(|i| i.issuer()).unwrap_or_else(|| "off".into()),
+        dev_mcp = %dev.mcp.as_ref().map(|m| m.url.clone()).unwrap_or_else(|| "off".into()),
         "portcullis listening"
     );
-    let state = server::AppState::new(config, leptos_options);
+    let state = server::AppState::build(config, leptos_options, &dev).await?;
     server::run(listener, server::router(state), shutdown.cancelled_owned()).await
 }

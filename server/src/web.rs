@@ -2,16 +2,20 @@
 
 use axum::{
     Router,
-    http::{HeaderName, HeaderValue, Request, header},
-    routing::get,
+    extract::{Request, State},
+    http::{HeaderName, HeaderValue, Method, StatusCode, header},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::{get, post},
 };
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use tower_http::{
     limit::RequestBodyLimitLayer, set_header::SetResponseHeaderLayer, trace::TraceLayer,
 };
+use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
 
-use crate::AppState;
+use crate::{AppState, WebSettings, auth};
 
 /// Largest request body accepted (server-function payloads are small).
 const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -20,19 +24,46 @@ const MAX_BODY_BYTES: usize = 256 * 1024;
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(app::App);
     let options = state.leptos_options.clone();
+    let settings = state.settings.clone();
+    let secure = settings.secure_cookies;
+    let sessions = SessionManagerLayer::new(state.sessions.clone())
+        // `__Host-` requires Secure and Path=/ and no Domain: the cookie cannot be planted by a subdomain.
+        .with_name(if secure {
+            "__Host-portcullis_session"
+        } else {
+            "portcullis_session"
+        })
+        .with_secure(secure)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_path("/")
+        .with_expiry(Expiry::OnInactivity(time::Duration::seconds(
+            i64::try_from(settings.session_idle.as_secs()).unwrap_or(i64::MAX),
+        )));
 
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/auth/login", get(auth::login))
+        .route("/auth/callback", get(auth::callback))
+        .route("/auth/logout", post(auth::logout))
         .leptos_routes_with_context(
             &state,
             routes,
             {
-                let state = state.clone();
-                move || provide_context(state.config.clone())
+                let directory = state.directory.clone();
+                let form_action = app::FormActionSources(settings.form_action.clone());
+                move || {
+                    leptos::nonce::provide_nonce();
+                    provide_context(directory.clone());
+                    provide_context(form_action.clone());
+                }
             },
             move || app::shell(options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
+        .layer(middleware::from_fn_with_state(state.auth.clone(), auth::attach_user))
+        .layer(sessions)
+        .layer(middleware::from_fn_with_state(settings, same_origin_writes))
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(SetResponseHeaderLayer::overriding(
@@ -53,80 +84,35 @@ pub fn router(state: AppState) -> Router {
         }))
 }
 
+/// Refuses cross-site state-changing requests (server functions, sign-out): a browser always says where
+/// a request comes from (`Sec-Fetch-Site`, `Origin`); non-browser clients carry no ambient cookies.
+async fn same_origin_writes(
+    State(settings): State<std::sync::Arc<WebSettings>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) {
+        return next.run(request).await;
+    }
+    let headers = request.headers();
+    let fetch_site_ok = headers
+        .get("sec-fetch-site")
+        .is_none_or(|v| v == "same-origin" || v == "none");
+    let origin_ok = headers
+        .get(header::ORIGIN)
+        .is_none_or(|v| v.to_str().is_ok_and(|o| o == settings.public_origin));
+    if fetch_site_ok && origin_ok {
+        next.run(request).await
+    } else {
+        tracing::warn!(path = %request.uri().path(), "cross-site write refused");
+        (StatusCode::FORBIDDEN, "cross-site request refused").into_response()
+    }
+}
+
 /// Liveness: no authentication, no details.
 async fn healthz() -> &'static str {
     "ok"
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use axum::{body::Body, http::StatusCode};
-    use http_body_util::BodyExt;
-    use leptos::config::LeptosOptions;
-    use tower::ServiceExt;
-
-    fn test_router() -> Router {
-        let options = LeptosOptions::builder()
-            .output_name("portcullis")
-            .site_root("target/site")
-            .build();
-        let config = crate::config::Config {
-            data_dir: std::env::temp_dir(),
-            environment: crate::config::Environment::Development,
-            auth: Default::default(),
-            dev_idp: Default::default(),
-        };
-        router(AppState::new(config, options))
-    }
-
-    async fn get(path: &str) -> (StatusCode, axum::http::HeaderMap, String) {
-        let response = test_router()
-            .oneshot(Request::get(path).body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.into_body().collect().await.unwrap().to_bytes();
-        (status, headers, String::from_utf8(body.to_vec()).unwrap())
-    }
-
-    #[tokio::test]
-    async fn healthz_says_ok() {
-        let (status, _, body) = get("/healthz").await;
-        assert_eq!(status, StatusCode::OK);
-        assert_eq!(body, "ok");
-    }
-
-    #[tokio::test]
-    async fn home_page_renders_product_and_visitor_state() {
-        let (status, headers, body) = get("/").await;
-        assert_eq!(status, StatusCode::OK);
-        assert!(body.contains("<title>Portcullis</title>"), "{body}");
-        assert!(body.contains("Not signed in"), "{body}");
-        assert!(body.contains(r#"data-hydrated="false""#), "{body}");
-        assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
-        assert_eq!(headers["x-frame-options"], "DENY");
-    }
-
-    #[tokio::test]
-    async fn unknown_page_is_404() {
-        let (status, _, body) = get("/no/such/page").await;
-        assert_eq!(status, StatusCode::NOT_FOUND);
-        assert!(body.contains("Page not found"), "{body}");
-    }
-
-    #[tokio::test]
-    async fn oversized_body_is_refused() {
-        let response = test_router()
-            .oneshot(
-                Request::post("/api/anything")
-                    .header(header::CONTENT_LENGTH, MAX_BODY_BYTES + 1)
-                    .body(Body::from(vec![b'x'; MAX_BODY_BYTES + 1]))
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    }
 }

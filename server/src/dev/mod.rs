@@ -1,35 +1,85 @@
 //! Development stand-ins for cloud services, so everything runs offline on a fresh machine.
 //!
 //! - [`idp`]: an Entra-shaped OpenID provider.
-//! - [`start`]: starts the stand-ins the configuration leaves unconfigured.
+//! - [`start`]: starts the stand-ins the configuration leaves unconfigured: the identity provider when
+//!   no `APP_AUTH__AUTHORITY` is set, and then mcp-tools (trusting that provider) when no
+//!   `APP_MCP_SERVERS` is set.
 
 pub mod idp;
 
+use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
+use crate::{config::Config, mcp::McpServer};
 
 /// The stand-ins started for this process.
+#[derive(Default)]
 pub struct DevStack {
-    /// Present when no `APP_AUTH__AUTHORITY` is configured.
     pub idp: Option<idp::DevIdp>,
+    /// The in-process mcp-tools, as the web app should use it.
+    pub mcp: Option<McpServer>,
 }
+
+/// The audience and scope of the embedded mcp-tools.
+pub const DEV_MCP_AUDIENCE: &str = "api://portcullis-mcp";
 
 /// Starts every stand-in whose real service is not configured; they stop when `shutdown` is cancelled.
 pub async fn start(config: &Config, shutdown: CancellationToken) -> anyhow::Result<DevStack> {
-    let idp = match &config.auth.authority {
+    if config.auth.authority.is_some() {
+        return Ok(DevStack::default());
+    }
+    let listener = idp::bind(&config.dev_idp, config.environment).await?;
+    let (idp, _task) = idp::serve(
+        listener,
+        &config.dev_idp,
+        &config.data_dir,
+        shutdown.clone().cancelled_owned(),
+    )
+    .await?;
+    let mcp = match config.mcp_servers {
         Some(_) => None,
-        None => {
-            let listener = idp::bind(&config.dev_idp, config.environment).await?;
-            let (idp, _task) = idp::serve(
-                listener,
-                &config.dev_idp,
-                &config.data_dir,
-                shutdown.cancelled_owned(),
-            )
-            .await?;
-            Some(idp)
-        }
+        None => Some(start_mcp_tools(config, &idp, shutdown).await?),
     };
-    Ok(DevStack { idp })
+    Ok(DevStack {
+        idp: Some(idp),
+        mcp,
+    })
+}
+
+async fn start_mcp_tools(
+    config: &Config,
+    idp: &idp::DevIdp,
+    shutdown: CancellationToken,
+) -> anyhow::Result<McpServer> {
+    let bind = config.dev_mcp.bind;
+    if !bind.ip().is_loopback() {
+        anyhow::bail!("APP_DEV_MCP__BIND must be a loopback address, got {bind}");
+    }
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("binding the dev mcp-tools on APP_DEV_MCP__BIND={bind}"))?;
+    let addr = listener.local_addr()?;
+    let mcp_config = mcp_tools::Config::builder(idp.issuer(), DEV_MCP_AUDIENCE)
+        .bind(addr)
+        .tenant_id(config.dev_idp.tenant_id.clone())
+        .scopes_supported(vec![format!("{DEV_MCP_AUDIENCE}/mcp:tools")])
+        .database_url(format!(
+            "sqlite://{}",
+            config.data_dir.join("mcp-tools.db").display()
+        ))
+        .build()?;
+    let state = mcp_tools::AppState::open(&mcp_config).await?;
+    let url = mcp_config.public_url.to_string();
+    tokio::spawn(async move {
+        if let Err(error) =
+            mcp_tools::serve(listener, mcp_config, state, shutdown.cancelled_owned()).await
+        {
+            tracing::error!(error = format!("{error:#}"), "dev mcp-tools stopped");
+        }
+    });
+    Ok(McpServer {
+        name: "Portcullis tools (dev)".to_owned(),
+        url,
+        scope: format!("{DEV_MCP_AUDIENCE}/mcp:tools"),
+    })
 }

@@ -185,6 +185,15 @@ impl DevIdp {
             .map(|(token, _)| token)
     }
 
+    /// Revokes every refresh token `username` holds at `client_id` (an administrator's "sign out
+    /// everywhere"); returns how many were revoked.
+    pub async fn revoke_grants(&self, username: &str, client_id: &str) -> anyhow::Result<u64> {
+        self.inner
+            .store
+            .revoke_user_client(username, client_id)
+            .await
+    }
+
     pub fn router(&self) -> Router {
         let t = "/{tenant}";
         Router::new()

@@ -1,0 +1,83 @@
+//! The Tools page's data: each configured MCP server's tools, fetched live over MCP with the signed-in
+//! user's delegated token.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// One tool as `tools/list` describes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolInfo {
+    pub name: String,
+    pub title: Option<String>,
+    pub description: String,
+    /// Pretty-printed JSON Schema of the arguments.
+    pub input_schema: String,
+    pub read_only: bool,
+    pub destructive: bool,
+}
+
+/// One configured MCP server and what listing its tools gave.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerTools {
+    pub name: String,
+    pub url: String,
+    /// The tools, or a message saying why they could not be listed.
+    pub tools: Result<Vec<ToolInfo>, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ToolsView {
+    SignedOut,
+    /// The grant is gone (e.g. refresh token revoked): the session was ended.
+    SignInRequired,
+    Servers(Vec<ServerTools>),
+}
+
+/// Server side: how the page's data is produced (implemented by the server crate).
+#[cfg(feature = "ssr")]
+pub mod backend {
+    use std::{future::Future, pin::Pin, sync::Arc};
+
+    use super::ServerTools;
+    use crate::auth::Identity;
+
+    pub enum ListError {
+        SignInRequired,
+    }
+
+    pub type ListFuture<'a> =
+        Pin<Box<dyn Future<Output = Result<Vec<ServerTools>, ListError>> + Send + 'a>>;
+
+    pub trait ToolDirectory: Send + Sync + 'static {
+        fn list<'a>(&'a self, user: &'a Identity) -> ListFuture<'a>;
+    }
+
+    pub type SharedDirectory = Arc<dyn ToolDirectory>;
+}
+
+#[server(endpoint = "list_tools")]
+pub async fn list_tools() -> Result<ToolsView, ServerFnError> {
+    use axum::Extension;
+
+    use self::backend::{ListError, SharedDirectory};
+    use crate::auth::Identity;
+
+    let user: Option<Extension<Identity>> = leptos_axum::extract().await?;
+    let Some(Extension(user)) = user else {
+        return Ok(ToolsView::SignedOut);
+    };
+    let directory = use_context::<SharedDirectory>()
+        .ok_or_else(|| ServerFnError::new("tool directory unavailable"))?;
+    match directory.list(&user).await {
+        Ok(servers) => Ok(ToolsView::Servers(servers)),
+        Err(ListError::SignInRequired) => {
+            // The grant is gone: end the session so the next page shows "Sign in", with no loop.
+            let session: tower_sessions::Session = leptos_axum::extract().await?;
+            session
+                .flush()
+                .await
+                .map_err(|_| ServerFnError::new("ending the session failed"))?;
+            Ok(ToolsView::SignInRequired)
+        }
+    }
+}

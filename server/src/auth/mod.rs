@@ -1,0 +1,309 @@
+//! Sign-in for the web app: OIDC code + PKCE as a confidential client, a server-side session, and the
+//! per-user token cache.
+//!
+//! - `oidc`: the relying party (openidconnect).
+//! - `token_cache`: encrypted per-user, per-scope tokens with single-flight refresh.
+//! - this module: the session record, the `/auth/*` routes, and the middleware that turns a session
+//!   into request extensions (`SignedInUser` for the UI, `Identity` for server code).
+//!
+//! Tokens never reach the browser: the session cookie is an opaque id, and every token (ID token for
+//! the logout hint, access and refresh tokens) lives encrypted in the token cache, not in the session.
+
+pub mod oidc;
+pub mod token_cache;
+
+use std::sync::Arc;
+
+use app::auth::{Identity, SignedInUser, safe_return_path};
+use axum::{
+    Extension,
+    extract::{Query, Request, State},
+    http::{HeaderValue, StatusCode, header},
+    middleware::Next,
+    response::{Html, IntoResponse, Redirect, Response},
+};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tower_sessions::Session;
+
+use self::{
+    oidc::{Oidc, PendingSignIn},
+    token_cache::TokenCache,
+};
+
+const USER_KEY: &str = "user";
+const PENDING_KEY: &str = "pending_sign_in";
+
+/// The signed-in user, as kept in the server-side session.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionUser {
+    /// SHA-256 of (issuer, tenant, object id or subject): the identity key for all per-user data.
+    pub key: String,
+    pub name: String,
+    /// Unix seconds; the absolute session lifetime counts from here.
+    pub signed_in_at: i64,
+}
+
+/// What the auth routes need.
+pub struct AuthState {
+    pub oidc: Arc<Oidc>,
+    pub tokens: Arc<TokenCache>,
+    /// Scope of the access token sign-in returns (cached under this key).
+    pub sign_in_scope: String,
+    pub post_logout_redirect_uri: String,
+    pub absolute_timeout_secs: i64,
+}
+
+/// The identity key: stable per user across sessions, never the display name.
+pub fn identity_key(issuer: &str, tenant: Option<&str>, user_id: &str) -> String {
+    let digest =
+        Sha256::digest(format!("{issuer}\n{}\n{user_id}", tenant.unwrap_or_default()).as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn page(status: StatusCode, title: &str, message: &str) -> Response {
+    let escape = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    let body = format!(
+        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{t}</title>
+<link rel="stylesheet" href="/pkg/portcullis.css"></head><body><main class="content">
+<h1 data-testid="auth-error-title">{t}</h1><p data-testid="auth-error">{m}</p>
+<p><a href="/auth/login">Try again</a> · <a href="/">Home</a></p></main></body></html>"#,
+        t = escape(title),
+        m = escape(message),
+    );
+    let mut response = (status, Html(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn internal(what: &str, error: impl std::fmt::Display) -> Response {
+    tracing::error!(%error, "{what}");
+    page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Sign-in unavailable",
+        "Something went wrong on our side. Please try again.",
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginParams {
+    return_to: Option<String>,
+}
+
+/// `GET /auth/login`: starts the code flow. The pending state (state, nonce, PKCE verifier, return
+/// path) stays in the server-side session.
+pub async fn login(
+    State(auth): State<Arc<AuthState>>,
+    session: Session,
+    Query(params): Query<LoginParams>,
+) -> Response {
+    let return_to = safe_return_path(params.return_to.as_deref().unwrap_or("/")).to_owned();
+    let (url, pending) = match auth.oidc.begin(return_to).await {
+        Ok(started) => started,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "cannot start sign-in");
+            return page(
+                StatusCode::BAD_GATEWAY,
+                "Sign-in unavailable",
+                "The identity provider cannot be reached right now. Please try again shortly.",
+            );
+        }
+    };
+    if let Err(error) = session.insert(PENDING_KEY, &pending).await {
+        return internal("storing the pending sign-in failed", error);
+    }
+    Redirect::to(url.as_str()).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CallbackParams {
+    code: Option<String>,
+    state: Option<String>,
+    iss: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// `GET /auth/callback`: checks state (single use), the RFC 9207 `iss`, redeems the code, validates the
+/// ID token, cycles the session id, and returns the user to the page they asked for.
+pub async fn callback(
+    State(auth): State<Arc<AuthState>>,
+    session: Session,
+    Query(params): Query<CallbackParams>,
+) -> Response {
+    // Single use: taken out of the session whatever happens next.
+    let pending: Option<PendingSignIn> = match session.remove(PENDING_KEY).await {
+        Ok(pending) => pending,
+        Err(error) => return internal("reading the pending sign-in failed", error),
+    };
+    let Some(pending) = pending else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Sign-in expired",
+            "This sign-in link has expired or was already used. Please sign in again.",
+        );
+    };
+    let state_ok = params.state.as_deref().is_some_and(|state| {
+        use subtle::ConstantTimeEq;
+        bool::from(state.as_bytes().ct_eq(pending.state.as_bytes()))
+    });
+    if !state_ok {
+        tracing::warn!("sign-in callback with a state that does not match the session");
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Sign-in failed",
+            "The sign-in response does not belong to this browser session. Please sign in again.",
+        );
+    }
+    if let Some(error) = &params.error {
+        let detail = params.error_description.as_deref().unwrap_or_default();
+        tracing::info!(%error, "identity provider returned an error");
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Sign-in was not completed",
+            &format!("The identity provider said: {error}. {detail}"),
+        );
+    }
+    match auth.oidc.expected_callback_issuer().await {
+        Ok(Some(expected)) if params.iss.as_deref() != Some(expected.as_str()) => {
+            tracing::warn!("sign-in callback from an unexpected issuer");
+            return page(
+                StatusCode::BAD_REQUEST,
+                "Sign-in failed",
+                "The sign-in response came from an unexpected identity provider.",
+            );
+        }
+        Ok(_) => {}
+        Err(error) => return internal("OIDC discovery failed", format!("{error:#}")),
+    }
+    let Some(code) = params.code else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Sign-in failed",
+            "The sign-in response has no code.",
+        );
+    };
+    let signed_in = match auth.oidc.finish(code, &pending).await {
+        Ok(signed_in) => signed_in,
+        Err(error) => {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "sign-in could not be completed"
+            );
+            return page(
+                StatusCode::BAD_REQUEST,
+                "Sign-in failed",
+                "The identity provider's answer could not be verified. Please sign in again.",
+            );
+        }
+    };
+    let user_id = signed_in.oid.as_deref().unwrap_or(&signed_in.subject);
+    let key = identity_key(&signed_in.issuer, signed_in.tid.as_deref(), user_id);
+    if let Err(error) = auth
+        .tokens
+        .store_sign_in(&key, &auth.sign_in_scope, &signed_in)
+        .await
+    {
+        return internal("storing tokens failed", format!("{error:#}"));
+    }
+    // A new session id at privilege change (session fixation defence).
+    if let Err(error) = session.cycle_id().await {
+        return internal("cycling the session id failed", error);
+    }
+    let user = SessionUser {
+        key,
+        name: signed_in.name,
+        signed_in_at: chrono::Utc::now().timestamp(),
+    };
+    if let Err(error) = session.insert(USER_KEY, &user).await {
+        return internal("storing the session failed", error);
+    }
+    tracing::info!("user signed in");
+    Redirect::to(safe_return_path(&pending.return_to)).into_response()
+}
+
+/// `POST /auth/logout`: purges the token cache, destroys the session, and ends the provider session
+/// (RP-initiated logout) when the provider supports it.
+pub async fn logout(State(auth): State<Arc<AuthState>>, session: Session) -> Response {
+    let user: Option<SessionUser> = session.get(USER_KEY).await.ok().flatten();
+    let mut id_token = None;
+    if let Some(user) = &user {
+        id_token = auth.tokens.id_token(&user.key).await.ok().flatten();
+        if let Err(error) = auth.tokens.purge(&user.key).await {
+            tracing::error!(
+                error = format!("{error:#}"),
+                "purging tokens at sign-out failed"
+            );
+        }
+    }
+    if let Err(error) = session.flush().await {
+        return internal("ending the session failed", error);
+    }
+    let target = match &id_token {
+        Some(id_token) => {
+            auth.oidc
+                .logout_url(id_token, &auth.post_logout_redirect_uri)
+                .await
+        }
+        None => None,
+    };
+    match target {
+        Some(url) => Redirect::to(url.as_str()).into_response(),
+        None => Redirect::to("/").into_response(),
+    }
+}
+
+/// Middleware: a live session's user becomes request extensions; expired sessions are ended. Responses
+/// to signed-in users are marked `no-store`.
+pub async fn attach_user(
+    State(auth): State<Arc<AuthState>>,
+    session: Session,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let user: Option<SessionUser> = session.get(USER_KEY).await.ok().flatten();
+    let user = match user {
+        Some(user)
+            if chrono::Utc::now().timestamp() - user.signed_in_at > auth.absolute_timeout_secs =>
+        {
+            if let Some(error) = session.flush().await.err() {
+                tracing::error!(%error, "ending an expired session failed");
+            }
+            if let Err(error) = auth.tokens.purge(&user.key).await {
+                tracing::error!(
+                    error = format!("{error:#}"),
+                    "purging an expired session's tokens failed"
+                );
+            }
+            None
+        }
+        other => other,
+    };
+    let signed_in = user.is_some();
+    if let Some(user) = user {
+        request.extensions_mut().insert(SignedInUser {
+            name: user.name.clone(),
+        });
+        request.extensions_mut().insert(Identity {
+            key: user.key,
+            name: user.name,
+        });
+    }
+    let mut response = next.run(request).await;
+    if signed_in {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// The current user's identity, for server code outside Leptos.
+pub type CurrentIdentity = Option<Extension<Identity>>;

@@ -1,0 +1,325 @@
+//! The OpenID Connect relying party (openidconnect crate): discovery, the authorization request
+//! (code + PKCE S256, random state and nonce), code redemption with ID-token validation, and refresh.
+//! Works with any OIDC provider; Entra v2's `oid`/`tid` claims are read when present.
+
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use openidconnect::{
+    AdditionalClaims, AdditionalProviderMetadata, AuthType, AuthorizationCode, Client, ClientId,
+    ClientSecret, CsrfToken, EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet, EndpointSet,
+    IdTokenFields, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
+    ProviderMetadata, RedirectUrl, RefreshToken, RequestTokenError, Scope, StandardErrorResponse,
+    StandardTokenResponse, TokenResponse,
+    core::{
+        CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreClaimName, CoreClaimType,
+        CoreClientAuthMethod, CoreErrorResponseType, CoreGenderClaim, CoreGrantType,
+        CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm,
+        CoreJwsSigningAlgorithm, CoreResponseMode, CoreResponseType, CoreRevocableToken,
+        CoreRevocationErrorResponse, CoreSubjectIdentifierType, CoreTokenIntrospectionResponse,
+        CoreTokenType,
+    },
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::OnceCell;
+use url::Url;
+
+/// Entra's identity claims (absent at other providers).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct EntraClaims {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tid: Option<String>,
+}
+impl AdditionalClaims for EntraClaims {}
+
+/// Discovery fields beyond the OIDC core set.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ExtraMetadata {
+    #[serde(default)]
+    pub end_session_endpoint: Option<String>,
+    #[serde(default)]
+    pub authorization_response_iss_parameter_supported: Option<bool>,
+}
+impl AdditionalProviderMetadata for ExtraMetadata {}
+
+type Metadata = ProviderMetadata<
+    ExtraMetadata,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    CoreJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
+>;
+type Fields = IdTokenFields<
+    EntraClaims,
+    EmptyExtraTokenFields,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJwsSigningAlgorithm,
+>;
+pub type Tokens = StandardTokenResponse<Fields, CoreTokenType>;
+type OidcClient = Client<
+    EntraClaims,
+    CoreAuthDisplay,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJsonWebKey,
+    CoreAuthPrompt,
+    StandardErrorResponse<CoreErrorResponseType>,
+    Tokens,
+    CoreTokenIntrospectionResponse,
+    CoreRevocableToken,
+    CoreRevocationErrorResponse,
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointSet,
+    EndpointMaybeSet,
+>;
+
+/// What the relying party is configured with.
+#[derive(Debug, Clone)]
+pub struct RpSettings {
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub redirect_uri: String,
+    pub scopes: Vec<String>,
+}
+
+struct Discovered {
+    client: OidcClient,
+    issuer: String,
+    end_session: Option<Url>,
+    iss_parameter: bool,
+}
+
+/// A lazily discovered OIDC client. Discovery is retried on the next sign-in if the provider was down.
+pub struct Oidc {
+    settings: RpSettings,
+    http: openidconnect::reqwest::Client,
+    discovered: OnceCell<Discovered>,
+}
+
+/// Everything to remember between the redirect to the provider and the callback.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingSignIn {
+    pub state: String,
+    pub nonce: String,
+    pub pkce_verifier: String,
+    pub return_to: String,
+}
+
+/// A successful sign-in.
+pub struct SignedIn {
+    pub issuer: String,
+    pub subject: String,
+    pub oid: Option<String>,
+    pub tid: Option<String>,
+    pub name: String,
+    pub id_token: String,
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    pub expires_in: Option<Duration>,
+}
+
+/// A refresh outcome.
+pub enum Refreshed {
+    Tokens {
+        access_token: String,
+        refresh_token: Option<String>,
+        expires_in: Option<Duration>,
+    },
+    /// The provider says the grant is gone (`invalid_grant`): the user must sign in again.
+    InvalidGrant,
+}
+
+impl Oidc {
+    pub fn new(settings: RpSettings) -> anyhow::Result<Self> {
+        let http = openidconnect::reqwest::Client::builder()
+            // Following redirects from an IdP would be an SSRF vector (openidconnect's advice).
+            .redirect(openidconnect::reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(15))
+            .build()
+            .context("building the OIDC HTTP client")?;
+        Ok(Self {
+            settings,
+            http,
+            discovered: OnceCell::new(),
+        })
+    }
+
+    pub fn settings(&self) -> &RpSettings {
+        &self.settings
+    }
+
+    async fn discovered(&self) -> anyhow::Result<&Discovered> {
+        self.discovered
+            .get_or_try_init(|| async {
+                let issuer =
+                    IssuerUrl::new(self.settings.issuer.clone()).context("APP_AUTH__AUTHORITY")?;
+                let metadata = Metadata::discover_async(issuer, &self.http)
+                    .await
+                    .map_err(|e| {
+                        anyhow!("OIDC discovery at {} failed: {e}", self.settings.issuer)
+                    })?;
+                let token_url = metadata
+                    .token_endpoint()
+                    .cloned()
+                    .context("the provider has no token endpoint")?;
+                let extra = metadata.additional_metadata().clone();
+                let issuer = metadata.issuer().to_string();
+                let client = Client::from_provider_metadata(
+                    metadata,
+                    ClientId::new(self.settings.client_id.clone()),
+                    Some(ClientSecret::new(self.settings.client_secret.clone())),
+                )
+                .set_token_uri(token_url)
+                .set_redirect_uri(RedirectUrl::new(self.settings.redirect_uri.clone())?)
+                .set_auth_type(AuthType::BasicAuth);
+                Ok(Discovered {
+                    client,
+                    issuer,
+                    end_session: extra
+                        .end_session_endpoint
+                        .as_deref()
+                        .and_then(|u| Url::parse(u).ok()),
+                    iss_parameter: extra.authorization_response_iss_parameter_supported
+                        == Some(true),
+                })
+            })
+            .await
+    }
+
+    /// The provider's authorization URL and what to keep in the session.
+    pub async fn begin(&self, return_to: String) -> anyhow::Result<(Url, PendingSignIn)> {
+        let discovered = self.discovered().await?;
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let mut request = discovered.client.authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        );
+        for scope in self.settings.scopes.iter().filter(|s| *s != "openid") {
+            request = request.add_scope(Scope::new(scope.clone()));
+        }
+        let (url, state, nonce) = request.set_pkce_challenge(challenge).url();
+        Ok((
+            url,
+            PendingSignIn {
+                state: state.secret().clone(),
+                nonce: nonce.secret().clone(),
+                pkce_verifier: verifier.secret().clone(),
+                return_to,
+            },
+        ))
+    }
+
+    /// Whether the callback must carry `iss` (RFC 9207), and the value it must have.
+    pub async fn expected_callback_issuer(&self) -> anyhow::Result<Option<String>> {
+        let discovered = self.discovered().await?;
+        Ok(discovered.iss_parameter.then(|| discovered.issuer.clone()))
+    }
+
+    /// Redeems the code and validates the ID token (signature, `iss`, `aud`, `nonce`, expiry).
+    pub async fn finish(&self, code: String, pending: &PendingSignIn) -> anyhow::Result<SignedIn> {
+        let discovered = self.discovered().await?;
+        let tokens = discovered
+            .client
+            .exchange_code(AuthorizationCode::new(code))
+            .set_pkce_verifier(PkceCodeVerifier::new(pending.pkce_verifier.clone()))
+            .request_async(&self.http)
+            .await
+            .map_err(|e| anyhow!("code redemption failed: {}", describe(&e)))?;
+        let id_token = tokens
+            .id_token()
+            .context("the provider returned no ID token")?;
+        let verifier = discovered
+            .client
+            .id_token_verifier()
+            // A minute of clock skew, as most IdPs allow.
+            .set_time_fn(|| chrono::Utc::now() - chrono::Duration::seconds(60));
+        let claims = id_token
+            .claims(&verifier, &Nonce::new(pending.nonce.clone()))
+            .map_err(|e| anyhow!("ID token rejected: {e}"))?;
+        let name = claims
+            .name()
+            .and_then(|n| n.get(None))
+            .map(|n| n.as_str().to_owned())
+            .or_else(|| claims.preferred_username().map(|u| u.as_str().to_owned()))
+            .unwrap_or_else(|| "Signed-in user".to_owned());
+        Ok(SignedIn {
+            issuer: claims.issuer().to_string(),
+            subject: claims.subject().to_string(),
+            oid: claims.additional_claims().oid.clone(),
+            tid: claims.additional_claims().tid.clone(),
+            name,
+            id_token: id_token.to_string(),
+            access_token: tokens.access_token().secret().clone(),
+            refresh_token: tokens.refresh_token().map(|t| t.secret().clone()),
+            expires_in: tokens.expires_in(),
+        })
+    }
+
+    /// Redeems a refresh token for `scope` (by scope, never with RFC 8707 `resource`: Entra rejects it).
+    pub async fn refresh(&self, refresh_token: &str, scope: &str) -> anyhow::Result<Refreshed> {
+        let discovered = self.discovered().await?;
+        let token = RefreshToken::new(refresh_token.to_owned());
+        let mut request = discovered.client.exchange_refresh_token(&token);
+        for s in scope.split_whitespace() {
+            request = request.add_scope(Scope::new(s.to_owned()));
+        }
+        match request.request_async(&self.http).await {
+            Ok(tokens) => Ok(Refreshed::Tokens {
+                access_token: tokens.access_token().secret().clone(),
+                refresh_token: tokens.refresh_token().map(|t| t.secret().clone()),
+                expires_in: tokens.expires_in(),
+            }),
+            Err(RequestTokenError::ServerResponse(response))
+                if *response.error() == CoreErrorResponseType::InvalidGrant =>
+            {
+                Ok(Refreshed::InvalidGrant)
+            }
+            Err(error) => Err(anyhow!("token refresh failed: {}", describe(&error))),
+        }
+    }
+
+    /// RP-initiated logout URL, when the provider supports it.
+    pub async fn logout_url(&self, id_token: &str, post_logout_redirect_uri: &str) -> Option<Url> {
+        let discovered = self.discovered().await.ok()?;
+        let mut url = discovered.end_session.clone()?;
+        url.query_pairs_mut()
+            .append_pair("id_token_hint", id_token)
+            .append_pair("client_id", &self.settings.client_id)
+            .append_pair("post_logout_redirect_uri", post_logout_redirect_uri);
+        Some(url)
+    }
+}
+
+/// Error text without secrets (provider error code and description only).
+fn describe<E: std::error::Error + 'static>(
+    error: &RequestTokenError<E, StandardErrorResponse<CoreErrorResponseType>>,
+) -> String {
+    match error {
+        RequestTokenError::ServerResponse(response) => format!(
+            "{}{}",
+            response.error().as_ref(),
+            response
+                .error_description()
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default()
+        ),
+        RequestTokenError::Request(e) => format!("request failed: {e}"),
+        RequestTokenError::Parse(e, _) => format!("unparsable response: {e}"),
+        RequestTokenError::Other(e) => e.clone(),
+    }
+}

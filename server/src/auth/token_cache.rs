@@ -1,0 +1,231 @@
+//! The server-side token cache: per user and per resource (scope), encrypted at rest.
+//!
+//! - Access tokens are kept per scope string; the refresh token in the `refresh` slot.
+//! - A token expiring within [`REFRESH_MARGIN`] is renewed with the refresh token, requested by scope
+//!   (incremental consent style, no RFC 8707 `resource`).
+//! - Refreshes of one user are single flight: concurrent requests wait for the one refresh in progress,
+//!   so a rotated refresh token is never redeemed twice. The new access and refresh tokens are stored in
+//!   one transaction.
+//! - `invalid_grant` purges the user's tokens and reports [`TokenError::SignInRequired`].
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex as StdMutex, Weak},
+    time::Duration,
+};
+
+use anyhow::Context;
+use chacha20poly1305::{
+    ChaCha20Poly1305, Key, KeyInit, Nonce,
+    aead::{Aead, Payload},
+};
+use rand::RngCore;
+use sqlx::SqlitePool;
+use tokio::sync::Mutex;
+
+use super::oidc::{Oidc, Refreshed};
+
+/// Tokens this close to expiry are renewed first.
+pub const REFRESH_MARGIN: Duration = Duration::from_secs(60);
+const REFRESH_SLOT: &str = "refresh";
+/// The ID token, kept for the RP-initiated logout hint.
+const ID_TOKEN_SLOT: &str = "id_token";
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// No usable grant: the user must sign in again.
+    #[error("sign-in required")]
+    SignInRequired,
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+pub struct TokenCache {
+    pool: SqlitePool,
+    cipher: ChaCha20Poly1305,
+    oidc: Arc<Oidc>,
+    /// One lock per user, held only while refreshing.
+    locks: StdMutex<HashMap<String, Weak<Mutex<()>>>>,
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+impl TokenCache {
+    /// `key` is 32 bytes.
+    pub fn new(pool: SqlitePool, key: &[u8; 32], oidc: Arc<Oidc>) -> Self {
+        Self {
+            pool,
+            cipher: ChaCha20Poly1305::new(Key::from_slice(key)),
+            oidc,
+            locks: StdMutex::new(HashMap::new()),
+        }
+    }
+
+    fn seal(&self, user: &str, slot: &str, value: &str) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
+        let mut nonce = [0u8; 12];
+        rand::rng().fill_bytes(&mut nonce);
+        let aad = format!("{user}\n{slot}");
+        let ciphertext = self
+            .cipher
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: value.as_bytes(),
+                    aad: aad.as_bytes(),
+                },
+            )
+            .map_err(|_| anyhow::anyhow!("token encryption failed"))?;
+        Ok((nonce.to_vec(), ciphertext))
+    }
+
+    fn open(&self, user: &str, slot: &str, nonce: &[u8], ciphertext: &[u8]) -> Option<String> {
+        let aad = format!("{user}\n{slot}");
+        let nonce: [u8; 12] = nonce.try_into().ok()?;
+        let plain = self
+            .cipher
+            .decrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: aad.as_bytes(),
+                },
+            )
+            .ok()?;
+        String::from_utf8(plain).ok()
+    }
+
+    async fn read(&self, user: &str, slot: &str) -> anyhow::Result<Option<(String, i64)>> {
+        let row: Option<(Vec<u8>, Vec<u8>, i64)> = sqlx::query_as(
+            "SELECT nonce, ciphertext, expires_at FROM token_cache WHERE user_key = ? AND slot = ?",
+        )
+        .bind(user)
+        .bind(slot)
+        .fetch_optional(&self.pool)
+        .await
+        .context("reading the token cache")?;
+        // A row that does not decrypt (other key, tampering) is treated as absent.
+        Ok(row.and_then(|(nonce, ct, exp)| self.open(user, slot, &nonce, &ct).map(|v| (v, exp))))
+    }
+
+    async fn write(&self, user: &str, entries: &[(&str, &str, i64)]) -> anyhow::Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for (slot, value, expires_at) in entries {
+            let (nonce, ciphertext) = self.seal(user, slot, value)?;
+            sqlx::query(
+                "INSERT INTO token_cache (user_key, slot, nonce, ciphertext, expires_at) VALUES (?, ?, ?, ?, ?)
+                 ON CONFLICT (user_key, slot) DO UPDATE SET nonce = excluded.nonce,
+                    ciphertext = excluded.ciphertext, expires_at = excluded.expires_at",
+            )
+            .bind(user)
+            .bind(slot)
+            .bind(nonce)
+            .bind(ciphertext)
+            .bind(expires_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await.context("writing the token cache")
+    }
+
+    /// Stores what sign-in returned.
+    pub async fn store_sign_in(
+        &self,
+        user: &str,
+        scope: &str,
+        tokens: &super::oidc::SignedIn,
+    ) -> anyhow::Result<()> {
+        let exp = now() + tokens.expires_in.map_or(300, |d| d.as_secs() as i64);
+        let refresh_token = tokens.refresh_token.as_deref();
+        let mut entries = vec![
+            (scope, tokens.access_token.as_str(), exp),
+            (ID_TOKEN_SLOT, tokens.id_token.as_str(), i64::MAX),
+        ];
+        if let Some(rt) = refresh_token {
+            entries.push((REFRESH_SLOT, rt, i64::MAX));
+        }
+        self.write(user, &entries).await
+    }
+
+    fn user_lock(&self, user: &str) -> Arc<Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(lock) = locks.get(user).and_then(Weak::upgrade) {
+            return lock;
+        }
+        locks.retain(|_, weak| weak.strong_count() > 0);
+        let lock = Arc::new(Mutex::new(()));
+        locks.insert(user.to_owned(), Arc::downgrade(&lock));
+        lock
+    }
+
+    /// A valid access token for `scope`, refreshing when needed.
+    pub async fn access_token(&self, user: &str, scope: &str) -> Result<String, TokenError> {
+        let fresh_enough = |exp: i64| exp > now() + REFRESH_MARGIN.as_secs() as i64;
+        if let Some((token, exp)) = self.read(user, scope).await?
+            && fresh_enough(exp)
+        {
+            return Ok(token);
+        }
+        let lock = self.user_lock(user);
+        let _guard = lock.lock().await;
+        // Whoever held the lock may have refreshed already.
+        if let Some((token, exp)) = self.read(user, scope).await?
+            && fresh_enough(exp)
+        {
+            return Ok(token);
+        }
+        let Some((refresh_token, _)) = self.read(user, REFRESH_SLOT).await? else {
+            return Err(TokenError::SignInRequired);
+        };
+        match self.oidc.refresh(&refresh_token, scope).await? {
+            Refreshed::Tokens {
+                access_token,
+                refresh_token: rotated,
+                expires_in,
+            } => {
+                let exp = now() + expires_in.map_or(300, |d| d.as_secs() as i64);
+                let mut entries = vec![(scope, access_token.as_str(), exp)];
+                if let Some(rt) = rotated.as_deref() {
+                    entries.push((REFRESH_SLOT, rt, i64::MAX));
+                }
+                self.write(user, &entries).await?;
+                tracing::debug!(scope, "access token refreshed");
+                Ok(access_token)
+            }
+            Refreshed::InvalidGrant => {
+                tracing::info!("refresh token no longer valid; sign-in required");
+                self.purge(user).await?;
+                Err(TokenError::SignInRequired)
+            }
+        }
+    }
+
+    /// The ID token of the user's sign-in, if still held.
+    pub async fn id_token(&self, user: &str) -> anyhow::Result<Option<String>> {
+        Ok(self
+            .read(user, ID_TOKEN_SLOT)
+            .await?
+            .map(|(token, _)| token))
+    }
+
+    /// Drops the cached access token for `scope` (after a 401 from its resource) so the next
+    /// [`Self::access_token`] refreshes.
+    pub async fn forget(&self, user: &str, scope: &str) -> anyhow::Result<()> {
+        sqlx::query("DELETE FROM token_cache WHERE user_key = ? AND slot = ?")
+            .bind(user)
+            .bind(scope)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Removes every token of the user (sign-out, lost grant).
+    pub async fn purge(&self, user: &str) -> anyhow::Result<()> {
+        sqlx::query("DELETE FROM token_cache WHERE user_key = ?")
+            .bind(user)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,184 @@
+//! Building the application state from configuration and the dev stack.
+
+use std::{path::Path, str::FromStr, sync::Arc, time::Duration};
+
+use anyhow::{Context, bail};
+use app::tools::backend::SharedDirectory;
+use base64::{Engine, engine::general_purpose::STANDARD};
+use leptos::config::LeptosOptions;
+use rand::RngCore;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use url::Url;
+
+use crate::{
+    AppState, WebSettings,
+    auth::{
+        AuthState,
+        oidc::{Oidc, RpSettings},
+        token_cache::TokenCache,
+    },
+    config::Config,
+    dev::DevStack,
+    dev::idp::write_private,
+    mcp::{McpDirectory, McpServer},
+    sessions::AnyStore,
+};
+
+async fn token_cache_key(config: &Config) -> anyhow::Result<[u8; 32]> {
+    let encoded = match &config.token_cache_key {
+        Some(key) => key.clone(),
+        None => {
+            let path = config.data_dir.join("token-cache.key");
+            match tokio::fs::read_to_string(&path).await {
+                Ok(key) => key.trim().to_owned(),
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                    let mut key = [0u8; 32];
+                    rand::rng().fill_bytes(&mut key);
+                    let encoded = STANDARD.encode(key);
+                    write_private(&path, &encoded).await?;
+                    tracing::info!(path = %path.display(), "generated a token-cache key");
+                    encoded
+                }
+                Err(error) => {
+                    return Err(error).with_context(|| format!("reading {}", path.display()));
+                }
+            }
+        }
+    };
+    let bytes = STANDARD
+        .decode(encoded.trim())
+        .context("APP_TOKEN_CACHE_KEY: not base64")?;
+    bytes.try_into().map_err(|_| {
+        anyhow::anyhow!("APP_TOKEN_CACHE_KEY: must be 32 bytes (base64 of 32 random bytes)")
+    })
+}
+
+async fn sqlite_pool(path: &Path) -> anyhow::Result<sqlx::SqlitePool> {
+    if let Some(parent) = path.parent() {
+        tokio::fs::create_dir_all(parent).await?;
+    }
+    let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal);
+    SqlitePoolOptions::new()
+        .max_connections(8)
+        .connect_with(options)
+        .await
+        .with_context(|| format!("opening {}", path.display()))
+}
+
+fn origin(url: &str) -> String {
+    Url::parse(url)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default()
+}
+
+impl AppState {
+    /// Opens databases, resolves sign-in and MCP settings (from configuration, or from the dev stack).
+    pub async fn build(
+        config: Config,
+        leptos_options: LeptosOptions,
+        dev: &DevStack,
+    ) -> anyhow::Result<Self> {
+        let public_url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", leptos_options.site_addr));
+        let public = Url::parse(&public_url).context("APP_PUBLIC_URL: not a URL")?;
+        let public_url = public.as_str().trim_end_matches('/').to_owned();
+
+        let rp = match (&config.auth.authority, &dev.idp) {
+            (Some(authority), _) => RpSettings {
+                issuer: authority.clone(),
+                client_id: config
+                    .auth
+                    .client_id
+                    .clone()
+                    .context("APP_AUTH__CLIENT_ID is required with APP_AUTH__AUTHORITY")?,
+                client_secret: config
+                    .auth
+                    .client_secret
+                    .clone()
+                    .context("APP_AUTH__CLIENT_SECRET is required with APP_AUTH__AUTHORITY")?,
+                redirect_uri: config
+                    .auth
+                    .redirect_uri
+                    .clone()
+                    .unwrap_or_else(|| format!("{public_url}/auth/callback")),
+                scopes: config
+                    .auth
+                    .scopes
+                    .split_whitespace()
+                    .map(str::to_owned)
+                    .collect(),
+            },
+            (None, Some(idp)) => RpSettings {
+                issuer: idp.issuer(),
+                client_id: config.dev_idp.web_client_id.clone(),
+                client_secret: idp.web_client_secret().to_owned(),
+                redirect_uri: config.dev_idp.web_redirect_uri.clone(),
+                scopes: config
+                    .auth
+                    .scopes
+                    .split_whitespace()
+                    .map(str::to_owned)
+                    .collect(),
+            },
+            (None, None) => {
+                bail!("APP_AUTH__AUTHORITY is not set and the dev identity provider is not running")
+            }
+        };
+        let form_action = origin(&rp.issuer);
+        let oidc = Arc::new(Oidc::new(rp.clone())?);
+
+        let app_db = sqlite_pool(&config.data_dir.join("portcullis.db")).await?;
+        sqlx::migrate!("./migrations/app")
+            .run(&app_db)
+            .await
+            .context("migrating the app database")?;
+        let key = token_cache_key(&config).await?;
+        let tokens = Arc::new(TokenCache::new(app_db.clone(), &key, oidc.clone()));
+
+        let database_url = config.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}",
+                config.data_dir.join("portcullis.db").display()
+            )
+        });
+        let sessions = AnyStore::open(&database_url, app_db).await?;
+        sessions.spawn_expiry_cleanup(Duration::from_secs(3600));
+
+        let servers = match (&config.mcp_servers, &dev.mcp) {
+            (Some(entries), _) => entries
+                .iter()
+                .map(|e| McpServer::parse(e))
+                .collect::<anyhow::Result<_>>()?,
+            (None, Some(dev_server)) => vec![dev_server.clone()],
+            (None, None) => Vec::new(),
+        };
+        let directory: SharedDirectory = Arc::new(McpDirectory::new(servers, tokens.clone()));
+
+        let auth = Arc::new(AuthState {
+            oidc,
+            tokens,
+            sign_in_scope: rp.scopes.join(" "),
+            post_logout_redirect_uri: format!("{public_url}/"),
+            absolute_timeout_secs: i64::try_from(config.auth.session_absolute_secs)
+                .unwrap_or(i64::MAX),
+        });
+        let settings = Arc::new(WebSettings {
+            secure_cookies: public.scheme() == "https",
+            public_origin: public.origin().ascii_serialization(),
+            session_idle: Duration::from_secs(config.auth.session_idle_secs),
+            form_action,
+        });
+        Ok(Self {
+            leptos_options,
+            config: Arc::new(config),
+            auth,
+            sessions,
+            directory,
+            settings,
+        })
+    }
+}

@@ -1,0 +1,558 @@
+//! The web app over its router (`oneshot`) against a real dev identity provider and a real in-process
+//! mcp-tools: pages, sign-in callback defences, cookies, CSRF, sign-out, and the token cache.
+
+use axum::{
+    Router,
+    body::Body,
+    http::{HeaderMap, Request, StatusCode, header},
+};
+use http_body_util::BodyExt;
+use leptos::config::LeptosOptions;
+use serde_json::json;
+use server::{
+    AppState,
+    auth::{identity_key, token_cache::TokenError},
+    config::Config,
+    dev::{self, DevStack},
+};
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+use url::Url;
+
+struct TestApp {
+    router: Router,
+    state: AppState,
+    dev: DevStack,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+    _stop: tokio_util::sync::DropGuard,
+}
+
+async fn test_app_with(extra: serde_json::Value) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let mut raw = json!({
+        "data_dir": dir.path(),
+        "dev_idp": {
+            "bind": "127.0.0.1:0",
+            "web_redirect_uri": "http://127.0.0.1:3000/auth/callback",
+            "access_token_lifetime_secs": 30,
+        },
+        "dev_mcp": { "bind": "127.0.0.1:0" },
+    });
+    json_merge(&mut raw, extra);
+    let config: Config = serde_json::from_value(raw).unwrap();
+    let stop = CancellationToken::new();
+    let dev = dev::start(&config, stop.clone()).await.unwrap();
+    let options = LeptosOptions::builder()
+        .output_name("portcullis")
+        .site_root("target/site")
+        .site_addr("127.0.0.1:3000".parse::<std::net::SocketAddr>().unwrap())
+        .build();
+    let state = AppState::build(config, options, &dev).await.unwrap();
+    TestApp {
+        router: server::router(state.clone()),
+        state,
+        dev,
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .build()
+            .unwrap(),
+        _dir: dir,
+        _stop: stop.drop_guard(),
+    }
+}
+
+fn json_merge(base: &mut serde_json::Value, extra: serde_json::Value) {
+    if let (Some(base), serde_json::Value::Object(extra)) = (base.as_object_mut(), extra) {
+        for (k, v) in extra {
+            base.insert(k, v);
+        }
+    }
+}
+
+async fn test_app() -> TestApp {
+    test_app_with(json!({})).await
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Reply {
+    fn location(&self) -> &str {
+        self.headers[header::LOCATION].to_str().unwrap()
+    }
+
+    /// `name=value` of the session cookie this response sets, if any.
+    fn session_cookie(&self) -> Option<String> {
+        self.set_cookie()
+            .map(|c| c.split(';').next().unwrap().to_owned())
+    }
+
+    fn set_cookie(&self) -> Option<String> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .find(|c| c.contains("portcullis_session="))
+    }
+}
+
+impl TestApp {
+    async fn send(&self, request: Request<Body>) -> Reply {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        Reply {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        }
+    }
+
+    async fn get(&self, path: &str, cookie: Option<&str>) -> Reply {
+        let mut request = Request::get(path);
+        if let Some(cookie) = cookie {
+            request = request.header(header::COOKIE, cookie);
+        }
+        self.send(request.body(Body::empty()).unwrap()).await
+    }
+
+    /// Starts sign-in; returns the session cookie and the IdP authorization URL.
+    async fn begin(&self, return_to: &str) -> (String, Url) {
+        let reply = self
+            .get(
+                &format!("/auth/login?return_to={}", urlencode(return_to)),
+                None,
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+        (
+            reply.session_cookie().expect("session cookie"),
+            Url::parse(reply.location()).unwrap(),
+        )
+    }
+
+    /// Chooses `user` on the dev IdP's page; returns the callback path and query.
+    async fn choose(&self, authorize: &Url, user: &str) -> String {
+        let mut form: Vec<(String, String)> = authorize
+            .query_pairs()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        form.push(("user".into(), user.into()));
+        let mut endpoint = authorize.clone();
+        endpoint.set_query(None);
+        let response = self.http.post(endpoint).form(&form).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        let callback = Url::parse(response.headers()[header::LOCATION].to_str().unwrap()).unwrap();
+        format!("{}?{}", callback.path(), callback.query().unwrap())
+    }
+
+    /// Full sign-in; returns the signed-in session cookie.
+    async fn sign_in(&self, user: &str) -> String {
+        let (cookie, authorize) = self.begin("/tools").await;
+        let callback = self.choose(&authorize, user).await;
+        let reply = self.get(&callback, Some(&cookie)).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+        assert_eq!(reply.location(), "/tools");
+        reply.session_cookie().expect("a new session id")
+    }
+
+    fn user_key(&self, username: &str) -> String {
+        let idp = self.dev.idp.as_ref().unwrap();
+        let user = idp.users().iter().find(|u| u.username == username).unwrap();
+        identity_key(
+            &idp.issuer(),
+            Some("7d3c3a8e-5b0f-4c1e-9a52-d1e5f0c0de00"),
+            &user.oid,
+        )
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[tokio::test]
+async fn health_and_home_for_visitors() {
+    let app = test_app().await;
+    let reply = app.get("/healthz", None).await;
+    assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "ok"));
+    let reply = app.get("/", None).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(reply.body.contains("<title>Portcullis</title>"));
+    assert!(reply.body.contains("Not signed in"));
+    assert!(reply.body.contains(r#"data-hydrated="false""#));
+    assert_eq!(reply.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    assert_eq!(reply.headers["x-frame-options"], "DENY");
+    let csp = reply.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
+    assert!(
+        csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self' 'nonce-"),
+        "{csp}"
+    );
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .unwrap()
+        .split('\'')
+        .next()
+        .unwrap();
+    assert!(
+        reply.body.contains(&format!("nonce=\"{nonce}\"")),
+        "the hydration script carries the nonce"
+    );
+    let reply = app.get("/no/such/page", None).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn sign_in_cycles_the_session_and_shows_the_user() {
+    let app = test_app().await;
+    let (pre_login, authorize) = app.begin("/tools").await;
+    // Authorization request: code + PKCE S256 + state + nonce, OIDC scopes, our client.
+    let params: std::collections::HashMap<_, _> = authorize.query_pairs().into_owned().collect();
+    assert_eq!(params["response_type"], "code");
+    assert_eq!(params["code_challenge_method"], "S256");
+    assert_eq!(params["client_id"], "portcullis-web");
+    assert!(params["state"].len() >= 16 && params["nonce"].len() >= 16);
+    assert!(params["scope"].contains("openid") && params["scope"].contains("offline_access"));
+
+    let callback = app.choose(&authorize, "alice").await;
+    let reply = app.get(&callback, Some(&pre_login)).await;
+    assert_eq!(
+        (reply.status, reply.location()),
+        (StatusCode::SEE_OTHER, "/tools")
+    );
+    let signed_in = reply.session_cookie().unwrap();
+    assert_ne!(signed_in, pre_login, "session id cycled at sign-in");
+    let flags = reply.set_cookie().unwrap();
+    for flag in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(flags.contains(flag), "{flags}");
+    }
+    assert!(!flags.contains("Secure"), "plain http in this test");
+
+    let home = app.get("/", Some(&signed_in)).await;
+    assert!(home.body.contains("Alice Smith"), "{}", home.body);
+    assert_eq!(home.headers[header::CACHE_CONTROL], "no-store");
+    // No token material in the page.
+    assert!(!home.body.contains("eyJ"), "no JWT in HTML");
+    // The pre-login id is dead.
+    let old = app.get("/", Some(&pre_login)).await;
+    assert!(old.body.contains("Not signed in"));
+
+    // The Tools page lists mcp-tools' tools, fetched with alice's delegated token.
+    let tools = app.get("/tools", Some(&signed_in)).await;
+    for tool in ["get_random_number", "delete_note", "list_notes"] {
+        assert!(
+            tools.body.contains(tool),
+            "{tool} missing from {}",
+            tools.body
+        );
+    }
+}
+
+#[tokio::test]
+async fn callback_refuses_missing_mismatched_replayed_and_foreign_responses() {
+    let app = test_app().await;
+    // No pending sign-in at all.
+    let reply = app.get("/auth/callback?code=x&state=y", None).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert!(reply.body.contains("expired or was already used"));
+
+    // Mismatched state, then a replay of the real one (the pending state was consumed).
+    let (cookie, authorize) = app.begin("/").await;
+    let callback = app.choose(&authorize, "alice").await;
+    let tampered = callback.replace("state=", "state=x");
+    let reply = app.get(&tampered, Some(&cookie)).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert!(
+        reply
+            .body
+            .contains("does not belong to this browser session")
+    );
+    let reply = app.get(&callback, Some(&cookie)).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "state is single use");
+
+    // RFC 9207: an `iss` other than the provider's is refused before the code is redeemed.
+    let (cookie, authorize) = app.begin("/").await;
+    let callback = app.choose(&authorize, "alice").await;
+    let forged = Url::parse(&format!("http://x{callback}")).unwrap();
+    let pairs: Vec<(String, String)> = forged
+        .query_pairs()
+        .map(|(k, v)| {
+            let value = if k == "iss" {
+                "https://evil.example/v2.0".to_owned()
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), value)
+        })
+        .collect();
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    let reply = app
+        .get(&format!("/auth/callback?{query}"), Some(&cookie))
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert!(reply.body.contains("unexpected identity provider"));
+
+    // The provider's error is shown as a page, escaped, not a 500.
+    let (cookie, authorize) = app.begin("/").await;
+    let state: String = authorize
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned();
+    let reply = app
+        .get(
+            &format!(
+                "/auth/callback?error=access_denied&error_description=%3Cb%3Eno%3C/b%3E&state={}",
+                urlencode(&state)
+            ),
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert!(
+        reply.body.contains("access_denied") && reply.body.contains("&lt;b&gt;no"),
+        "{}",
+        reply.body
+    );
+}
+
+#[tokio::test]
+async fn return_paths_stay_on_this_site() {
+    let app = test_app().await;
+    for (asked, landed) in [
+        ("/tools", "/tools"),
+        ("//evil.example", "/"),
+        ("https://evil.example/", "/"),
+        ("javascript:alert(1)", "/"),
+    ] {
+        let (cookie, authorize) = app.begin(asked).await;
+        let callback = app.choose(&authorize, "bob").await;
+        let reply = app.get(&callback, Some(&cookie)).await;
+        assert_eq!(reply.location(), landed, "{asked}");
+    }
+}
+
+#[tokio::test]
+async fn https_deployments_get_host_prefixed_secure_cookies() {
+    let app = test_app_with(json!({ "public_url": "https://portcullis.example" })).await;
+    let reply = app.get("/auth/login", None).await;
+    let cookie = reply
+        .headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(cookie.starts_with("__Host-portcullis_session="), "{cookie}");
+    assert!(
+        cookie.contains("Secure") && cookie.contains("HttpOnly") && cookie.contains("Path=/"),
+        "{cookie}"
+    );
+}
+
+#[tokio::test]
+async fn cross_site_writes_are_refused_and_sign_out_ends_everything() {
+    let app = test_app().await;
+    let cookie = app.sign_in("alice").await;
+    let logout = |headers: Vec<(&'static str, &'static str)>| {
+        let mut request = Request::post("/auth/logout").header(header::COOKIE, &cookie);
+        for (k, v) in headers {
+            request = request.header(k, v);
+        }
+        request.body(Body::empty()).unwrap()
+    };
+    let reply = app
+        .send(logout(vec![("origin", "https://evil.example")]))
+        .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    let reply = app
+        .send(logout(vec![("sec-fetch-site", "cross-site")]))
+        .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    let reply = app
+        .send(
+            Request::post("/api/list_tools")
+                .header(header::COOKIE, &cookie)
+                .header("origin", "https://evil.example")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN, "server functions too");
+    // Still signed in: the refused requests changed nothing.
+    assert!(
+        app.get("/", Some(&cookie))
+            .await
+            .body
+            .contains("Alice Smith")
+    );
+
+    let key = app.user_key("alice");
+    let tokens = app.state.auth.tokens.clone();
+    assert!(
+        tokens
+            .access_token(&key, "api://portcullis-mcp/mcp:tools")
+            .await
+            .is_ok()
+    );
+
+    let reply = app
+        .send(logout(vec![
+            ("origin", "http://127.0.0.1:3000"),
+            ("sec-fetch-site", "same-origin"),
+        ]))
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    let end_session = Url::parse(reply.location()).unwrap();
+    assert!(
+        end_session.path().ends_with("/oauth2/v2.0/logout"),
+        "RP-initiated logout: {end_session}"
+    );
+    let params: std::collections::HashMap<_, _> = end_session.query_pairs().into_owned().collect();
+    assert_eq!(params["post_logout_redirect_uri"], "http://127.0.0.1:3000/");
+    assert!(params.contains_key("id_token_hint"));
+
+    // The old cookie no longer works, and the token cache is purged.
+    assert!(
+        app.get("/", Some(&cookie))
+            .await
+            .body
+            .contains("Not signed in")
+    );
+    assert!(matches!(
+        tokens
+            .access_token(&key, "api://portcullis-mcp/mcp:tools")
+            .await,
+        Err(TokenError::SignInRequired)
+    ));
+}
+
+#[tokio::test]
+async fn token_cache_refreshes_single_flight_and_encrypts_at_rest() {
+    // Tokens live 120 s: outside the 60 s refresh margin, so a fresh token is reused.
+    let app = test_app_with(json!({ "dev_idp": {
+        "bind": "127.0.0.1:0",
+        "web_redirect_uri": "http://127.0.0.1:3000/auth/callback",
+        "access_token_lifetime_secs": 120,
+    }}))
+    .await;
+    app.sign_in("bob").await;
+    let key = app.user_key("bob");
+    let tokens = app.state.auth.tokens.clone();
+    let scope = "api://portcullis-mcp/mcp:tools";
+
+    // 20 concurrent first requests: one refresh (a second would replay the rotated refresh token and
+    // the IdP would revoke the whole family, failing the others).
+    let results = futures::future::join_all((0..20).map(|_| {
+        let tokens = tokens.clone();
+        let key = key.clone();
+        async move { tokens.access_token(&key, scope).await }
+    }))
+    .await;
+    let issued: Vec<String> = results.into_iter().map(|r| r.expect("token")).collect();
+    assert!(
+        issued.iter().all(|t| t == &issued[0]),
+        "one refresh served everyone"
+    );
+    assert_eq!(
+        tokens.access_token(&key, scope).await.unwrap(),
+        issued[0],
+        "cached while fresh"
+    );
+    let renewed = issued[0].clone();
+
+    // At rest: no token bytes in the database file.
+    let db = std::fs::read(app._dir.path().join("portcullis.db")).unwrap();
+    let wal = std::fs::read(app._dir.path().join("portcullis.db-wal")).unwrap_or_default();
+    for haystack in [&db, &wal] {
+        assert!(
+            !haystack
+                .windows(renewed.len())
+                .any(|w| w == renewed.as_bytes()),
+            "access token stored in clear"
+        );
+        assert!(
+            !haystack.windows(3).any(|w| w == b"eyJ"),
+            "no JWT bytes at all"
+        );
+    }
+}
+
+#[tokio::test]
+async fn tokens_are_refreshed_before_they_expire() {
+    // Tokens live 30 s here, inside the 60 s refresh margin: every request renews (rotating the
+    // refresh token each time, which keeps working).
+    let app = test_app().await;
+    app.sign_in("alice").await;
+    let key = app.user_key("alice");
+    let scope = "api://portcullis-mcp/mcp:tools";
+    let first = app
+        .state
+        .auth
+        .tokens
+        .access_token(&key, scope)
+        .await
+        .unwrap();
+    let second = app
+        .state
+        .auth
+        .tokens
+        .access_token(&key, scope)
+        .await
+        .unwrap();
+    let third = app
+        .state
+        .auth
+        .tokens
+        .access_token(&key, scope)
+        .await
+        .unwrap();
+    assert_ne!(first, second);
+    assert_ne!(second, third);
+}
+
+#[tokio::test]
+async fn invalid_grant_ends_the_session_without_a_loop() {
+    let app = test_app().await;
+    let cookie = app.sign_in("alice").await;
+    let key = app.user_key("alice");
+    // The IdP revokes alice's grants at the web client (as an admin or a sign-out elsewhere would).
+    let idp = app.dev.idp.as_ref().unwrap();
+    assert!(idp.revoke_grants("alice", "portcullis-web").await.unwrap() > 0);
+
+    let tokens = &app.state.auth.tokens;
+    assert!(matches!(
+        tokens
+            .access_token(&key, "api://portcullis-mcp/mcp:tools")
+            .await,
+        Err(TokenError::SignInRequired)
+    ));
+    // The Tools page (server function) ends the session and asks to sign in again; the next page is
+    // simply signed out, with no redirect loop.
+    let reply = app
+        .send(
+            Request::post("/api/list_tools")
+                .header(header::COOKIE, &cookie)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert!(reply.body.contains("SignInRequired"), "{}", reply.body);
+    let home = app.get("/", Some(&cookie)).await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert!(home.body.contains("Not signed in"));
+}
