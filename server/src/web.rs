@@ -72,7 +72,8 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(SetResponseHeaderLayer::overriding(
             header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
+            // Never leaks paths to other sites; same-origin requests keep a real Origin header.
+            HeaderValue::from_static("same-origin"),
         ))
         .layer(SetResponseHeaderLayer::overriding(
             HeaderName::from_static("x-frame-options"),
@@ -98,13 +99,13 @@ async fn same_origin_writes(
         return next.run(request).await;
     }
     let headers = request.headers();
-    let fetch_site_ok = headers
-        .get("sec-fetch-site")
-        .is_none_or(|v| v == "same-origin" || v == "none");
-    let origin_ok = headers
-        .get(header::ORIGIN)
-        .is_none_or(|v| v.to_str().is_ok_and(|o| o == settings.public_origin));
-    if fetch_site_ok && origin_ok {
+    // Browsers that send Fetch Metadata are judged by it; older ones by Origin.
+    let allowed = match (headers.get("sec-fetch-site"), headers.get(header::ORIGIN)) {
+        (Some(site), _) => site == "same-origin" || site == "none",
+        (None, Some(origin)) => origin.to_str().is_ok_and(|o| o == settings.public_origin),
+        (None, None) => true,
+    };
+    if allowed {
         next.run(request).await
     } else {
         tracing::warn!(path = %request.uri().path(), "cross-site write refused");

@@ -9,12 +9,24 @@ export class AppPage {
   readonly frame: Locator;
   readonly authStatus: Locator;
   readonly heading: Locator;
+  readonly userName: Locator;
+  readonly signInLink: Locator;
+  readonly signOutButton: Locator;
 
   constructor(readonly page: Page) {
     page.on('pageerror', (error) => this.errors.push(error));
+    // A blocked script or style only shows up as a console error.
+    page.on('console', (message) => {
+      if (message.type() === 'error' && message.text().includes('Content Security Policy')) {
+        this.errors.push(new Error(message.text()));
+      }
+    });
     this.frame = page.getByTestId('app');
     this.authStatus = page.getByTestId('auth-status');
     this.heading = page.getByRole('heading', { level: 1 });
+    this.userName = page.getByTestId('user-name');
+    this.signInLink = page.getByTestId('sign-in');
+    this.signOutButton = page.getByTestId('sign-out');
   }
 
   async goto(path = '/'): Promise<void> {

@@ -320,11 +320,16 @@ pub async fn show(
         header::CACHE_CONTROL,
         header::HeaderValue::from_static("no-store"),
     );
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        // The form posts back here; nothing may frame the page.
-        header::HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"),
-    );
+    // The form posts back here and is then redirected to the client (browsers apply form-action to
+    // that redirect too); nothing may frame the page.
+    let client_origin = Url::parse(&params.redirect_uri)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default();
+    if let Ok(policy) = header::HeaderValue::from_str(&format!(
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' {client_origin}; frame-ancestors 'none'"
+    )) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, policy);
+    }
     response
 }
 

@@ -1,0 +1,18 @@
+import { type Locator, type Page } from '@playwright/test';
+
+/** Page object for the Tools page: one card per configured MCP server. */
+export class ToolsPage {
+  readonly servers: Locator;
+  readonly toolNames: Locator;
+  readonly signedOut: Locator;
+
+  constructor(readonly page: Page) {
+    this.servers = page.getByTestId('mcp-server');
+    this.toolNames = page.getByTestId('tool-name');
+    this.signedOut = page.getByTestId('tools-signed-out');
+  }
+
+  async goto(): Promise<void> {
+    await this.page.goto('/tools');
+  }
+}
