@@ -29,7 +29,10 @@ struct TestApp {
 }
 
 async fn test_app_with(extra: serde_json::Value) -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
+    test_app_in(tempfile::tempdir().unwrap(), extra).await
+}
+
+async fn test_app_in(dir: tempfile::TempDir, extra: serde_json::Value) -> TestApp {
     let mut raw = json!({
         "data_dir": dir.path(),
         "dev_idp": {
@@ -555,4 +558,21 @@ async fn invalid_grant_ends_the_session_without_a_loop() {
     let home = app.get("/", Some(&cookie)).await;
     assert_eq!(home.status, StatusCode::OK);
     assert!(home.body.contains("Not signed in"));
+}
+
+#[tokio::test]
+async fn sessions_survive_a_restart_and_expire_absolutely() {
+    let app = test_app().await;
+    let cookie = app.sign_in("alice").await;
+    let TestApp { _dir: dir, .. } = app;
+    // Same data folder, new process state: the session is in the SQLite file.
+    let app = test_app_in(dir, json!({})).await;
+    assert!(app.get("/", Some(&cookie)).await.body.contains("Alice Smith"), "survived the restart");
+
+    // An absolute lifetime of zero ends the session at the next request, however active it is.
+    let strict = test_app_with(json!({ "auth": { "session_absolute_secs": 0 } })).await;
+    let cookie = strict.sign_in("bob").await;
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert!(strict.get("/", Some(&cookie)).await.body.contains("Not signed in"));
+    assert!(strict.get("/", Some(&cookie)).await.body.contains("Not signed in"));
 }
