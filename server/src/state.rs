@@ -87,6 +87,12 @@ impl AppState {
         let public = Url::parse(&public_url).context("APP_PUBLIC_URL: not a URL")?;
         let public_url = public.as_str().trim_end_matches('/').to_owned();
 
+        let scopes: Vec<String> = config
+            .auth
+            .scopes
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
         let rp = match (&config.auth.authority, &dev.idp) {
             (Some(authority), _) => RpSettings {
                 issuer: authority.clone(),
@@ -105,24 +111,14 @@ impl AppState {
                     .redirect_uri
                     .clone()
                     .unwrap_or_else(|| format!("{public_url}/auth/callback")),
-                scopes: config
-                    .auth
-                    .scopes
-                    .split_whitespace()
-                    .map(str::to_owned)
-                    .collect(),
+                scopes: scopes.clone(),
             },
             (None, Some(idp)) => RpSettings {
                 issuer: idp.issuer(),
                 client_id: config.dev_idp.web_client_id.clone(),
                 client_secret: idp.web_client_secret().to_owned(),
                 redirect_uri: config.dev_idp.web_redirect_uri.clone(),
-                scopes: config
-                    .auth
-                    .scopes
-                    .split_whitespace()
-                    .map(str::to_owned)
-                    .collect(),
+                scopes: scopes.clone(),
             },
             (None, None) => {
                 bail!("APP_AUTH__AUTHORITY is not set and the dev identity provider is not running")

@@ -567,12 +567,105 @@ async fn sessions_survive_a_restart_and_expire_absolutely() {
     let TestApp { _dir: dir, .. } = app;
     // Same data folder, new process state: the session is in the SQLite file.
     let app = test_app_in(dir, json!({})).await;
-    assert!(app.get("/", Some(&cookie)).await.body.contains("Alice Smith"), "survived the restart");
+    assert!(
+        app.get("/", Some(&cookie))
+            .await
+            .body
+            .contains("Alice Smith"),
+        "survived the restart"
+    );
 
     // An absolute lifetime of zero ends the session at the next request, however active it is.
     let strict = test_app_with(json!({ "auth": { "session_absolute_secs": 0 } })).await;
     let cookie = strict.sign_in("bob").await;
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    assert!(strict.get("/", Some(&cookie)).await.body.contains("Not signed in"));
-    assert!(strict.get("/", Some(&cookie)).await.body.contains("Not signed in"));
+    assert!(
+        strict
+            .get("/", Some(&cookie))
+            .await
+            .body
+            .contains("Not signed in")
+    );
+    assert!(
+        strict
+            .get("/", Some(&cookie))
+            .await
+            .body
+            .contains("Not signed in")
+    );
+}
+
+#[tokio::test]
+async fn a_401_from_an_mcp_server_causes_one_refresh_and_one_retry() {
+    use app::auth::Identity;
+    let app = test_app().await;
+    app.sign_in("alice").await;
+    let user = Identity {
+        key: app.user_key("alice"),
+        name: "Alice Smith".into(),
+    };
+    // A cached token the server will refuse (it is not even a JWT), valid for an hour by our clock.
+    app.state
+        .auth
+        .tokens
+        .store_access_token(
+            &user.key,
+            "api://portcullis-mcp/mcp:tools",
+            "not-a-valid-token",
+            std::time::Duration::from_secs(3600),
+        )
+        .await
+        .unwrap();
+    let Ok(servers) = app.state.directory.list(&user).await else {
+        panic!("listing failed")
+    };
+    let tools = servers[0]
+        .tools
+        .as_ref()
+        .expect("recovered after one refresh");
+    assert!(tools.iter().any(|t| t.name == "get_random_number"));
+}
+
+#[tokio::test]
+async fn each_failing_server_gets_its_own_error_and_a_persistent_401_is_not_retried_forever() {
+    use app::auth::Identity;
+    // An mcp-tools that trusts the dev IdP but expects another audience: every token gets 401.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = test_app_with(json!({ "mcp_servers": [
+        "down=http://127.0.0.1:1/mcp api://portcullis-mcp/mcp:tools",
+        format!("strict=http://{addr}/mcp api://portcullis-mcp/mcp:tools"),
+    ]}))
+    .await;
+    let strict_dir = tempfile::tempdir().unwrap();
+    let strict =
+        mcp_tools::Config::builder(app.dev.idp.as_ref().unwrap().issuer(), "api://someone-else")
+            .bind(addr)
+            .database_url(format!(
+                "sqlite://{}",
+                strict_dir.path().join("s.db").display()
+            ))
+            .build()
+            .unwrap();
+    tokio::spawn(mcp_tools::run(listener, strict, std::future::pending()));
+    assert!(
+        app.dev.mcp.is_none(),
+        "configured servers replace the dev mcp-tools"
+    );
+    app.sign_in("bob").await;
+    let user = Identity {
+        key: app.user_key("bob"),
+        name: "Bob Jones".into(),
+    };
+    let Ok(servers) = app.state.directory.list(&user).await else {
+        panic!("listing failed")
+    };
+    assert_eq!(servers.len(), 2);
+    let down = servers[0].tools.as_ref().unwrap_err();
+    assert!(down.contains("could not connect"), "{down}");
+    let strict = servers[1].tools.as_ref().unwrap_err();
+    assert!(
+        strict.contains("401") && strict.contains("even after a refresh"),
+        "{strict}"
+    );
 }

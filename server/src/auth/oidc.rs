@@ -44,8 +44,9 @@ pub struct ExtraMetadata {
 }
 impl AdditionalProviderMetadata for ExtraMetadata {}
 
-type Metadata = ProviderMetadata<
-    ExtraMetadata,
+/// Provider metadata with core OIDC types and `A` for the extra fields (shared with the dev IdP).
+pub type MetadataWith<A> = ProviderMetadata<
+    A,
     CoreAuthDisplay,
     CoreClientAuthMethod,
     CoreClaimName,
@@ -58,6 +59,7 @@ type Metadata = ProviderMetadata<
     CoreResponseType,
     CoreSubjectIdentifierType,
 >;
+type Metadata = MetadataWith<ExtraMetadata>;
 type Fields = IdTokenFields<
     EntraClaims,
     EmptyExtraTokenFields,

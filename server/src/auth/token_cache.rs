@@ -201,6 +201,18 @@ impl TokenCache {
         }
     }
 
+    /// Caches an access token obtained elsewhere (e.g. an on-behalf-of exchange) for `scope`.
+    pub async fn store_access_token(
+        &self,
+        user: &str,
+        scope: &str,
+        access_token: &str,
+        expires_in: Duration,
+    ) -> anyhow::Result<()> {
+        let exp = now() + i64::try_from(expires_in.as_secs()).unwrap_or(i64::MAX / 2);
+        self.write(user, &[(scope, access_token, exp)]).await
+    }
+
     /// The ID token of the user's sign-in, if still held.
     pub async fn id_token(&self, user: &str) -> anyhow::Result<Option<String>> {
         Ok(self
