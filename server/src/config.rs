@@ -37,6 +37,12 @@ pub struct Config {
     /// The embedded mcp-tools of the dev stack (`APP_DEV_MCP__*`).
     #[serde(default)]
     pub dev_mcp: DevMcpConfig,
+    /// The chat model (`APP_MODEL__*`).
+    #[serde(default)]
+    pub model: ModelConfig,
+    /// The embedded development model (`APP_DEV_MODEL__*`), started when no model is configured.
+    #[serde(default)]
+    pub dev_model: DevModelConfig,
     /// The embedded development identity provider (`APP_DEV_IDP__*`).
     #[serde(default)]
     pub dev_idp: DevIdpConfig,
@@ -90,6 +96,31 @@ impl Default for DevMcpConfig {
     fn default() -> Self {
         Self {
             bind: SocketAddr::from(([127, 0, 0, 1], 8081)),
+        }
+    }
+}
+
+/// An OpenAI-compatible model endpoint.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ModelConfig {
+    /// Base URL of an OpenAI-compatible API (`APP_MODEL__BASE_URL`), e.g. `https://api.openai.com/v1`
+    /// or `http://127.0.0.1:11434/v1` (Ollama). Unset: the dev stack's development model.
+    pub base_url: Option<String>,
+}
+
+/// The dev stack's deterministic model endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct DevModelConfig {
+    /// Listen address (`APP_DEV_MODEL__BIND`).
+    pub bind: SocketAddr,
+}
+
+impl Default for DevModelConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 3500)),
         }
     }
 }

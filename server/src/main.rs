@@ -39,6 +39,7 @@ async fn start() -> anyhow::Result<()> {
         web = %format!("http://{addr}"),
         dev_idp = %dev.idp.as_ref().map(|i| i.issuer()).unwrap_or_else(|| "off".into()),
         dev_mcp = %dev.mcp.as_ref().map(|m| m.url.clone()).unwrap_or_else(|| "off".into()),
+        dev_model = %dev.model.clone().unwrap_or_else(|| "off".into()),
         "portcullis listening"
     );
     let state = server::AppState::build(config, leptos_options, &dev).await?;

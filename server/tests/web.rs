@@ -41,6 +41,7 @@ async fn test_app_in(dir: tempfile::TempDir, extra: serde_json::Value) -> TestAp
             "access_token_lifetime_secs": 30,
         },
         "dev_mcp": { "bind": "127.0.0.1:0" },
+        "dev_model": { "bind": "127.0.0.1:0" },
     });
     json_merge(&mut raw, extra);
     let config: Config = serde_json::from_value(raw).unwrap();
@@ -668,4 +669,40 @@ async fn each_failing_server_gets_its_own_error_and_a_persistent_401_is_not_retr
         strict.contains("401") && strict.contains("even after a refresh"),
         "{strict}"
     );
+}
+
+#[tokio::test]
+async fn the_dev_stack_runs_every_stand_in_on_loopback() {
+    let app = test_app().await;
+    let idp = app.dev.idp.as_ref().expect("dev IdP");
+    let mcp = app.dev.mcp.as_ref().expect("dev mcp-tools");
+    let model = app.dev.model.as_ref().expect("dev model");
+    for url in [idp.issuer(), mcp.url.clone(), model.clone()] {
+        assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    }
+    let discovery = app
+        .http
+        .get(format!("{}/.well-known/openid-configuration", idp.issuer()))
+        .send()
+        .await
+        .unwrap();
+    assert!(discovery.status().is_success());
+    let mcp_health = app
+        .http
+        .get(mcp.url.replace("/mcp", "/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert!(mcp_health.status().is_success());
+    let completion: serde_json::Value = app
+        .http
+        .post(format!("{model}/chat/completions"))
+        .json(&json!({ "model": "dev", "messages": [{ "role": "user", "content": "hi" }] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(completion["object"], "chat.completion");
 }

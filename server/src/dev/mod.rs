@@ -1,11 +1,13 @@
 //! Development stand-ins for cloud services, so everything runs offline on a fresh machine.
 //!
 //! - [`idp`]: an Entra-shaped OpenID provider.
+//! - [`model`]: a deterministic OpenAI-compatible chat-completions endpoint (not an AI).
 //! - [`start`]: starts the stand-ins the configuration leaves unconfigured: the identity provider when
 //!   no `APP_AUTH__AUTHORITY` is set, and then mcp-tools (trusting that provider) when no
-//!   `APP_MCP_SERVERS` is set.
+//!   `APP_MCP_SERVERS` is set; the development model when no `APP_MODEL__BASE_URL` is set.
 
 pub mod idp;
+pub mod model;
 
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
@@ -18,6 +20,8 @@ pub struct DevStack {
     pub idp: Option<idp::DevIdp>,
     /// The in-process mcp-tools, as the web app should use it.
     pub mcp: Option<McpServer>,
+    /// Base URL (`…/v1`) of the development model.
+    pub model: Option<String>,
 }
 
 /// The audience and scope of the embedded mcp-tools.
@@ -25,8 +29,15 @@ pub const DEV_MCP_AUDIENCE: &str = "api://portcullis-mcp";
 
 /// Starts every stand-in whose real service is not configured; they stop when `shutdown` is cancelled.
 pub async fn start(config: &Config, shutdown: CancellationToken) -> anyhow::Result<DevStack> {
+    let model = match config.model.base_url {
+        Some(_) => None,
+        None => Some(start_model(config, shutdown.clone()).await?),
+    };
     if config.auth.authority.is_some() {
-        return Ok(DevStack::default());
+        return Ok(DevStack {
+            model,
+            ..DevStack::default()
+        });
     }
     let listener = idp::bind(&config.dev_idp, config.environment).await?;
     let (idp, _task) = idp::serve(
@@ -43,7 +54,27 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> anyhow::Resu
     Ok(DevStack {
         idp: Some(idp),
         mcp,
+        model,
     })
+}
+
+async fn start_model(config: &Config, shutdown: CancellationToken) -> anyhow::Result<String> {
+    let bind = config.dev_model.bind;
+    if !bind.ip().is_loopback() {
+        anyhow::bail!("APP_DEV_MODEL__BIND must be a loopback address, got {bind}");
+    }
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("binding the dev model on APP_DEV_MODEL__BIND={bind}"))?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        let served = axum::serve(listener, model::router())
+            .with_graceful_shutdown(shutdown.cancelled_owned());
+        if let Err(error) = served.await {
+            tracing::error!(%error, "dev model stopped");
+        }
+    });
+    Ok(format!("http://{addr}/v1"))
 }
 
 async fn start_mcp_tools(
