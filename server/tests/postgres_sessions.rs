@@ -1,0 +1,226 @@
+//! Sessions in PostgreSQL: two web instances (separate data folders, separate processes' worth of
+//! state) configured with one `APP_DATABASE_URL` share sessions, as behind a load balancer. A real
+//! PostgreSQL server is started for the test from Debian's binaries (installed by `.ci/setup`).
+
+use std::{
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use axum::{
+    body::Body,
+    http::{Request, StatusCode, header},
+};
+use http_body_util::BodyExt;
+use leptos::config::LeptosOptions;
+use serde_json::json;
+use server::{AppState, config::Config, dev};
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+use url::Url;
+
+struct Postgres {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn pg_bin(name: &str) -> PathBuf {
+    let root = Path::new("/usr/lib/postgresql");
+    let mut versions: Vec<_> = std::fs::read_dir(root)
+        .expect("PostgreSQL server binaries (Debian package postgresql; .ci/setup installs it)")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    versions.sort();
+    versions
+        .last()
+        .expect("a PostgreSQL version")
+        .join("bin")
+        .join(name)
+}
+
+fn running_as_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
+}
+
+/// Runs a PostgreSQL binary; as root, as the `postgres` user (PostgreSQL refuses to run as root).
+fn pg_command(name: &str) -> Command {
+    if running_as_root() {
+        let mut command = Command::new("runuser");
+        command.args(["-u", "postgres", "--"]).arg(pg_bin(name));
+        command
+    } else {
+        Command::new(pg_bin(name))
+    }
+}
+
+fn start_postgres() -> Postgres {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    if running_as_root() {
+        let status = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let status = pg_command("initdb")
+        .args(["-A", "trust", "-U", "portcullis", "-D"])
+        .arg(&data)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "initdb failed");
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = pg_command("postgres")
+        .arg("-D")
+        .arg(&data)
+        .args([
+            "-p",
+            &port.to_string(),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-k",
+        ])
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    Postgres {
+        child,
+        url: format!("postgres://portcullis@127.0.0.1:{port}/postgres"),
+        _dir: dir,
+    }
+}
+
+async fn instance(
+    database_url: &str,
+) -> (
+    axum::Router,
+    dev::DevStack,
+    tempfile::TempDir,
+    CancellationToken,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let config: Config = serde_json::from_value(json!({
+        "data_dir": dir.path(),
+        "database_url": database_url,
+        // Each instance runs its own dev stack; what they share is the session store.
+        "dev_idp": { "bind": "127.0.0.1:0", "web_redirect_uri": "http://127.0.0.1:3000/auth/callback" },
+        "dev_mcp": { "bind": "127.0.0.1:0" },
+        "dev_model": { "bind": "127.0.0.1:0" },
+    }))
+    .unwrap();
+    let stop = CancellationToken::new();
+    let dev = dev::start(&config, stop.clone()).await.unwrap();
+    let options = LeptosOptions::builder()
+        .output_name("portcullis")
+        .site_root("target/site")
+        .site_addr("127.0.0.1:3000".parse::<std::net::SocketAddr>().unwrap())
+        .build();
+    let state = AppState::build(config, options, &dev).await.unwrap();
+    (server::router(state), dev, dir, stop)
+}
+
+async fn get(
+    router: &axum::Router,
+    path: &str,
+    cookie: Option<&str>,
+) -> (StatusCode, Option<String>, Option<String>, String) {
+    let mut request = Request::get(path);
+    if let Some(cookie) = cookie {
+        request = request.header(header::COOKIE, cookie);
+    }
+    let response = router
+        .clone()
+        .oneshot(request.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let location = response
+        .headers()
+        .get(header::LOCATION)
+        .map(|v| v.to_str().unwrap().to_owned());
+    let set_cookie = response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .find(|c| c.starts_with("portcullis_session="));
+    let body = String::from_utf8_lossy(&response.into_body().collect().await.unwrap().to_bytes())
+        .into_owned();
+    (status, location, set_cookie, body)
+}
+
+#[tokio::test]
+async fn two_instances_share_sessions_through_postgresql() {
+    let postgres = start_postgres();
+    // Wait until PostgreSQL accepts connections.
+    let mut ready = false;
+    for _ in 0..100 {
+        if tower_sessions_sqlx_store::sqlx::PgPool::connect(&postgres.url)
+            .await
+            .is_ok()
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ready, "PostgreSQL did not start");
+
+    let (first, dev_first, _d1, _s1) = instance(&postgres.url).await;
+    // Sign in on the first instance.
+    let (status, location, cookie, _) = get(&first, "/auth/login?return_to=/", None).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let cookie = cookie.unwrap();
+    let authorize = Url::parse(&location.unwrap()).unwrap();
+    let mut form: Vec<(String, String)> = authorize.query_pairs().into_owned().collect();
+    form.push(("user".into(), "alice".into()));
+    let mut endpoint = authorize.clone();
+    endpoint.set_query(None);
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .build()
+        .unwrap();
+    let answer = http.post(endpoint).form(&form).send().await.unwrap();
+    let callback = Url::parse(answer.headers()["location"].to_str().unwrap()).unwrap();
+    let (status, _, signed_in, _) = get(
+        &first,
+        &format!("{}?{}", callback.path(), callback.query().unwrap()),
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let signed_in = signed_in.unwrap();
+    let (_, _, _, body) = get(&first, "/", Some(&signed_in)).await;
+    assert!(body.contains("Alice Smith"));
+
+    // A second instance with its own data folder, same database: the session is there.
+    let (second, _dev_second, _d2, _s2) = instance(&postgres.url).await;
+    let (_, _, _, body) = get(&second, "/", Some(&signed_in)).await;
+    assert!(
+        body.contains("Alice Smith"),
+        "session shared through PostgreSQL"
+    );
+    drop(dev_first);
+}
