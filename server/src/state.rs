@@ -127,21 +127,37 @@ impl AppState {
         let form_action = origin(&rp.issuer);
         let oidc = Arc::new(Oidc::new(rp.clone())?);
 
-        let app_db = sqlite_pool(&config.data_dir.join("portcullis.db")).await?;
-        sqlx::migrate!("./migrations/app")
-            .run(&app_db)
+        let default_db = config.data_dir.join("portcullis.db");
+        let database_url = config
+            .database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", default_db.display()));
+        let postgres =
+            database_url.starts_with("postgres://") || database_url.starts_with("postgresql://");
+        // The SQLite file is created (WAL mode) before the `Any` pool opens it.
+        let sqlite = sqlite_pool(&default_db).await?;
+        sqlx::any::install_default_drivers();
+        let any_url = if postgres {
+            database_url.clone()
+        } else {
+            format!("sqlite://{}", default_db.display())
+        };
+        let token_db = sqlx::any::AnyPoolOptions::new()
+            .max_connections(8)
+            .connect(&any_url)
             .await
-            .context("migrating the app database")?;
+            .context("APP_DATABASE_URL: opening the token cache database")?;
+        if postgres {
+            sqlx::migrate!("./migrations/app_postgres")
+                .run(&token_db)
+                .await
+        } else {
+            sqlx::migrate!("./migrations/app").run(&token_db).await
+        }
+        .context("migrating the token cache")?;
         let key = token_cache_key(&config).await?;
-        let tokens = Arc::new(TokenCache::new(app_db.clone(), &key, oidc.clone()));
-
-        let database_url = config.database_url.clone().unwrap_or_else(|| {
-            format!(
-                "sqlite://{}",
-                config.data_dir.join("portcullis.db").display()
-            )
-        });
-        let sessions = AnyStore::open(&database_url, app_db).await?;
+        let tokens = Arc::new(TokenCache::new(token_db, &key, oidc.clone()));
+        let sessions = AnyStore::open(&database_url, sqlite).await?;
         sessions.spawn_expiry_cleanup(Duration::from_secs(3600));
 
         let servers = match (&config.mcp_servers, &dev.mcp) {

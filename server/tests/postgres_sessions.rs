@@ -112,7 +112,7 @@ fn start_postgres() -> Postgres {
 }
 
 async fn instance(
-    database_url: &str,
+    extra: serde_json::Value,
 ) -> (
     axum::Router,
     dev::DevStack,
@@ -120,15 +120,16 @@ async fn instance(
     CancellationToken,
 ) {
     let dir = tempfile::tempdir().unwrap();
-    let config: Config = serde_json::from_value(json!({
+    let mut raw = json!({
         "data_dir": dir.path(),
-        "database_url": database_url,
-        // Each instance runs its own dev stack; what they share is the session store.
         "dev_idp": { "bind": "127.0.0.1:0", "web_redirect_uri": "http://127.0.0.1:3000/auth/callback" },
         "dev_mcp": { "bind": "127.0.0.1:0" },
         "dev_model": { "bind": "127.0.0.1:0" },
-    }))
-    .unwrap();
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        raw[k] = v.clone();
+    }
+    let config: Config = serde_json::from_value(raw).unwrap();
     let stop = CancellationToken::new();
     let dev = dev::start(&config, stop.clone()).await.unwrap();
     let options = LeptosOptions::builder()
@@ -187,7 +188,8 @@ async fn two_instances_share_sessions_through_postgresql() {
     }
     assert!(ready, "PostgreSQL did not start");
 
-    let (first, dev_first, _d1, _s1) = instance(&postgres.url).await;
+    // The first instance runs the dev stack (IdP, mcp-tools).
+    let (first, dev_first, d1, _s1) = instance(json!({ "database_url": postgres.url })).await;
     // Sign in on the first instance.
     let (status, location, cookie, _) = get(&first, "/auth/login?return_to=/", None).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
@@ -215,12 +217,31 @@ async fn two_instances_share_sessions_through_postgresql() {
     let (_, _, _, body) = get(&first, "/", Some(&signed_in)).await;
     assert!(body.contains("Alice Smith"));
 
-    // A second instance with its own data folder, same database: the session is there.
-    let (second, _dev_second, _d2, _s2) = instance(&postgres.url).await;
+    // A second instance configured like production (an external authority, configured MCP servers, the
+    // shared token-cache key), its own data folder, the same database: the session and the user's tokens
+    // are there.
+    let idp = dev_first.idp.as_ref().unwrap();
+    let mcp = dev_first.mcp.as_ref().unwrap();
+    let key = std::fs::read_to_string(d1.path().join("token-cache.key")).unwrap();
+    let (second, dev_second, _d2, _s2) = instance(json!({
+        "database_url": postgres.url,
+        "token_cache_key": key.trim(),
+        "auth": { "authority": idp.issuer(), "client_id": "portcullis-web", "client_secret": idp.web_client_secret() },
+        "mcp_servers": [format!("tools={} {}", mcp.url, mcp.scope)],
+    }))
+    .await;
+    assert!(
+        dev_second.idp.is_none() && dev_second.mcp.is_none(),
+        "no dev stand-ins when configured"
+    );
     let (_, _, _, body) = get(&second, "/", Some(&signed_in)).await;
     assert!(
         body.contains("Alice Smith"),
         "session shared through PostgreSQL"
     );
-    drop(dev_first);
+    let (_, _, _, tools) = get(&second, "/tools", Some(&signed_in)).await;
+    assert!(
+        tools.contains("get_random_number"),
+        "tokens shared through PostgreSQL: {tools}"
+    );
 }

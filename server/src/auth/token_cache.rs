@@ -7,6 +7,9 @@
 //!   so a rotated refresh token is never redeemed twice. The new access and refresh tokens are stored in
 //!   one transaction.
 //! - `invalid_grant` purges the user's tokens and reports [`TokenError::SignInRequired`].
+//!
+//! It lives in the same database as the sessions (SQLite or PostgreSQL, through sqlx's `Any` driver), so
+//! several web instances sharing sessions share their users' tokens too.
 
 use std::{
     collections::HashMap,
@@ -20,7 +23,7 @@ use chacha20poly1305::{
     aead::{Aead, Payload},
 };
 use rand::RngCore;
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 use tokio::sync::Mutex;
 
 use super::oidc::{Oidc, Refreshed};
@@ -41,7 +44,7 @@ pub enum TokenError {
 }
 
 pub struct TokenCache {
-    pool: SqlitePool,
+    pool: AnyPool,
     cipher: ChaCha20Poly1305,
     oidc: Arc<Oidc>,
     /// One lock per user, held only while refreshing.
@@ -54,7 +57,7 @@ fn now() -> i64 {
 
 impl TokenCache {
     /// `key` is 32 bytes.
-    pub fn new(pool: SqlitePool, key: &[u8; 32], oidc: Arc<Oidc>) -> Self {
+    pub fn new(pool: AnyPool, key: &[u8; 32], oidc: Arc<Oidc>) -> Self {
         Self {
             pool,
             cipher: ChaCha20Poly1305::new(Key::from_slice(key)),
@@ -98,7 +101,7 @@ impl TokenCache {
 
     async fn read(&self, user: &str, slot: &str) -> anyhow::Result<Option<(String, i64)>> {
         let row: Option<(Vec<u8>, Vec<u8>, i64)> = sqlx::query_as(
-            "SELECT nonce, ciphertext, expires_at FROM token_cache WHERE user_key = ? AND slot = ?",
+            "SELECT nonce, ciphertext, expires_at FROM token_cache WHERE user_key = $1 AND slot = $2",
         )
         .bind(user)
         .bind(slot)
@@ -114,7 +117,7 @@ impl TokenCache {
         for (slot, value, expires_at) in entries {
             let (nonce, ciphertext) = self.seal(user, slot, value)?;
             sqlx::query(
-                "INSERT INTO token_cache (user_key, slot, nonce, ciphertext, expires_at) VALUES (?, ?, ?, ?, ?)
+                "INSERT INTO token_cache (user_key, slot, nonce, ciphertext, expires_at) VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT (user_key, slot) DO UPDATE SET nonce = excluded.nonce,
                     ciphertext = excluded.ciphertext, expires_at = excluded.expires_at",
             )
@@ -224,7 +227,7 @@ impl TokenCache {
     /// Drops the cached access token for `scope` (after a 401 from its resource) so the next
     /// [`Self::access_token`] refreshes.
     pub async fn forget(&self, user: &str, scope: &str) -> anyhow::Result<()> {
-        sqlx::query("DELETE FROM token_cache WHERE user_key = ? AND slot = ?")
+        sqlx::query("DELETE FROM token_cache WHERE user_key = $1 AND slot = $2")
             .bind(user)
             .bind(scope)
             .execute(&self.pool)
@@ -234,7 +237,7 @@ impl TokenCache {
 
     /// Removes every token of the user (sign-out, lost grant).
     pub async fn purge(&self, user: &str) -> anyhow::Result<()> {
-        sqlx::query("DELETE FROM token_cache WHERE user_key = ?")
+        sqlx::query("DELETE FROM token_cache WHERE user_key = $1")
             .bind(user)
             .execute(&self.pool)
             .await?;
