@@ -244,12 +244,14 @@ fn fail(inner: &Inner, params: &AuthorizeParams, failure: Failure) -> Response {
     }
 }
 
-fn check_tenant(inner: &Inner, tenant: &str) -> Result<(), Response> {
-    if tenant == inner.tenant_id {
-        Ok(())
-    } else {
-        Err(error_page(StatusCode::NOT_FOUND, "Unknown tenant."))
+/// The checks both the page and the choice go through: tenant, then the whole request.
+async fn admit(inner: &Inner, tenant: &str, params: &AuthorizeParams) -> Result<Valid, Response> {
+    if tenant != inner.tenant_id {
+        return Err(error_page(StatusCode::NOT_FOUND, "Unknown tenant."));
     }
+    validate(inner, params)
+        .await
+        .map_err(|failure| fail(inner, params, failure))
 }
 
 /// GET: the sign-in page.
@@ -258,12 +260,9 @@ pub async fn show(
     Path(tenant): Path<String>,
     Query(params): Query<AuthorizeParams>,
 ) -> Response {
-    if let Err(response) = check_tenant(&inner, &tenant) {
-        return response;
-    }
-    let valid = match validate(&inner, &params).await {
+    let valid = match admit(&inner, &tenant, &params).await {
         Ok(valid) => valid,
-        Err(failure) => return fail(&inner, &params, failure),
+        Err(response) => return response,
     };
     let hidden: String = [
         ("client_id", Some(&params.client_id)),
@@ -339,12 +338,9 @@ pub async fn submit(
     Path(tenant): Path<String>,
     Form(params): Form<AuthorizeParams>,
 ) -> Response {
-    if let Err(response) = check_tenant(&inner, &tenant) {
-        return response;
-    }
-    let valid = match validate(&inner, &params).await {
+    let valid = match admit(&inner, &tenant, &params).await {
         Ok(valid) => valid,
-        Err(failure) => return fail(&inner, &params, failure),
+        Err(response) => return response,
     };
     if params.action == "cancel" {
         return redirect_with(
