@@ -16,7 +16,6 @@ use std::sync::Arc;
 
 use app::auth::{Identity, SignedInUser, safe_return_path};
 use axum::{
-    Extension,
     extract::{Query, Request, State},
     http::{HeaderValue, StatusCode, header},
     middleware::Next,
@@ -304,6 +303,3 @@ pub async fn attach_user(
     }
     response
 }
-
-/// The current user's identity, for server code outside Leptos.
-pub type CurrentIdentity = Option<Extension<Identity>>;

@@ -160,10 +160,6 @@ impl Oidc {
         })
     }
 
-    pub fn settings(&self) -> &RpSettings {
-        &self.settings
-    }
-
     async fn discovered(&self) -> anyhow::Result<&Discovered> {
         self.discovered
             .get_or_try_init(|| async {

@@ -171,20 +171,6 @@ impl DevIdp {
         &self.web_client_secret
     }
 
-    /// Mints a delegated access token directly (tests and the dev stack's own checks).
-    pub fn mint_user_token(
-        &self,
-        username: &str,
-        client_id: &str,
-        scope: &str,
-    ) -> anyhow::Result<String> {
-        let user = self.inner.user(username).context("unknown dev user")?;
-        let request =
-            directory::parse_scope(scope, &self.inner.resources).map_err(anyhow::Error::msg)?;
-        tokens::access_token(&self.inner, Some(user), client_id, &request, &[])
-            .map(|(token, _)| token)
-    }
-
     /// Revokes every refresh token `username` holds at `client_id` (an administrator's "sign out
     /// everywhere"); returns how many were revoked.
     pub async fn revoke_grants(&self, username: &str, client_id: &str) -> anyhow::Result<u64> {
