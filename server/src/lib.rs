@@ -6,6 +6,8 @@
 //! - [`sessions`]: the session store (SQLite, or PostgreSQL by configuration).
 //! - [`mcp`]: the configured MCP servers, reached with the user's delegated token.
 //! - [`dev`]: development stand-ins (identity provider, in-process mcp-tools) for offline use.
+//! - [`support`]: SQLite pools, HTML escaping and owner-only files, shared by the app and the dev
+//!   stand-ins.
 //! - `state`: assembling [`AppState`] from configuration and the dev stack.
 //! - [`telemetry`]: `tracing` set-up; HTTP spans carry method and path only (never query strings, which
 //!   can hold authorization codes).
@@ -21,6 +23,7 @@ pub mod dev;
 pub mod mcp;
 pub mod sessions;
 mod state;
+pub mod support;
 pub mod telemetry;
 mod web;
 

@@ -17,27 +17,27 @@ pub enum AnyStore {
 }
 
 impl AnyStore {
-    /// Opens (and migrates) the store for `url`; SQLite shares `sqlite_pool`.
-    pub async fn open(url: &str, sqlite_pool: sqlx::SqlitePool) -> anyhow::Result<Self> {
-        let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let pool = PgPool::connect(url)
-                .await
-                .context("APP_DATABASE_URL: connecting to PostgreSQL")?;
-            let store = PostgresStore::new(pool);
-            store
-                .migrate()
-                .await
-                .context("migrating the PostgreSQL session table")?;
-            Self::Postgres(store)
-        } else {
-            let store = SqliteStore::new(sqlite_pool);
-            store
-                .migrate()
-                .await
-                .context("migrating the SQLite session table")?;
-            Self::Sqlite(store)
-        };
-        Ok(store)
+    /// The session table in a SQLite database (migrated).
+    pub async fn sqlite(pool: sqlx::SqlitePool) -> anyhow::Result<Self> {
+        let store = SqliteStore::new(pool);
+        store
+            .migrate()
+            .await
+            .context("migrating the SQLite session table")?;
+        Ok(Self::Sqlite(store))
+    }
+
+    /// The session table in PostgreSQL at `url` (migrated).
+    pub async fn postgres(url: &str) -> anyhow::Result<Self> {
+        let pool = PgPool::connect(url)
+            .await
+            .context("APP_DATABASE_URL: connecting to PostgreSQL")?;
+        let store = PostgresStore::new(pool);
+        store
+            .migrate()
+            .await
+            .context("migrating the PostgreSQL session table")?;
+        Ok(Self::Postgres(store))
     }
 
     /// Deletes expired sessions every `period`, in the background.

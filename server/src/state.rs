@@ -1,13 +1,12 @@
 //! Building the application state from configuration and the dev stack.
 
-use std::{path::Path, str::FromStr, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use anyhow::{Context, bail};
 use app::tools::backend::SharedDirectory;
 use base64::{Engine, engine::general_purpose::STANDARD};
 use leptos::config::LeptosOptions;
 use rand::RngCore;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use url::Url;
 
 use crate::{
@@ -19,9 +18,9 @@ use crate::{
     },
     config::Config,
     dev::DevStack,
-    dev::idp::write_private,
     mcp::{McpDirectory, McpServer},
     sessions::AnyStore,
+    support::{sqlite_pool, write_private},
 };
 
 async fn token_cache_key(config: &Config) -> anyhow::Result<[u8; 32]> {
@@ -51,20 +50,6 @@ async fn token_cache_key(config: &Config) -> anyhow::Result<[u8; 32]> {
     bytes.try_into().map_err(|_| {
         anyhow::anyhow!("APP_TOKEN_CACHE_KEY: must be 32 bytes (base64 of 32 random bytes)")
     })
-}
-
-async fn sqlite_pool(path: &Path) -> anyhow::Result<sqlx::SqlitePool> {
-    if let Some(parent) = path.parent() {
-        tokio::fs::create_dir_all(parent).await?;
-    }
-    let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal);
-    SqlitePoolOptions::new()
-        .max_connections(8)
-        .connect_with(options)
-        .await
-        .with_context(|| format!("opening {}", path.display()))
 }
 
 fn origin(url: &str) -> String {
@@ -127,24 +112,30 @@ impl AppState {
         let form_action = origin(&rp.issuer);
         let oidc = Arc::new(Oidc::new(rp.clone())?);
 
-        let default_db = config.data_dir.join("portcullis.db");
-        let database_url = config
-            .database_url
-            .clone()
-            .unwrap_or_else(|| format!("sqlite://{}", default_db.display()));
+        let database_url = config.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}",
+                config.data_dir.join("portcullis.db").display()
+            )
+        });
         let postgres =
             database_url.starts_with("postgres://") || database_url.starts_with("postgresql://");
-        // The SQLite file is created (WAL mode) before the `Any` pool opens it.
-        let sqlite = sqlite_pool(&default_db).await?;
-        sqlx::any::install_default_drivers();
-        let any_url = if postgres {
-            database_url.clone()
+        // Sessions need sqlx's typed pool; the token cache uses the `Any` driver on the same database.
+        // A SQLite file is created (WAL mode) by the typed pool before the `Any` pool opens it.
+        let sessions = if postgres {
+            AnyStore::postgres(&database_url).await?
         } else {
-            format!("sqlite://{}", default_db.display())
+            AnyStore::sqlite(
+                sqlite_pool(&database_url, 8)
+                    .await
+                    .context("APP_DATABASE_URL")?,
+            )
+            .await?
         };
+        sqlx::any::install_default_drivers();
         let token_db = sqlx::any::AnyPoolOptions::new()
             .max_connections(8)
-            .connect(&any_url)
+            .connect(&database_url)
             .await
             .context("APP_DATABASE_URL: opening the token cache database")?;
         if postgres {
@@ -157,7 +148,6 @@ impl AppState {
         .context("migrating the token cache")?;
         let key = token_cache_key(&config).await?;
         let tokens = Arc::new(TokenCache::new(token_db, &key, oidc.clone()));
-        let sessions = AnyStore::open(&database_url, sqlite).await?;
         sessions.spawn_expiry_cleanup(Duration::from_secs(3600));
 
         let servers = match (&config.mcp_servers, &dev.mcp) {

@@ -104,16 +104,6 @@ impl JwksCache {
         self.cached(kid)
     }
 
-    /// Fetches keys ahead of the first request; failures are only logged (the first token retries).
-    pub async fn warm_up(&self) {
-        let mut last_fetch = self.last_fetch.lock().await;
-        *last_fetch = Some(Instant::now());
-        match self.refresh().await {
-            Ok(count) => tracing::info!(keys = count, "JWKS loaded"),
-            Err(error) => tracing::warn!(error = format!("{error:#}"), "JWKS not loaded yet"),
-        }
-    }
-
     fn cached(&self, kid: &str) -> Option<Arc<DecodingKey>> {
         let keys = self
             .keys

@@ -25,6 +25,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tower_sessions::Session;
 
+use crate::support::html_escape;
+
 use self::{
     oidc::{Oidc, PendingSignIn},
     token_cache::TokenCache,
@@ -61,19 +63,13 @@ pub fn identity_key(issuer: &str, tenant: Option<&str>, user_id: &str) -> String
 }
 
 fn page(status: StatusCode, title: &str, message: &str) -> Response {
-    let escape = |s: &str| {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;")
-    };
     let body = format!(
         r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{t}</title>
 <link rel="stylesheet" href="/pkg/portcullis.css"></head><body><main class="content">
 <h1 data-testid="auth-error-title">{t}</h1><p data-testid="auth-error">{m}</p>
 <p><a href="/auth/login">Try again</a> · <a href="/">Home</a></p></main></body></html>"#,
-        t = escape(title),
-        m = escape(message),
+        t = html_escape(title),
+        m = html_escape(message),
     );
     let mut response = (status, Html(body)).into_response();
     response

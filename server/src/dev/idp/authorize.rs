@@ -17,6 +17,8 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use url::Url;
 
+use crate::support::html_escape;
+
 use super::{
     Inner,
     directory::{ScopeRequest, parse_scope},
@@ -62,21 +64,6 @@ enum Failure {
     Page(StatusCode, String),
     /// Sent back to the (verified) redirect URI.
     Redirect(&'static str, String),
-}
-
-pub fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 pub fn page(title: &str, body: &str) -> String {
@@ -404,13 +391,5 @@ mod tests {
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
             "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXX"
         ));
-    }
-
-    #[test]
-    fn escaping_covers_markup_and_quotes() {
-        assert_eq!(
-            html_escape(r#"<a href="x">'&'</a>"#),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
-        );
     }
 }

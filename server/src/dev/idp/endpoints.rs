@@ -22,9 +22,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use url::Url;
 
+use crate::support::html_escape;
+
 use super::{
     Inner,
-    authorize::{html_escape, page},
+    authorize::page,
     directory::{GRAPH_AUDIENCE, OIDC_SCOPES},
     random_token,
     store::ClientRow,

@@ -38,6 +38,8 @@ use tower_http::limit::RequestBodyLimitLayer;
 pub use directory::{DevUser, GRAPH_AUDIENCE, Resource, stable_guid};
 use store::{ClientRow, Store};
 
+use crate::support::write_private;
+
 use crate::config::{DevIdpConfig, Environment};
 
 /// 32 random bytes, base64url: codes, refresh tokens, secrets.
@@ -233,29 +235,6 @@ async fn load_or_create_secret(path: &Path) -> anyhow::Result<String> {
     let secret = random_token();
     write_private(path, &secret).await?;
     Ok(secret)
-}
-
-/// Writes a file only its owner can read.
-pub(crate) async fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let path = path.to_owned();
-    let contents = contents.to_owned();
-    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-        use std::io::Write;
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&path)
-            .with_context(|| format!("writing {}", path.display()))?;
-        file.write_all(contents.as_bytes())?;
-        Ok(())
-    })
-    .await?
 }
 
 /// Binds the dev IdP's listener after the safety checks: loopback only, and not in production unless

@@ -2,14 +2,11 @@
 //! Codes and refresh tokens are single use; their consumption is one atomic `UPDATE … WHERE used_at IS
 //! NULL`, so two concurrent redemptions cannot both succeed.
 
-use std::{path::Path, str::FromStr};
+use std::path::Path;
 
 use anyhow::Context;
 use sha2::{Digest, Sha256};
-use sqlx::{
-    SqlitePool,
-    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions},
-};
+use sqlx::SqlitePool;
 
 /// Hex SHA-256: how secrets are stored and looked up.
 pub fn digest(secret: &str) -> String {
@@ -84,19 +81,7 @@ pub enum Consumed<T> {
 
 impl Store {
     pub async fn open(path: &Path) -> anyhow::Result<Self> {
-        if let Some(parent) = path.parent() {
-            tokio::fs::create_dir_all(parent)
-                .await
-                .with_context(|| format!("creating {}", parent.display()))?;
-        }
-        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await
-            .with_context(|| format!("opening {}", path.display()))?;
+        let pool = crate::support::sqlite_pool(&format!("sqlite://{}", path.display()), 4).await?;
         sqlx::migrate!("./migrations/dev_idp")
             .run(&pool)
             .await
