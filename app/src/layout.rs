@@ -20,7 +20,9 @@ pub fn Frame(children: Children) -> impl IntoView {
                     {PRODUCT_NAME}
                 </a>
                 <nav class="site-nav">
+                    <a href="/chat">"Chat"</a>
                     <a href="/tools">"Tools"</a>
+                    <a href="/audit">"Audit"</a>
                 </nav>
                 <AuthStatus />
             </header>

@@ -3,6 +3,8 @@
 //! Modules:
 //! - [`auth`]: the signed-in user as the UI sees it, the server function that reports it, and the
 //!   return-path check used after sign-in.
+//! - [`chat`]: the agent chat (conversations, approvals, elicitation forms, live updates, audit) and
+//!   its server functions (backed by the server's agent).
 //! - [`tools`]: the Tools page's data and its server function (backed by the server's MCP client).
 //! - `layout`: the page frame (header, navigation, sign-in state, hydration marker).
 //! - `pages`: one component per route.
@@ -10,6 +12,7 @@
 //! Server-only code sits behind the `ssr` feature; the `hydrate` feature builds the browser side.
 
 pub mod auth;
+pub mod chat;
 mod layout;
 mod pages;
 pub mod tools;
@@ -17,7 +20,7 @@ pub mod tools;
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::{
-    StaticSegment,
+    ParamSegment, StaticSegment,
     components::{Route, Router, Routes},
 };
 
@@ -63,6 +66,9 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=pages::NotFound>
                     <Route path=StaticSegment("") view=pages::Home />
                     <Route path=StaticSegment("tools") view=pages::Tools />
+                    <Route path=StaticSegment("chat") view=chat::view::ChatPage />
+                    <Route path=(StaticSegment("chat"), ParamSegment("id")) view=chat::view::ChatPage />
+                    <Route path=StaticSegment("audit") view=chat::view::AuditPage />
                 </Routes>
             </layout::Frame>
         </Router>

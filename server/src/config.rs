@@ -40,6 +40,9 @@ pub struct Config {
     /// The chat model (`APP_MODEL__*`).
     #[serde(default)]
     pub model: ModelConfig,
+    /// The agent loop (`APP_AGENT__*`).
+    #[serde(default)]
+    pub agent: AgentConfig,
     /// The embedded development model (`APP_DEV_MODEL__*`), started when no model is configured.
     #[serde(default)]
     pub dev_model: DevModelConfig,
@@ -100,13 +103,89 @@ impl Default for DevMcpConfig {
     }
 }
 
-/// An OpenAI-compatible model endpoint.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// Which kind of model API `APP_MODEL__*` describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelProvider {
+    /// api.openai.com (or `base_url`), bearer API key.
+    Openai,
+    /// Azure OpenAI: `base_url` is the resource endpoint, plus `deployment` and `api_version`.
+    Azure,
+    /// Any OpenAI-compatible server at `base_url` (Ollama, vLLM, llama.cpp server).
+    Compatible,
+}
+
+/// The chat model. Nothing set: the dev stack's development model.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct ModelConfig {
-    /// Base URL of an OpenAI-compatible API (`APP_MODEL__BASE_URL`), e.g. `https://api.openai.com/v1`
-    /// or `http://127.0.0.1:11434/v1` (Ollama). Unset: the dev stack's development model.
+    /// `APP_MODEL__PROVIDER`: `openai`, `azure` or `compatible` (the default when `base_url` is set).
+    pub provider: Option<ModelProvider>,
+    /// `APP_MODEL__BASE_URL`: e.g. `https://api.openai.com/v1`, `http://127.0.0.1:11434/v1` (Ollama), or
+    /// the Azure resource endpoint `https://<resource>.openai.azure.com`.
     pub base_url: Option<String>,
+    /// `APP_MODEL__API_KEY` (never logged).
+    pub api_key: Option<String>,
+    /// `APP_MODEL__MODEL`: the model name sent with each request (OpenAI-compatible servers).
+    pub model: String,
+    /// `APP_MODEL__DEPLOYMENT`: Azure OpenAI deployment name.
+    pub deployment: Option<String>,
+    /// `APP_MODEL__API_VERSION`: Azure OpenAI API version.
+    pub api_version: String,
+    /// `APP_MODEL__TIMEOUT_SECS`: longest wait for the model's next streamed piece.
+    pub timeout_secs: u64,
+    /// `APP_MODEL__MAX_ATTEMPTS`: attempts per model turn on a timeout or a cut-off stream (429 and 5xx
+    /// are also retried, with backoff, inside each attempt).
+    pub max_attempts: u32,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self {
+            provider: None,
+            base_url: None,
+            api_key: None,
+            model: "portcullis-dev".to_owned(),
+            deployment: None,
+            api_version: "2024-10-21".to_owned(),
+            timeout_secs: 60,
+            max_attempts: 3,
+        }
+    }
+}
+
+impl ModelConfig {
+    /// A model is configured: the development model is not started.
+    pub fn is_configured(&self) -> bool {
+        self.provider.is_some() || self.base_url.is_some()
+    }
+}
+
+/// The agent loop (`APP_AGENT__*`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct AgentConfig {
+    /// `APP_AGENT__STEP_LIMIT`: model turns per user message before the agent stops.
+    pub step_limit: u32,
+    /// `APP_AGENT__ELICITATION_TIMEOUT_SECS`: how long an elicitation form waits before it is cancelled.
+    pub elicitation_timeout_secs: u64,
+    /// `APP_AGENT__TOOL_TIMEOUT_SECS`: longest tool call (elicitation time not counted).
+    pub tool_timeout_secs: u64,
+    /// `APP_AGENT__SYSTEM_PROMPT`.
+    pub system_prompt: String,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        Self {
+            step_limit: 8,
+            elicitation_timeout_secs: 300,
+            tool_timeout_secs: 60,
+            system_prompt: "You are Portcullis, an assistant that uses the tools offered to act for the \
+                            signed-in user. Call a tool when it helps; state tool results plainly."
+                .to_owned(),
+        }
+    }
 }
 
 /// The dev stack's deterministic model endpoint.
@@ -274,6 +353,26 @@ mod tests {
             assert_eq!(config.dev_idp.access_token_lifetime_secs, 5);
             assert_eq!(config.dev_idp.web_client_id, "portcullis-web");
             assert_eq!(config.environment, Environment::Production);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn model_settings_nest_under_app_model() {
+        Jail::expect_with(|jail| {
+            assert!(!Config::from_env().expect("valid").model.is_configured());
+            jail.set_env("APP_MODEL__PROVIDER", "azure");
+            jail.set_env("APP_MODEL__BASE_URL", "https://example.openai.azure.com");
+            jail.set_env("APP_MODEL__DEPLOYMENT", "gpt-4o");
+            jail.set_env("APP_AGENT__STEP_LIMIT", "3");
+            let config = Config::from_env().expect("valid");
+            assert_eq!(config.model.provider, Some(ModelProvider::Azure));
+            assert_eq!(config.model.deployment.as_deref(), Some("gpt-4o"));
+            assert!(config.model.is_configured());
+            assert_eq!(config.agent.step_limit, 3);
+            jail.set_env("APP_MODEL__PROVIDER", "bard");
+            let error = Config::from_env().unwrap_err().to_string();
+            assert!(error.contains("APP_MODEL__PROVIDER"), "{error}");
             Ok(())
         });
     }

@@ -5,6 +5,7 @@
 //! - [`auth`]: OIDC sign-in, the server-side session's user, and the encrypted token cache.
 //! - [`sessions`]: the session store (SQLite, or PostgreSQL by configuration).
 //! - [`mcp`]: the configured MCP servers, reached with the user's delegated token.
+//! - [`chat`]: the agent chat: loop, model client, approvals, elicitation, persistence, live updates.
 //! - [`dev`]: development stand-ins (identity provider, in-process mcp-tools) for offline use.
 //! - [`support`]: SQLite pools, HTML escaping and owner-only files, shared by the app and the dev
 //!   stand-ins.
@@ -18,6 +19,7 @@
 //! or bind `127.0.0.1:0` and call [`run`].
 
 pub mod auth;
+pub mod chat;
 pub mod config;
 pub mod dev;
 pub mod mcp;
@@ -45,6 +47,7 @@ pub struct AppState {
     pub auth: std::sync::Arc<auth::AuthState>,
     pub sessions: sessions::AnyStore,
     pub directory: app::tools::backend::SharedDirectory,
+    pub chat: std::sync::Arc<chat::Chat>,
     pub settings: std::sync::Arc<WebSettings>,
 }
 

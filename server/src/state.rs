@@ -16,6 +16,7 @@ use crate::{
         oidc::{Oidc, RpSettings},
         token_cache::TokenCache,
     },
+    chat::{Chat, model::ModelClient, store::Store as ChatStore},
     config::Config,
     dev::DevStack,
     mcp::{McpDirectory, McpServer},
@@ -145,9 +146,9 @@ impl AppState {
         } else {
             sqlx::migrate!("./migrations/app").run(&token_db).await
         }
-        .context("migrating the token cache")?;
+        .context("migrating the app database")?;
         let key = token_cache_key(&config).await?;
-        let tokens = Arc::new(TokenCache::new(token_db, &key, oidc.clone()));
+        let tokens = Arc::new(TokenCache::new(token_db.clone(), &key, oidc.clone()));
         sessions.spawn_expiry_cleanup(Duration::from_secs(3600));
 
         let servers = match (&config.mcp_servers, &dev.mcp) {
@@ -158,7 +159,16 @@ impl AppState {
             (None, Some(dev_server)) => vec![dev_server.clone()],
             (None, None) => Vec::new(),
         };
-        let directory: SharedDirectory = Arc::new(McpDirectory::new(servers, tokens.clone()));
+        let mcp = Arc::new(McpDirectory::new(servers, tokens.clone()));
+        let directory: SharedDirectory = mcp.clone();
+        let model = ModelClient::new(&config.model, dev.model.as_deref())?;
+        let chat = Chat::new(
+            ChatStore::new(token_db.clone()),
+            model,
+            mcp,
+            config.agent.clone(),
+        )
+        .await?;
 
         let auth = Arc::new(AuthState {
             oidc,
@@ -180,6 +190,7 @@ impl AppState {
             auth,
             sessions,
             directory,
+            chat,
             settings,
         })
     }

@@ -46,15 +46,18 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/login", get(auth::login))
         .route("/auth/callback", get(auth::callback))
         .route("/auth/logout", post(auth::logout))
+        .route("/api/chat/{id}/events", get(crate::chat::live::events))
         .leptos_routes_with_context(
             &state,
             routes,
             {
                 let directory = state.directory.clone();
+                let chat: app::chat::backend::SharedChat = state.chat.clone();
                 let form_action = app::FormActionSources(settings.form_action.clone());
                 move || {
                     leptos::nonce::provide_nonce();
                     provide_context(directory.clone());
+                    provide_context(chat.clone());
                     provide_context(form_action.clone());
                 }
             },

@@ -4,7 +4,7 @@
 //! - [`model`]: a deterministic OpenAI-compatible chat-completions endpoint (not an AI).
 //! - [`start`]: starts the stand-ins the configuration leaves unconfigured: the identity provider when
 //!   no `APP_AUTH__AUTHORITY` is set, and then mcp-tools (trusting that provider) when no
-//!   `APP_MCP_SERVERS` is set; the development model when no `APP_MODEL__BASE_URL` is set.
+//!   `APP_MCP_SERVERS` is set; the development model when no `APP_MODEL__PROVIDER` / `APP_MODEL__BASE_URL` is set.
 
 pub mod idp;
 pub mod model;
@@ -29,9 +29,10 @@ pub const DEV_MCP_AUDIENCE: &str = "api://portcullis-mcp";
 
 /// Starts every stand-in whose real service is not configured; they stop when `shutdown` is cancelled.
 pub async fn start(config: &Config, shutdown: CancellationToken) -> anyhow::Result<DevStack> {
-    let model = match config.model.base_url {
-        Some(_) => None,
-        None => Some(start_model(config, shutdown.clone()).await?),
+    let model = if config.model.is_configured() {
+        None
+    } else {
+        Some(start_model(config, shutdown.clone()).await?)
     };
     if config.auth.authority.is_some() {
         return Ok(DevStack {
@@ -112,5 +113,6 @@ async fn start_mcp_tools(
         name: "Portcullis tools (dev)".to_owned(),
         url,
         scope: format!("{DEV_MCP_AUDIENCE}/mcp:tools"),
+        protocol: crate::mcp::Protocol::Auto,
     })
 }

@@ -1,0 +1,189 @@
+//! An MCP elicitation request as a form: one input per requested property, with Accept, Decline and
+//! Cancel. The server checks the answer against the schema; a refused answer keeps what was typed.
+
+use leptos::prelude::*;
+
+use super::{ElicitationAction, ElicitationView, FieldKind, FormField, answer_elicitation};
+
+fn initial_value(field: &FormField) -> String {
+    match &field.kind {
+        FieldKind::Text { default, .. } => default.clone().unwrap_or_default(),
+        FieldKind::Number { default, .. } => default.map(|d| d.to_string()).unwrap_or_default(),
+        FieldKind::Boolean { default } => default.unwrap_or(false).to_string(),
+        FieldKind::Choice { default, .. } => default.clone().unwrap_or_default(),
+    }
+}
+
+#[component]
+pub fn ElicitationForm(conversation_id: String, request: ElicitationView) -> impl IntoView {
+    let values: RwSignal<Vec<(String, String)>> = RwSignal::new(
+        request
+            .fields
+            .iter()
+            .map(|f| (f.name.clone(), initial_value(f)))
+            .collect(),
+    );
+    let error = RwSignal::new(None::<String>);
+    let answer = Action::new(move |(id, request_id, action, values): &(String, String, ElicitationAction, Vec<(String, String)>)| {
+        let (id, request_id, action, values) = (id.clone(), request_id.clone(), *action, values.clone());
+        async move { answer_elicitation(id, request_id, action, values).await }
+    });
+    Effect::new(move |_| match answer.value().get() {
+        Some(Err(e)) => error.set(Some(e.to_string())),
+        Some(Ok(())) => error.set(None),
+        None => {}
+    });
+    let submit = {
+        let (id, request_id) = (conversation_id.clone(), request.id.clone());
+        move |action: ElicitationAction| {
+            let (id, request_id) = (id.clone(), request_id.clone());
+            move |_| {
+                let sent = if action == ElicitationAction::Accept {
+                    values.get_untracked()
+                } else {
+                    Vec::new()
+                };
+                answer.dispatch((id.clone(), request_id.clone(), action, sent));
+            }
+        }
+    };
+    let fields = request
+        .fields
+        .into_iter()
+        .map(|field| field_view(field, values))
+        .collect_view();
+    view! {
+        <form
+            class="elicitation"
+            data-testid="elicitation-form"
+            on:submit=|ev| ev.prevent_default()
+        >
+            <p class="question" data-testid="elicitation-message">{request.message}</p>
+            {fields}
+            {move || error.get().map(|e| view! { <p class="error" role="alert" data-testid="elicitation-error">{e}</p> })}
+            <div class="decision">
+                <button
+                    type="button"
+                    class="primary"
+                    data-testid="elicitation-accept"
+                    disabled=move || answer.pending().get()
+                    on:click=submit(ElicitationAction::Accept)
+                >
+                    "Accept"
+                </button>
+                <button
+                    type="button"
+                    data-testid="elicitation-decline"
+                    disabled=move || answer.pending().get()
+                    on:click=submit(ElicitationAction::Decline)
+                >
+                    "Decline"
+                </button>
+                <button
+                    type="button"
+                    data-testid="elicitation-cancel"
+                    disabled=move || answer.pending().get()
+                    on:click=submit(ElicitationAction::Cancel)
+                >
+                    "Cancel"
+                </button>
+            </div>
+        </form>
+    }
+}
+
+fn set(values: RwSignal<Vec<(String, String)>>, name: &str, value: String) {
+    values.update(|all| {
+        if let Some(slot) = all.iter_mut().find(|(n, _)| n == name) {
+            slot.1 = value;
+        }
+    });
+}
+
+fn field_view(field: FormField, values: RwSignal<Vec<(String, String)>>) -> impl IntoView {
+    let name = field.name.clone();
+    let label = field.title.clone().unwrap_or_else(|| field.name.clone());
+    let current = {
+        let name = name.clone();
+        move || {
+            values.with(|all| {
+                all.iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default()
+            })
+        }
+    };
+    let input_id = format!("field-{name}");
+    let on_input = {
+        let name = name.clone();
+        move |ev: leptos::ev::Event| set(values, &name, event_target_value(&ev))
+    };
+    let control = match field.kind {
+        FieldKind::Boolean { .. } => {
+            let name = name.clone();
+            view! {
+                <input
+                    type="checkbox"
+                    id=input_id.clone()
+                    name=field.name.clone()
+                    prop:checked=move || current() == "true"
+                    on:change=move |ev| set(values, &name, event_target_checked(&ev).to_string())
+                />
+            }
+            .into_any()
+        }
+        FieldKind::Choice { options, .. } => view! {
+            <select id=input_id.clone() name=field.name.clone() prop:value=current on:change=on_input>
+                <option value="">"—"</option>
+                {options
+                    .into_iter()
+                    .map(|(value, label)| view! { <option value=value>{label}</option> })
+                    .collect_view()}
+            </select>
+        }
+        .into_any(),
+        FieldKind::Number { integer, minimum, maximum, .. } => view! {
+            <input
+                type="number"
+                id=input_id.clone()
+                name=field.name.clone()
+                step=if integer { "1" } else { "any" }
+                min=minimum.map(|m| m.to_string())
+                max=maximum.map(|m| m.to_string())
+                required=field.required
+                prop:value=current
+                on:input=on_input
+            />
+        }
+        .into_any(),
+        FieldKind::Text { min_length, max_length, format, .. } => {
+            let kind = match format.as_deref() {
+                Some("email") => "email",
+                Some("uri") => "url",
+                Some("date") => "date",
+                _ => "text",
+            };
+            view! {
+                <input
+                    type=kind
+                    id=input_id.clone()
+                    name=field.name.clone()
+                    minlength=min_length.map(|m| m.to_string())
+                    maxlength=max_length.map(|m| m.to_string())
+                    required=field.required
+                    prop:value=current
+                    on:input=on_input
+                />
+            }
+            .into_any()
+        }
+    };
+    view! {
+        <div class="field">
+            <label for=input_id>{label} {field.required.then_some(" *")}</label>
+            {control}
+            {field.description.map(|d| view! { <small class="muted">{d}</small> })}
+        </div>
+    }
+}
