@@ -93,12 +93,16 @@ impl Default for AuthConfig {
 pub struct DevMcpConfig {
     /// Listen address (`APP_DEV_MCP__BIND`).
     pub bind: SocketAddr,
+    /// MCP generation the web app speaks to it (`APP_DEV_MCP__PROTOCOL`): `auto` (default), `legacy`
+    /// (2025-11-25 sessions) or `2026-07-28`.
+    pub protocol: String,
 }
 
 impl Default for DevMcpConfig {
     fn default() -> Self {
         Self {
             bind: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            protocol: "auto".to_owned(),
         }
     }
 }
@@ -181,9 +185,10 @@ impl Default for AgentConfig {
             step_limit: 8,
             elicitation_timeout_secs: 300,
             tool_timeout_secs: 60,
-            system_prompt: "You are Portcullis, an assistant that uses the tools offered to act for the \
+            system_prompt:
+                "You are Portcullis, an assistant that uses the tools offered to act for the \
                             signed-in user. Call a tool when it helps; state tool results plainly."
-                .to_owned(),
+                    .to_owned(),
         }
     }
 }

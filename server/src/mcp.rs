@@ -39,6 +39,17 @@ pub enum Protocol {
     Modern,
 }
 
+impl Protocol {
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "auto" => Some(Self::Auto),
+            "legacy" | "2025-11-25" => Some(Self::Legacy),
+            "modern" | "2026-07-28" => Some(Self::Modern),
+            _ => None,
+        }
+    }
+}
+
 /// One configured MCP server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct McpServer {
@@ -52,7 +63,9 @@ pub struct McpServer {
 impl McpServer {
     /// `name=url scope [protocol=auto|legacy|2026-07-28]`.
     pub fn parse(entry: &str) -> anyhow::Result<Self> {
-        let bad = || anyhow::anyhow!("APP_MCP_SERVERS: expected name=url scope [protocol=…], got {entry:?}");
+        let bad = || {
+            anyhow::anyhow!("APP_MCP_SERVERS: expected name=url scope [protocol=…], got {entry:?}")
+        };
         let (name, rest) = entry.split_once('=').ok_or_else(bad)?;
         let mut parts = rest.split_whitespace();
         let (Some(url), Some(scope)) = (parts.next(), parts.next()) else {
@@ -60,12 +73,14 @@ impl McpServer {
         };
         let protocol = match parts.next() {
             None => Protocol::Auto,
-            Some("protocol=auto") => Protocol::Auto,
-            Some("protocol=legacy" | "protocol=2025-11-25") => Protocol::Legacy,
-            Some("protocol=modern" | "protocol=2026-07-28") => Protocol::Modern,
-            Some(other) => anyhow::bail!(
-                "APP_MCP_SERVERS: {name}: unknown {other:?} (protocol=auto, legacy or 2026-07-28)"
-            ),
+            Some(setting) => setting
+                .strip_prefix("protocol=")
+                .and_then(Protocol::parse)
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "APP_MCP_SERVERS: {name}: unknown {setting:?} (protocol=auto, legacy or 2026-07-28)"
+                    )
+                })?,
         };
         if parts.next().is_some() {
             return Err(bad());
@@ -245,7 +260,11 @@ impl McpDirectory {
     /// The tools the model is offered for this user: every reachable server's, namespaced
     /// `<server>__<tool>` when there are several servers. Unreachable servers are left out (logged).
     pub async fn catalog(&self, user_key: &str) -> Result<Arc<Catalog>, McpError> {
-        if let Some((at, catalog)) = self.catalogs.lock().ok().and_then(|c| c.get(user_key).cloned())
+        if let Some((at, catalog)) = self
+            .catalogs
+            .lock()
+            .ok()
+            .and_then(|c| c.get(user_key).cloned())
             && at.elapsed() < CATALOG_TTL
         {
             return Ok(catalog);

@@ -24,10 +24,18 @@ pub fn ElicitationForm(conversation_id: String, request: ElicitationView) -> imp
             .collect(),
     );
     let error = RwSignal::new(None::<String>);
-    let answer = Action::new(move |(id, request_id, action, values): &(String, String, ElicitationAction, Vec<(String, String)>)| {
-        let (id, request_id, action, values) = (id.clone(), request_id.clone(), *action, values.clone());
-        async move { answer_elicitation(id, request_id, action, values).await }
-    });
+    let answer = Action::new(
+        move |(id, request_id, action, values): &(
+            String,
+            String,
+            ElicitationAction,
+            Vec<(String, String)>,
+        )| {
+            let (id, request_id, action, values) =
+                (id.clone(), request_id.clone(), *action, values.clone());
+            async move { answer_elicitation(id, request_id, action, values).await }
+        },
+    );
     Effect::new(move |_| match answer.value().get() {
         Some(Err(e)) => error.set(Some(e.to_string())),
         Some(Ok(())) => error.set(None),

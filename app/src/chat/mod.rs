@@ -85,10 +85,19 @@ pub struct ConversationView {
 /// One item of the transcript, in order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Entry {
-    User { id: String, text: String },
-    Assistant { id: String, text: String },
+    User {
+        id: String,
+        text: String,
+    },
+    Assistant {
+        id: String,
+        text: String,
+    },
     /// Something the application says (model unavailable, step limit reached…); never sent to the model.
-    Notice { id: String, text: String },
+    Notice {
+        id: String,
+        text: String,
+    },
     ToolCall(ToolCallView),
 }
 
@@ -406,7 +415,7 @@ macro_rules! with_chat {
     }};
 }
 
-#[server(endpoint = "chat/list")]
+#[server(endpoint = "chat/list", input = Json)]
 pub async fn list_conversations() -> Result<Vec<ConversationSummary>, ChatError> {
     with_chat!(|chat, user| chat.list(&user).await)
 }
@@ -416,7 +425,7 @@ pub async fn create_conversation(mode: ApprovalMode) -> Result<ConversationSumma
     with_chat!(|chat, user| chat.create(&user, mode).await)
 }
 
-#[server(endpoint = "chat/get")]
+#[server(endpoint = "chat/get", input = Json)]
 pub async fn get_conversation(id: String) -> Result<ConversationView, ChatError> {
     with_chat!(|chat, user| chat.view(&user, &id).await)
 }
@@ -438,7 +447,9 @@ pub async fn decide(
     args_hash: String,
     decision: Decision,
 ) -> Result<(), ChatError> {
-    with_chat!(|chat, user| chat.decide(&user, &id, &call_id, &args_hash, decision).await)
+    with_chat!(|chat, user| chat
+        .decide(&user, &id, &call_id, &args_hash, decision)
+        .await)
 }
 
 #[server(endpoint = "chat/answer", input = Json)]
@@ -448,10 +459,12 @@ pub async fn answer_elicitation(
     action: ElicitationAction,
     values: Vec<(String, String)>,
 ) -> Result<(), ChatError> {
-    with_chat!(|chat, user| chat.answer(&user, &id, &elicitation_id, action, values).await)
+    with_chat!(|chat, user| chat
+        .answer(&user, &id, &elicitation_id, action, values)
+        .await)
 }
 
-#[server(endpoint = "audit/list")]
+#[server(endpoint = "audit/list", input = Json)]
 pub async fn audit_trail() -> Result<Vec<AuditRecord>, ChatError> {
     with_chat!(|chat, user| chat.audit(&user).await)
 }

@@ -22,7 +22,8 @@ pub fn ChatPage() -> impl IntoView {
     let list_version = RwSignal::new(0u32);
     let conversations = Resource::new(move || list_version.get(), |_| list_conversations());
     let navigate = use_navigate();
-    let create = Action::new(move |_: &()| async move { create_conversation(ApprovalMode::Manual).await });
+    let create =
+        Action::new(move |_: &()| async move { create_conversation(ApprovalMode::Manual).await });
     Effect::new(move |_| {
         if let Some(Ok(created)) = create.value().get() {
             list_version.update(|v| *v += 1);
@@ -95,10 +96,13 @@ pub fn ChatPage() -> impl IntoView {
 /// updates.
 #[component]
 fn Conversation(id: String, on_change: impl Fn() + Send + Sync + Copy + 'static) -> impl IntoView {
-    let initial = Resource::new({
-        let id = id.clone();
-        move || id.clone()
-    }, get_conversation);
+    let initial = Resource::new(
+        {
+            let id = id.clone();
+            move || id.clone()
+        },
+        get_conversation,
+    );
     let live_view: RwSignal<Option<ConversationView>> = RwSignal::new(None);
     live::follow(id.clone(), live_view);
 
@@ -125,7 +129,10 @@ fn Conversation(id: String, on_change: impl Fn() + Send + Sync + Copy + 'static)
 }
 
 #[component]
-fn Transcript(state: Signal<ConversationView>, on_change: impl Fn() + Send + Sync + Copy + 'static) -> impl IntoView {
+fn Transcript(
+    state: Signal<ConversationView>,
+    on_change: impl Fn() + Send + Sync + Copy + 'static,
+) -> impl IntoView {
     let id = move || state.with(|s| s.id.clone());
     let error = RwSignal::new(None::<String>);
     let report = move |result: Result<(), ChatError>| match result {
@@ -222,7 +229,9 @@ fn Transcript(state: Signal<ConversationView>, on_change: impl Fn() + Send + Syn
 /// A key that changes whenever the entry's rendering must change.
 fn entry_key(entry: &Entry) -> String {
     match entry {
-        Entry::User { id, .. } | Entry::Assistant { id, .. } | Entry::Notice { id, .. } => id.clone(),
+        Entry::User { id, .. } | Entry::Assistant { id, .. } | Entry::Notice { id, .. } => {
+            id.clone()
+        }
         Entry::ToolCall(call) => {
             let elicitations: String = call
                 .elicitations
@@ -234,7 +243,11 @@ fn entry_key(entry: &Entry) -> String {
     }
 }
 
-fn entry_view(entry: Entry, state: Signal<ConversationView>, error: RwSignal<Option<String>>) -> AnyView {
+fn entry_view(
+    entry: Entry,
+    state: Signal<ConversationView>,
+    error: RwSignal<Option<String>>,
+) -> AnyView {
     match entry {
         Entry::User { text, .. } => view! {
             <li class="message user" data-testid="message-user">{text}</li>
@@ -258,10 +271,13 @@ fn tool_call_card(
     error: RwSignal<Option<String>>,
 ) -> impl IntoView {
     let conversation_id = state.with_untracked(|s| s.id.clone());
-    let decide_action = Action::new(move |(id, call_id, hash, decision): &(String, String, String, Decision)| {
-        let (id, call_id, hash, decision) = (id.clone(), call_id.clone(), hash.clone(), *decision);
-        async move { decide(id, call_id, hash, decision).await }
-    });
+    let decide_action = Action::new(
+        move |(id, call_id, hash, decision): &(String, String, String, Decision)| {
+            let (id, call_id, hash, decision) =
+                (id.clone(), call_id.clone(), hash.clone(), *decision);
+            async move { decide(id, call_id, hash, decision).await }
+        },
+    );
     Effect::new(move |_| match decide_action.value().get() {
         Some(Err(e)) => error.set(Some(e.to_string())),
         Some(Ok(())) => error.set(None),
@@ -269,7 +285,11 @@ fn tool_call_card(
     });
     let pending = call.status == CallStatus::Pending;
     let buttons = pending.then(|| {
-        let args = (conversation_id.clone(), call.id.clone(), call.args_hash.clone());
+        let args = (
+            conversation_id.clone(),
+            call.id.clone(),
+            call.args_hash.clone(),
+        );
         let send = move |decision: Decision| {
             let (id, call_id, hash) = args.clone();
             move |_| {
@@ -336,14 +356,15 @@ fn tool_call_card(
         .cloned()
         .map(|request| {
             if request.status == ElicitationStatus::Pending {
-                view! { <ElicitationForm conversation_id=conversation_id.clone() request /> }.into_any()
+                view! { <ElicitationForm conversation_id=conversation_id.clone() request /> }
+                    .into_any()
             } else {
                 view! {
                     <p class="muted" data-testid="elicitation-outcome">
                         {format!("{} — {}", request.message, request.status.as_str())}
                     </p>
                 }
-                    .into_any()
+                .into_any()
             }
         })
         .collect_view();

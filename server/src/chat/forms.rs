@@ -61,7 +61,9 @@ fn kind(name: &str, property: &Value) -> Result<FieldKind, String> {
                 .iter()
                 .filter_map(|c| {
                     let value = c["const"].as_str()?.to_owned();
-                    let label = c["title"].as_str().map_or_else(|| value.clone(), str::to_owned);
+                    let label = c["title"]
+                        .as_str()
+                        .map_or_else(|| value.clone(), str::to_owned);
                     Some((value, label))
                 })
                 .collect();
@@ -96,7 +98,10 @@ fn kind(name: &str, property: &Value) -> Result<FieldKind, String> {
 
 /// Checks the typed answers against the form and builds the content to send back. Empty optional
 /// fields are left out; unknown names are refused. The message names the field and what is wrong.
-pub fn answer(fields: &[FormField], values: &[(String, String)]) -> Result<Map<String, Value>, String> {
+pub fn answer(
+    fields: &[FormField],
+    values: &[(String, String)],
+) -> Result<Map<String, Value>, String> {
     for (name, _) in values {
         if !fields.iter().any(|f| &f.name == name) {
             return Err(format!("unknown field {name:?}"));
@@ -126,10 +131,16 @@ pub fn answer(fields: &[FormField], values: &[(String, String)]) -> Result<Map<S
             } => {
                 let length = u32::try_from(raw.chars().count()).unwrap_or(u32::MAX);
                 if min_length.is_some_and(|min| length < min) {
-                    return Err(format!("{label} must have at least {} characters.", min_length.unwrap_or_default()));
+                    return Err(format!(
+                        "{label} must have at least {} characters.",
+                        min_length.unwrap_or_default()
+                    ));
                 }
                 if max_length.is_some_and(|max| length > max) {
-                    return Err(format!("{label} may have at most {} characters.", max_length.unwrap_or_default()));
+                    return Err(format!(
+                        "{label} may have at most {} characters.",
+                        max_length.unwrap_or_default()
+                    ));
                 }
                 if format.as_deref() == Some("email") && !raw.contains('@') {
                     return Err(format!("{label} must be an email address."));
@@ -153,7 +164,9 @@ pub fn answer(fields: &[FormField], values: &[(String, String)]) -> Result<Map<S
                 if *integer && number.fract() != 0.0 {
                     return Err(format!("{label} must be a whole number."));
                 }
-                if minimum.is_some_and(|min| number < min) || maximum.is_some_and(|max| number > max) {
+                if minimum.is_some_and(|min| number < min)
+                    || maximum.is_some_and(|max| number > max)
+                {
                     return Err(format!("{label} is out of range."));
                 }
                 if *integer {
@@ -199,7 +212,10 @@ mod tests {
     }
 
     fn values(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+            .collect()
     }
 
     #[test]
@@ -209,7 +225,14 @@ mod tests {
         assert_eq!(field("confirm").title.as_deref(), Some("Delete it?"));
         assert!(field("confirm").required && !field("reason").required);
         assert_eq!(field("reason").description.as_deref(), Some("Why"));
-        assert!(matches!(field("copies").kind, FieldKind::Number { integer: true, minimum: Some(1.0), .. }));
+        assert!(matches!(
+            field("copies").kind,
+            FieldKind::Number {
+                integer: true,
+                minimum: Some(1.0),
+                ..
+            }
+        ));
         assert_eq!(
             field("colour").kind,
             FieldKind::Choice {
@@ -217,15 +240,27 @@ mod tests {
                 default: None
             }
         );
-        assert!(matches!(field("size").kind, FieldKind::Choice { ref options, .. } if options[0].1 == "Small"));
-        assert!(super::fields(&json!({ "type": "object", "properties": { "x": { "type": "array" } } })).is_err());
+        assert!(
+            matches!(field("size").kind, FieldKind::Choice { ref options, .. } if options[0].1 == "Small")
+        );
+        assert!(
+            super::fields(&json!({ "type": "object", "properties": { "x": { "type": "array" } } }))
+                .is_err()
+        );
     }
 
     #[test]
     fn answers_are_checked_and_typed() {
         let fields = fields(&schema()).unwrap();
-        let ok = answer(&fields, &values(&[("confirm", "true"), ("copies", "2"), ("colour", "g")])).unwrap();
-        assert_eq!(Value::Object(ok), json!({ "confirm": true, "copies": 2, "colour": "g" }));
+        let ok = answer(
+            &fields,
+            &values(&[("confirm", "true"), ("copies", "2"), ("colour", "g")]),
+        )
+        .unwrap();
+        assert_eq!(
+            Value::Object(ok),
+            json!({ "confirm": true, "copies": 2, "colour": "g" })
+        );
         // Unchecked checkbox: false.
         let ok = answer(&fields, &values(&[("copies", "1")])).unwrap();
         assert_eq!(ok["confirm"], json!(false));

@@ -86,12 +86,12 @@ pub async fn events(
     };
     // Subscribe before the first read so no change can fall between the two.
     let mut changes = chat.hub.subscribe(&id);
+    let mut version = changes.borrow_and_update().version;
     let first = match chat.view_for(&user, &id).await {
         Ok(view) => view,
         Err(ChatError::NotFound) => return (StatusCode::NOT_FOUND, "not found").into_response(),
         Err(error) => return (error.status(), error.to_string()).into_response(),
     };
-    let mut version = changes.borrow_and_update().version;
     let stream = async_stream::stream! {
         let mut view = first;
         yield Ok::<_, Infallible>(state_event(&view));

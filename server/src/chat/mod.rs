@@ -35,9 +35,7 @@ use app::{
 };
 use rmcp::{
     ClientHandler, ErrorData, RoleClient,
-    model::{
-        ClientCapabilities, ClientConfig, ElicitRequestParams, ElicitResult, Implementation,
-    },
+    model::{ClientCapabilities, ClientConfig, ElicitRequestParams, ElicitResult, Implementation},
     service::RequestContext,
 };
 use serde_json::{Value, json};
@@ -77,7 +75,9 @@ pub struct Chat {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Logs a failure once, here at the boundary, and answers without details.
@@ -107,7 +107,10 @@ impl Chat {
         directory: Arc<McpDirectory>,
         settings: AgentConfig,
     ) -> anyhow::Result<Arc<Self>> {
-        store.recover().await.context("recovering the chat after a restart")?;
+        store
+            .recover()
+            .await
+            .context("recovering the chat after a restart")?;
         Ok(Arc::new_cyclic(|me| Self {
             me: me.clone(),
             store,
@@ -214,7 +217,13 @@ impl Chat {
                             match automatic_decision(&conversation, call) {
                                 Some(by) => {
                                     self.store
-                                        .decide(id, &call.id, &call.args_hash, CallStatus::Approved, by)
+                                        .decide(
+                                            id,
+                                            &call.id,
+                                            &call.args_hash,
+                                            CallStatus::Approved,
+                                            by,
+                                        )
                                         .await?;
                                     self.hub.changed(id);
                                     continue;
@@ -257,7 +266,12 @@ impl Chat {
         if steps > 0 {
             let micros = |d: Duration| i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
             self.store
-                .record_turn(id, micros(started.elapsed()), micros(model_time), micros(tool_time))
+                .record_turn(
+                    id,
+                    micros(started.elapsed()),
+                    micros(model_time),
+                    micros(tool_time),
+                )
                 .await?;
         }
         Ok(())
@@ -273,8 +287,11 @@ impl Chat {
         let catalog = match self.directory.catalog(&conversation.user_key).await {
             Ok(catalog) => catalog,
             Err(McpError::SignInRequired) => {
-                self.notice(id, "Your sign-in has expired. Please sign in again to continue.")
-                    .await?;
+                self.notice(
+                    id,
+                    "Your sign-in has expired. Please sign in again to continue.",
+                )
+                .await?;
                 return Ok(false);
             }
             Err(McpError::Failed(message)) => {
@@ -379,14 +396,20 @@ impl Chat {
             Ok(result) => {
                 let failed = result.is_error == Some(true);
                 (
-                    if failed { CallStatus::Failed } else { CallStatus::Done },
+                    if failed {
+                        CallStatus::Failed
+                    } else {
+                        CallStatus::Done
+                    },
                     result_text(&result),
                     failed,
                 )
             }
             Err(message) => (CallStatus::Failed, message, true),
         };
-        self.store.finish_call(&call.id, status, &text, is_error).await?;
+        self.store
+            .finish_call(&call.id, status, &text, is_error)
+            .await?;
         tracing::info!(conversation = %id, server = %call.server, tool = %call.tool, status = status.as_str(), "tool call finished");
         self.hub.changed(id);
         Ok(spent)
@@ -424,8 +447,13 @@ impl Chat {
         );
         match tokio::time::timeout(
             limit,
-            self.directory
-                .call(&conversation.user_key, tool.server, &tool.tool, arguments, asker),
+            self.directory.call(
+                &conversation.user_key,
+                tool.server,
+                &tool.tool,
+                arguments,
+                asker,
+            ),
         )
         .await
         {
@@ -467,7 +495,10 @@ impl Chat {
         let id = match stored {
             Ok(id) => id,
             Err(error) => {
-                tracing::error!(error = format!("{error:#}"), "storing an elicitation failed");
+                tracing::error!(
+                    error = format!("{error:#}"),
+                    "storing an elicitation failed"
+                );
                 return Ok(ElicitResult::new(Action::Cancel));
             }
         };
@@ -545,7 +576,10 @@ impl ClientHandler for Asker {
         _context: RequestContext<RoleClient>,
     ) -> Result<ElicitResult, ErrorData> {
         match self.chat.upgrade() {
-            Some(chat) => chat.elicit(&self.conversation_id, &self.call_id, request).await,
+            Some(chat) => {
+                chat.elicit(&self.conversation_id, &self.call_id, request)
+                    .await
+            }
             None => Ok(ElicitResult::new(rmcp::model::ElicitationAction::Cancel)),
         }
     }
@@ -655,7 +689,11 @@ fn summary(conversation: &Conversation) -> ConversationSummary {
 #[async_trait::async_trait]
 impl ChatBackend for Chat {
     async fn list(&self, user: &Identity) -> Result<Vec<ConversationSummary>, ChatError> {
-        let conversations = self.store.conversations(&user.key).await.map_err(internal)?;
+        let conversations = self
+            .store
+            .conversations(&user.key)
+            .await
+            .map_err(internal)?;
         Ok(conversations.iter().map(summary).collect())
     }
 
@@ -706,7 +744,12 @@ impl ChatBackend for Chat {
         Ok(())
     }
 
-    async fn set_mode(&self, user: &Identity, id: &str, mode: ApprovalMode) -> Result<(), ChatError> {
+    async fn set_mode(
+        &self,
+        user: &Identity,
+        id: &str,
+        mode: ApprovalMode,
+    ) -> Result<(), ChatError> {
         self.owned(user, id).await?;
         self.store.set_mode(id, mode).await.map_err(internal)?;
         self.hub.changed(id);
@@ -755,7 +798,12 @@ impl ChatBackend for Chat {
         }
         if decision == Decision::Decline {
             self.store
-                .finish_call(call_id, CallStatus::Declined, "Declined by the user.", false)
+                .finish_call(
+                    call_id,
+                    CallStatus::Declined,
+                    "Declined by the user.",
+                    false,
+                )
                 .await
                 .map_err(internal)?;
         }
@@ -816,14 +864,18 @@ impl ChatBackend for Chat {
             ElicitationAction::Decline => ElicitationStatus::Declined,
             ElicitationAction::Cancel => ElicitationStatus::Cancelled,
         };
-        let answer = content.as_ref().map(|c| Value::Object(c.clone()).to_string());
+        let answer = content
+            .as_ref()
+            .map(|c| Value::Object(c.clone()).to_string());
         let closed = self
             .store
             .close_elicitation(elicitation_id, status, answer.as_deref())
             .await
             .map_err(internal)?;
         if !closed {
-            return Err(ChatError::Conflict("This request was already answered.".to_owned()));
+            return Err(ChatError::Conflict(
+                "This request was already answered.".to_owned(),
+            ));
         }
         let _ = waiter.send(Reply { action, content });
         self.hub.changed(id);

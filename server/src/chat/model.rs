@@ -138,7 +138,7 @@ impl ModelClient {
             body["tools"] = Value::Array(tools.to_vec());
         }
         let request: CreateChatCompletionRequest = serde_json::from_value(body)
-            .map_err(|e| AttemptError::Fatal(format!("could not build the model request: {e}")))?;
+            .map_err(|e| AttemptError::Fatal(format!("Could not build the model request: {e}.")))?;
         let mut stream = match tokio::time::timeout(
             self.idle_timeout,
             self.client.chat().create_stream(request),
@@ -170,10 +170,16 @@ impl ModelClient {
                 text.push_str(piece);
                 on_text(&text);
             }
-            for delta in choice["delta"]["tool_calls"].as_array().into_iter().flatten() {
+            for delta in choice["delta"]["tool_calls"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
                 let index = delta["index"].as_u64().unwrap_or(0) as usize;
                 if index > 64 {
-                    return Err(AttemptError::Fatal("the model sent too many tool calls".to_owned()));
+                    return Err(AttemptError::Fatal(
+                        "The model sent too many tool calls.".to_owned(),
+                    ));
                 }
                 while calls.len() <= index {
                     calls.push(ProposedCall {
@@ -218,12 +224,14 @@ impl ModelClient {
 fn classify(error: &OpenAIError) -> AttemptError {
     match error {
         OpenAIError::ApiError(api) => AttemptError::Fatal(format!(
-            "the model service answered HTTP {}",
+            "The model service answered HTTP {}.",
             api.status_code.as_u16()
         )),
-        OpenAIError::Reqwest(_) => AttemptError::Retry("the model service could not be reached".to_owned()),
+        OpenAIError::Reqwest(_) => {
+            AttemptError::Retry("the model service could not be reached".to_owned())
+        }
         OpenAIError::StreamError(_) => AttemptError::Retry("the reply stream broke".to_owned()),
         OpenAIError::JSONDeserialize(..) => AttemptError::Retry("an unreadable reply".to_owned()),
-        _ => AttemptError::Fatal("the model request failed".to_owned()),
+        _ => AttemptError::Fatal("The model request failed.".to_owned()),
     }
 }

@@ -102,7 +102,9 @@ pub struct Transcript {
 impl Transcript {
     /// The calls proposed by `message_id`, in the order the model gave them.
     pub fn calls_of<'a>(&'a self, message_id: &'a str) -> impl Iterator<Item = &'a Call> + 'a {
-        self.calls.iter().filter(move |c| c.message_id == message_id)
+        self.calls
+            .iter()
+            .filter(move |c| c.message_id == message_id)
     }
 }
 
@@ -177,10 +179,12 @@ impl Store {
             sqlx::query_scalar("SELECT id FROM tool_calls WHERE status IN ('running', 'approved')")
                 .fetch_all(&mut *tx)
                 .await?;
-        sqlx::query("UPDATE elicitations SET status = 'expired', answered_at = $1 WHERE status = 'pending'")
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE elicitations SET status = 'expired', answered_at = $1 WHERE status = 'pending'",
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         for id in interrupted {
             // Approved-but-not-started calls can safely run after the restart; running ones cannot.
@@ -289,7 +293,11 @@ impl Store {
         Ok(())
     }
 
-    pub async fn allow_always(&self, conversation: &Conversation, function: &str) -> anyhow::Result<()> {
+    pub async fn allow_always(
+        &self,
+        conversation: &Conversation,
+        function: &str,
+    ) -> anyhow::Result<()> {
         if conversation.always_allow.iter().any(|f| f == function) {
             return Ok(());
         }

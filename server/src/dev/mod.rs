@@ -113,6 +113,8 @@ async fn start_mcp_tools(
         name: "Portcullis tools (dev)".to_owned(),
         url,
         scope: format!("{DEV_MCP_AUDIENCE}/mcp:tools"),
-        protocol: crate::mcp::Protocol::Auto,
+        protocol: crate::mcp::Protocol::parse(&config.dev_mcp.protocol).ok_or_else(|| {
+            anyhow::anyhow!("APP_DEV_MCP__PROTOCOL: expected auto, legacy or 2026-07-28")
+        })?,
     })
 }

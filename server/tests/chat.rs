@@ -1,0 +1,794 @@
+//! The agent chat end to end over the router: server functions and the Server-Sent Events stream,
+//! with the real dev identity provider, the real in-process mcp-tools (both MCP generations), and either
+//! the dev model or a scripted OpenAI-compatible server for failures.
+
+mod common;
+
+use std::{
+    collections::VecDeque,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use app::chat::{
+    AuditRecord, CallStatus, ConversationSummary, ConversationView, ElicitationStatus, Entry,
+    ToolCallView,
+};
+use axum::{
+    body::Body,
+    http::{Request, StatusCode, header},
+};
+use common::*;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+
+impl TestApp {
+    async fn call(&self, cookie: &str, endpoint: &str, body: Value) -> Reply {
+        self.send(
+            Request::post(format!("/api/{endpoint}"))
+                .header(header::COOKIE, cookie)
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(header::ACCEPT, "application/json")
+                .body(Body::from(body.to_string()))
+                .unwrap(),
+        )
+        .await
+    }
+
+    async fn create(&self, cookie: &str, mode: &str) -> String {
+        let reply = self
+            .call(cookie, "chat/create", json!({ "mode": mode }))
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        serde_json::from_str::<ConversationSummary>(&reply.body)
+            .unwrap()
+            .id
+    }
+
+    async fn say(&self, cookie: &str, id: &str, text: &str) {
+        let reply = self
+            .call(cookie, "chat/send", json!({ "id": id, "text": text }))
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    }
+
+    async fn decide(&self, cookie: &str, id: &str, call: &ToolCallView, decision: &str) -> Reply {
+        self.call(
+            cookie,
+            "chat/decide",
+            json!({ "id": id, "call_id": call.id, "args_hash": call.args_hash, "decision": decision }),
+        )
+        .await
+    }
+
+    async fn answer(
+        &self,
+        cookie: &str,
+        id: &str,
+        request: &str,
+        action: &str,
+        values: Value,
+    ) -> Reply {
+        self.call(
+            cookie,
+            "chat/answer",
+            json!({ "id": id, "elicitation_id": request, "action": action, "values": values }),
+        )
+        .await
+    }
+
+    async fn audit(&self, cookie: &str) -> Vec<AuditRecord> {
+        let reply = self.call(cookie, "audit/list", json!({})).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        serde_json::from_str(&reply.body).unwrap()
+    }
+
+    /// Subscribes to the conversation's live updates.
+    async fn events(&self, cookie: &str, id: &str) -> Events {
+        let response = tower::ServiceExt::oneshot(
+            self.router.clone(),
+            Request::get(format!("/api/chat/{id}/events"))
+                .header(header::COOKIE, cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "text/event-stream"
+        );
+        Events {
+            body: response.into_body(),
+            buffer: String::new(),
+        }
+    }
+}
+
+/// A live-update stream, read frame by frame.
+struct Events {
+    body: Body,
+    buffer: String,
+}
+
+impl Events {
+    async fn next_state(&mut self) -> ConversationView {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let event: String = self.buffer.drain(..end + 2).collect();
+                if event.lines().any(|l| l == "event: state") {
+                    let data: String = event
+                        .lines()
+                        .filter_map(|l| l.strip_prefix("data: "))
+                        .collect::<Vec<_>>()
+                        .join("\n");
+                    return serde_json::from_str(&data).unwrap();
+                }
+                continue;
+            }
+            let frame = self.body.frame().await.expect("stream ended").unwrap();
+            if let Ok(data) = frame.into_data() {
+                self.buffer.push_str(&String::from_utf8_lossy(&data));
+            }
+        }
+    }
+
+    /// The first state that satisfies `done`.
+    async fn until(
+        &mut self,
+        what: &str,
+        done: impl Fn(&ConversationView) -> bool,
+    ) -> ConversationView {
+        let wait = async {
+            loop {
+                let state = self.next_state().await;
+                if done(&state) {
+                    return state;
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), wait)
+            .await
+            .unwrap_or_else(|_| panic!("timed out waiting for: {what}"))
+    }
+}
+
+fn calls(view: &ConversationView) -> Vec<ToolCallView> {
+    view.entries
+        .iter()
+        .filter_map(|e| match e {
+            Entry::ToolCall(call) => Some(call.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn last_call(view: &ConversationView) -> Option<ToolCallView> {
+    calls(view).pop()
+}
+
+fn assistant_texts(view: &ConversationView) -> Vec<String> {
+    view.entries
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Assistant { text, .. } => Some(text.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn notices(view: &ConversationView) -> Vec<String> {
+    view.entries
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Notice { text, .. } => Some(text.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn settled(view: &ConversationView) -> bool {
+    !view.busy && view.streaming.is_none()
+}
+
+fn pending_call(view: &ConversationView) -> bool {
+    last_call(view).is_some_and(|c| c.status == CallStatus::Pending)
+}
+
+#[tokio::test]
+async fn manual_approval_runs_the_call_once_and_the_answer_states_its_result() {
+    let app = test_app().await;
+    let alice = app.sign_in("alice").await;
+    let id = app.create(&alice, "Manual").await;
+    let mut events = app.events(&alice, &id).await;
+    app.say(&alice, &id, "give me a random number between -10 and 10")
+        .await;
+
+    let view = events.until("a pending call", pending_call).await;
+    let call = last_call(&view).unwrap();
+    assert_eq!(call.tool, "get_random_number");
+    assert_eq!(
+        serde_json::from_str::<Value>(&call.arguments).unwrap(),
+        json!({ "min": -10, "max": 10 })
+    );
+    assert!(call.read_only && call.result.is_none());
+    // Nothing else may run, or be said, while the call waits.
+    let reply = app
+        .call(&alice, "chat/send", json!({ "id": id, "text": "hello" }))
+        .await;
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.body);
+
+    // An approval for other arguments does not apply.
+    let mut forged = call.clone();
+    forged.args_hash = "0".repeat(64);
+    assert_eq!(
+        app.decide(&alice, &id, &forged, "Approve").await.status,
+        StatusCode::CONFLICT
+    );
+
+    // A double click: the first approval runs the call, the second is a conflict.
+    let (first, second) = tokio::join!(
+        app.decide(&alice, &id, &call, "Approve"),
+        app.decide(&alice, &id, &call, "Approve")
+    );
+    let mut statuses = [first.status, second.status];
+    statuses.sort();
+    assert_eq!(statuses, [StatusCode::OK, StatusCode::CONFLICT]);
+
+    let view = events
+        .until("the final answer", |v| {
+            settled(v) && !assistant_texts(v).is_empty()
+        })
+        .await;
+    let call = last_call(&view).unwrap();
+    assert_eq!(call.status, CallStatus::Done);
+    let number: i64 = call.result.clone().unwrap().trim().parse().unwrap();
+    assert!((-10..=10).contains(&number));
+    assert_eq!(
+        assistant_texts(&view),
+        [format!("get_random_number returned: {number}")]
+    );
+    assert_eq!(calls(&view).len(), 1, "ran once");
+
+    // Replaying the approval after the fact changes nothing.
+    assert_eq!(
+        app.decide(&alice, &id, &call, "Approve").await.status,
+        StatusCode::CONFLICT
+    );
+
+    let audit = app.audit(&alice).await;
+    assert_eq!(audit.len(), 1);
+    let record = &audit[0];
+    assert_eq!(
+        (
+            record.tool.as_str(),
+            record.decision.as_str(),
+            record.decided_by.as_str(),
+            record.outcome.as_str()
+        ),
+        ("get_random_number", "approved", "user", "done")
+    );
+    assert_eq!(record.args_hash, call.args_hash);
+    assert_eq!(record.conversation_id, id);
+
+    // The page renders the stored state on the server too.
+    let page = app.get(&format!("/chat/{id}"), Some(&alice)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body
+            .contains(&format!("get_random_number returned: {number}")),
+        "{}",
+        page.body
+    );
+}
+
+#[tokio::test]
+async fn a_declined_call_never_runs_and_the_model_hears_so() {
+    let app = test_app().await;
+    let alice = app.sign_in("alice").await;
+    let id = app.create(&alice, "Manual").await;
+    let mut events = app.events(&alice, &id).await;
+    app.say(&alice, &id, "add a note \"buy milk\"").await;
+    let view = events.until("a pending call", pending_call).await;
+    let call = last_call(&view).unwrap();
+    assert_eq!(call.tool, "add_note");
+    assert_eq!(
+        app.decide(&alice, &id, &call, "Decline").await.status,
+        StatusCode::OK
+    );
+    let view = events
+        .until("the final answer", |v| {
+            settled(v) && !assistant_texts(v).is_empty()
+        })
+        .await;
+    assert_eq!(last_call(&view).unwrap().status, CallStatus::Declined);
+    assert!(
+        assistant_texts(&view)[0].contains("declined"),
+        "{:?}",
+        assistant_texts(&view)
+    );
+    assert_eq!(
+        app.decide(&alice, &id, &call, "Approve").await.status,
+        StatusCode::CONFLICT
+    );
+
+    // The note was never saved: listing (read-only, always allowed from now on) shows none.
+    app.say(&alice, &id, "list my notes").await;
+    let view = events.until("list pending", pending_call).await;
+    let list = last_call(&view).unwrap();
+    assert_eq!(list.tool, "list_notes");
+    assert_eq!(
+        app.decide(&alice, &id, &list, "ApproveAlways").await.status,
+        StatusCode::OK
+    );
+    let view = events
+        .until("listed", |v| {
+            settled(v) && last_call(v).is_some_and(|c| c.status == CallStatus::Done)
+        })
+        .await;
+    assert_eq!(
+        last_call(&view).unwrap().result.as_deref(),
+        Some("You have no notes.")
+    );
+    // "Always allow" approves the same read-only tool on its own next time.
+    app.say(&alice, &id, "list my notes").await;
+    let view = events
+        .until("listed again", |v| {
+            settled(v)
+                && calls(v).len() == 3
+                && last_call(v).is_some_and(|c| c.status == CallStatus::Done)
+        })
+        .await;
+    assert_eq!(
+        last_call(&view).unwrap().decided_by.as_deref(),
+        Some("always-allow")
+    );
+    // …but not a tool that changes things.
+    let add = calls(&view)[0].clone();
+    let reply = app.decide(&alice, &id, &add, "ApproveAlways").await;
+    assert_ne!(reply.status, StatusCode::OK);
+
+    let audit = app.audit(&alice).await;
+    let outcomes: Vec<(&str, &str)> = audit
+        .iter()
+        .map(|r| (r.tool.as_str(), r.outcome.as_str()))
+        .collect();
+    assert!(outcomes.contains(&("add_note", "declined")), "{outcomes:?}");
+}
+
+async fn elicitation_round(protocol: &str) {
+    let app =
+        test_app_with(json!({ "dev_mcp": { "bind": "127.0.0.1:0", "protocol": protocol } })).await;
+    let alice = app.sign_in("alice").await;
+    let id = app.create(&alice, "Elicitation").await;
+    let mut events = app.events(&alice, &id).await;
+    app.say(&alice, &id, "add a note \"call mum\"").await;
+    let view = events
+        .until("note added", |v| {
+            settled(v) && !assistant_texts(v).is_empty()
+        })
+        .await;
+    let added = last_call(&view).unwrap();
+    assert_eq!(
+        (added.status, added.decided_by.as_deref()),
+        (CallStatus::Done, Some("auto"))
+    );
+    let note_id: i64 = added
+        .result
+        .unwrap()
+        .strip_prefix("Saved note ")
+        .and_then(|r| r.split(':').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    for (action, kept) in [("Decline", true), ("Accept", false)] {
+        app.say(&alice, &id, &format!("delete note {note_id}"))
+            .await;
+        let view = events
+            .until("a form", |v| {
+                last_call(v).is_some_and(|c| {
+                    c.elicitations
+                        .iter()
+                        .any(|e| e.status == ElicitationStatus::Pending)
+                })
+            })
+            .await;
+        let call = last_call(&view).unwrap();
+        assert_eq!(
+            (call.tool.as_str(), call.status),
+            ("delete_note", CallStatus::Running)
+        );
+        let request = call.elicitations.last().unwrap().clone();
+        assert!(request.message.contains("call mum"), "{}", request.message);
+        assert_eq!(request.fields[0].name, "confirm");
+        // A bad answer is refused with a reason; the request still waits.
+        let reply = app
+            .answer(
+                &alice,
+                &id,
+                &request.id,
+                "Accept",
+                json!([["admin", "yes"]]),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+        assert!(reply.body.contains("unknown field"), "{}", reply.body);
+        // Bob cannot answer it.
+        let bob = app.sign_in("bob").await;
+        let reply = app
+            .answer(
+                &bob,
+                &id,
+                &request.id,
+                "Accept",
+                json!([["confirm", "true"]]),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND);
+
+        let values = if action == "Accept" {
+            json!([["confirm", "true"]])
+        } else {
+            json!([])
+        };
+        let reply = app
+            .answer(&alice, &id, &request.id, action, values.clone())
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        // Answered once only.
+        let reply = app.answer(&alice, &id, &request.id, action, values).await;
+        assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.body);
+        let view = events
+            .until("deletion finished", |v| {
+                settled(v) && last_call(v).is_some_and(|c| c.status.is_final())
+            })
+            .await;
+        let result = last_call(&view).unwrap().result.unwrap();
+        if kept {
+            assert!(result.contains("declined"), "{protocol}: {result}");
+        } else {
+            assert_eq!(result, format!("Deleted note {note_id}."), "{protocol}");
+        }
+    }
+    app.say(&alice, &id, "list my notes").await;
+    let view = events
+        .until("listed", |v| {
+            settled(v)
+                && last_call(v).is_some_and(|c| c.tool == "list_notes" && c.status.is_final())
+        })
+        .await;
+    assert_eq!(
+        last_call(&view).unwrap().result.as_deref(),
+        Some("You have no notes.")
+    );
+}
+
+#[tokio::test]
+async fn elicitation_forms_work_with_legacy_sessions() {
+    elicitation_round("legacy").await;
+}
+
+#[tokio::test]
+async fn elicitation_forms_work_with_input_required_results() {
+    elicitation_round("2026-07-28").await;
+}
+
+#[tokio::test]
+async fn auto_mode_runs_tools_but_destructive_ones_still_ask() {
+    let app = test_app().await;
+    let alice = app.sign_in("alice").await;
+    let id = app.create(&alice, "Auto").await;
+    let mut events = app.events(&alice, &id).await;
+    app.say(&alice, &id, "what is the weather in Lisbon?").await;
+    let view = events
+        .until("answered", |v| settled(v) && !assistant_texts(v).is_empty())
+        .await;
+    let call = last_call(&view).unwrap();
+    assert_eq!(
+        (call.tool.as_str(), call.status, call.decided_by.as_deref()),
+        ("get_weather", CallStatus::Done, Some("auto"))
+    );
+    app.say(&alice, &id, "delete note 42").await;
+    let view = events.until("destructive call waits", pending_call).await;
+    assert_eq!(last_call(&view).unwrap().tool, "delete_note");
+}
+
+#[tokio::test]
+async fn another_user_can_neither_see_nor_touch_a_conversation() {
+    let app = test_app().await;
+    let alice = app.sign_in("alice").await;
+    let bob = app.sign_in("bob").await;
+    let id = app.create(&alice, "Manual").await;
+    let mut events = app.events(&alice, &id).await;
+    app.say(&alice, &id, "give me a random number between 1 and 6")
+        .await;
+    let view = events.until("a pending call", pending_call).await;
+    let call = last_call(&view).unwrap();
+
+    let list = app.call(&bob, "chat/list", json!({})).await;
+    assert_eq!(list.body, "[]");
+    for (endpoint, body) in [
+        ("chat/get", json!({ "id": id })),
+        ("chat/send", json!({ "id": id, "text": "hi" })),
+        ("chat/mode", json!({ "id": id, "mode": "Auto" })),
+        (
+            "chat/decide",
+            json!({ "id": id, "call_id": call.id, "args_hash": call.args_hash, "decision": "Approve" }),
+        ),
+        (
+            "chat/answer",
+            json!({ "id": id, "elicitation_id": "x", "action": "Cancel", "values": [] }),
+        ),
+    ] {
+        let reply = app.call(&bob, endpoint, body).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::NOT_FOUND,
+            "{endpoint}: {}",
+            reply.body
+        );
+        assert!(!reply.body.contains("random"), "{endpoint}");
+    }
+    let sse = app.get(&format!("/api/chat/{id}/events"), Some(&bob)).await;
+    assert_eq!(sse.status, StatusCode::NOT_FOUND);
+    let page = app.get(&format!("/chat/{id}"), Some(&bob)).await;
+    assert!(!page.body.contains("random number"), "{}", page.body);
+    // Unknown ids look the same as someone else's.
+    let unknown = app.call(&alice, "chat/get", json!({ "id": "nope" })).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        unknown.body,
+        app.call(&bob, "chat/get", json!({ "id": id })).await.body
+    );
+    // Visitors get 401.
+    assert_eq!(
+        app.call("x=y", "chat/list", json!({})).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Still pending for alice; bob's attempts changed nothing.
+    let reply = app.call(&alice, "chat/get", json!({ "id": id })).await;
+    let view: ConversationView = serde_json::from_str(&reply.body).unwrap();
+    assert_eq!(last_call(&view).unwrap().status, CallStatus::Pending);
+    assert_eq!(view.mode, app::chat::ApprovalMode::Manual);
+    assert!(app.audit(&bob).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_pending_approval_survives_a_restart_and_can_still_be_approved() {
+    let app = test_app().await;
+    let alice = app.sign_in("alice").await;
+    let id = app.create(&alice, "Manual").await;
+    let mut events = app.events(&alice, &id).await;
+    app.say(&alice, &id, "give me a random number between 100 and 200")
+        .await;
+    events.until("a pending call", pending_call).await;
+    drop(events);
+
+    let app = app.restart().await;
+    let reply = app.call(&alice, "chat/get", json!({ "id": id })).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let view: ConversationView = serde_json::from_str(&reply.body).unwrap();
+    let call = last_call(&view).unwrap();
+    assert_eq!(call.status, CallStatus::Pending);
+    let mut events = app.events(&alice, &id).await;
+    assert_eq!(
+        app.decide(&alice, &id, &call, "Approve").await.status,
+        StatusCode::OK
+    );
+    let view = events
+        .until("answered", |v| settled(v) && !assistant_texts(v).is_empty())
+        .await;
+    let number: i64 = last_call(&view).unwrap().result.unwrap().parse().unwrap();
+    assert!((100..=200).contains(&number));
+}
+
+// ----- model failures, against a scripted OpenAI-compatible server -----
+
+#[derive(Clone, Debug)]
+enum Step {
+    Status(u16),
+    /// A tool call whose stream ends before its arguments (and any finish reason) do.
+    CutOffToolCall,
+    /// No bytes for this long.
+    Stall(Duration),
+    Text(&'static str),
+    ToolCall(&'static str, &'static str),
+}
+
+#[derive(Clone, Default)]
+struct Script {
+    steps: Arc<Mutex<VecDeque<Step>>>,
+    /// Used when the script has run out.
+    repeat: Arc<Mutex<Option<Step>>>,
+    requests: Arc<AtomicUsize>,
+}
+
+fn chunk(delta: Value, finish: Option<&str>) -> String {
+    let body = json!({ "id": "x", "object": "chat.completion.chunk", "created": 0, "model": "m",
+        "choices": [{ "index": 0, "delta": delta, "finish_reason": finish }] });
+    format!("data: {body}\n\n")
+}
+
+async fn scripted(script: Script) -> String {
+    use axum::{extract::State, response::IntoResponse, routing::post};
+    async fn completions(State(script): State<Script>) -> axum::response::Response {
+        script.requests.fetch_add(1, Ordering::SeqCst);
+        let step = script
+            .steps
+            .lock()
+            .unwrap()
+            .pop_front()
+            .or_else(|| script.repeat.lock().unwrap().clone())
+            .expect("script ran out");
+        let sse = |parts: Vec<String>| {
+            (
+                [(header::CONTENT_TYPE, "text/event-stream")],
+                parts.concat(),
+            )
+                .into_response()
+        };
+        match step {
+            Step::Status(code) => (
+                StatusCode::from_u16(code).unwrap(),
+                Json(json!({ "error": { "message": "scripted", "type": "server_error", "param": null, "code": null } })),
+            )
+                .into_response(),
+            Step::Stall(time) => {
+                tokio::time::sleep(time).await;
+                sse(vec![chunk(json!({ "content": "late" }), Some("stop")), "data: [DONE]\n\n".into()])
+            }
+            Step::CutOffToolCall => sse(vec![
+                chunk(json!({ "role": "assistant", "content": "" }), None),
+                chunk(
+                    json!({ "tool_calls": [{ "index": 0, "id": "c1", "type": "function",
+                        "function": { "name": "add_note", "arguments": "{\"text\": \"cut" } }] }),
+                    None,
+                ),
+            ]),
+            Step::Text(text) => sse(vec![
+                chunk(json!({ "role": "assistant", "content": text }), None),
+                chunk(json!({}), Some("stop")),
+                "data: [DONE]\n\n".into(),
+            ]),
+            Step::ToolCall(name, arguments) => sse(vec![
+                chunk(
+                    json!({ "tool_calls": [{ "index": 0, "id": format!("c{}", script.requests.load(Ordering::SeqCst)),
+                        "type": "function", "function": { "name": name, "arguments": arguments } }] }),
+                    None,
+                ),
+                chunk(json!({}), Some("tool_calls")),
+                "data: [DONE]\n\n".into(),
+            ]),
+        }
+    }
+    use axum::Json;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = axum::Router::new()
+        .route("/v1/chat/completions", post(completions))
+        .with_state(script);
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    format!("http://{addr}/v1")
+}
+
+async fn scripted_app(steps: Vec<Step>, repeat: Option<Step>, agent: Value) -> (TestApp, Script) {
+    let script = Script::default();
+    script.steps.lock().unwrap().extend(steps);
+    *script.repeat.lock().unwrap() = repeat;
+    let base = scripted(script.clone()).await;
+    let app = test_app_with(json!({
+        "model": { "base_url": base, "timeout_secs": 1, "max_attempts": 3 },
+        "agent": agent,
+    }))
+    .await;
+    (app, script)
+}
+
+async fn one_turn(app: &TestApp, mode: &str, text: &str) -> ConversationView {
+    let alice = app.sign_in("alice").await;
+    let id = app.create(&alice, mode).await;
+    let mut events = app.events(&alice, &id).await;
+    app.say(&alice, &id, text).await;
+    events
+        .until("the turn ends", |v| settled(v) && v.entries.len() > 1)
+        .await
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_a_bounded_number_of_times_then_reported() {
+    let (app, script) = scripted_app(vec![], Some(Step::Status(503)), json!({})).await;
+    let view = one_turn(&app, "Manual", "hello").await;
+    // The user's message is kept, and the chat says what happened.
+    assert!(matches!(&view.entries[0], Entry::User { text, .. } if text == "hello"));
+    let notice = notices(&view).pop().unwrap();
+    assert!(
+        notice.contains("503") && notice.contains("kept"),
+        "{notice}"
+    );
+    // async-openai's own backoff: the first request and three retries, never more.
+    assert_eq!(script.requests.load(Ordering::SeqCst), 4);
+}
+
+#[tokio::test]
+async fn rate_limits_then_success_give_one_answer() {
+    let (app, script) = scripted_app(
+        vec![
+            Step::Status(429),
+            Step::Status(429),
+            Step::Text("Hello after waiting."),
+        ],
+        None,
+        json!({}),
+    )
+    .await;
+    let view = one_turn(&app, "Manual", "hello").await;
+    assert_eq!(assistant_texts(&view), ["Hello after waiting."]);
+    assert!(notices(&view).is_empty());
+    assert_eq!(script.requests.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn a_cut_off_tool_call_is_never_executed() {
+    // Cut off every time: reported, and no tool call exists at all.
+    let (app, script) = scripted_app(vec![], Some(Step::CutOffToolCall), json!({})).await;
+    let view = one_turn(&app, "Auto", "add a note \"cut\"").await;
+    assert!(calls(&view).is_empty(), "{view:?}");
+    assert!(notices(&view).pop().unwrap().contains("cut off"));
+    assert_eq!(script.requests.load(Ordering::SeqCst), 3, "max_attempts");
+
+    // Cut off once, then complete: the retried reply is the one used, once.
+    let (app, _) = scripted_app(
+        vec![
+            Step::CutOffToolCall,
+            Step::ToolCall("add_note", r#"{"text":"whole"}"#),
+            Step::Text("Saved."),
+        ],
+        None,
+        json!({}),
+    )
+    .await;
+    let view = one_turn(&app, "Auto", "add a note").await;
+    let added = calls(&view);
+    assert_eq!(added.len(), 1);
+    assert!(
+        added[0].result.as_deref().unwrap().ends_with(": whole"),
+        "{added:?}"
+    );
+    assert_eq!(assistant_texts(&view), ["Saved."]);
+}
+
+#[tokio::test]
+async fn a_stalled_model_is_abandoned_then_retried() {
+    let (app, script) = scripted_app(
+        vec![
+            Step::Stall(Duration::from_secs(3)),
+            Step::Text("Back again."),
+        ],
+        None,
+        json!({}),
+    )
+    .await;
+    let view = one_turn(&app, "Manual", "hello").await;
+    assert_eq!(assistant_texts(&view), ["Back again."]);
+    assert_eq!(script.requests.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn the_loop_stops_at_the_step_limit() {
+    let (app, script) = scripted_app(
+        vec![],
+        Some(Step::ToolCall("list_notes", "{}")),
+        json!({ "step_limit": 3 }),
+    )
+    .await;
+    let view = one_turn(&app, "Auto", "list notes forever").await;
+    assert_eq!(calls(&view).len(), 3);
+    assert!(notices(&view).pop().unwrap().contains("step limit"));
+    assert_eq!(script.requests.load(Ordering::SeqCst), 3);
+}
