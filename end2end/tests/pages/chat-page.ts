@@ -1,0 +1,95 @@
+import { expect, type Locator, type Page } from '@playwright/test';
+import { AppPage } from './app-page';
+import { DevSignInPage } from './sign-in-page';
+
+/** Page object for the Chat page: conversation list, transcript, tool-call cards, forms, message box. */
+export class ChatPage {
+  readonly app: AppPage;
+  readonly newChatButton: Locator;
+  readonly conversation: Locator;
+  readonly conversationLinks: Locator;
+  readonly notFound: Locator;
+  readonly mode: Locator;
+  readonly autoBanner: Locator;
+  readonly elicitationBanner: Locator;
+  readonly input: Locator;
+  readonly sendButton: Locator;
+  readonly toolCalls: Locator;
+  readonly assistantMessages: Locator;
+  readonly error: Locator;
+
+  constructor(readonly page: Page) {
+    this.app = new AppPage(page);
+    this.newChatButton = page.getByTestId('new-chat');
+    this.conversation = page.getByTestId('conversation');
+    this.conversationLinks = page.getByTestId('conversation-link');
+    this.notFound = page.getByTestId('conversation-not-found');
+    this.mode = page.getByTestId('mode');
+    this.autoBanner = page.getByTestId('auto-banner');
+    this.elicitationBanner = page.getByTestId('elicitation-banner');
+    this.input = page.getByRole('textbox', { name: 'Message' });
+    this.sendButton = page.getByTestId('send');
+    this.toolCalls = page.getByTestId('tool-call');
+    this.assistantMessages = page.getByTestId('message-assistant');
+    this.error = page.getByTestId('chat-error');
+  }
+
+  async goto(path = '/chat'): Promise<void> {
+    await this.page.goto(path);
+    await this.app.waitForHydration();
+  }
+
+  /** Signs `user` in on the dev identity provider, starting from the Chat page. */
+  async signIn(user: string): Promise<void> {
+    await this.goto('/chat');
+    await this.app.signInLink.click();
+    await new DevSignInPage(this.page).choose(user);
+    await expect(this.page).toHaveURL(/\/chat$/);
+    await this.app.waitForHydration();
+  }
+
+  async signOut(): Promise<void> {
+    await this.app.signOutButton.click();
+    await this.app.waitForHydration();
+    await expect(this.app.authStatus).toHaveText('Not signed in');
+  }
+
+  /** Starts a conversation and returns its URL. */
+  async newChat(): Promise<string> {
+    await this.newChatButton.click();
+    await expect(this.page).toHaveURL(/\/chat\/[0-9a-f]{32}$/);
+    await expect(this.conversation).toBeVisible();
+    return this.page.url();
+  }
+
+  async chooseMode(mode: 'manual' | 'auto' | 'elicitation'): Promise<void> {
+    await this.mode.selectOption(mode);
+    await expect(this.mode).toHaveValue(mode);
+  }
+
+  async send(text: string): Promise<void> {
+    await expect(this.sendButton).toBeEnabled();
+    await this.input.fill(text);
+    await this.sendButton.click();
+    await expect(this.input).toHaveValue('');
+  }
+
+  lastCall(): Locator {
+    return this.toolCalls.last();
+  }
+
+  async expectLastCall(tool: string, status: string): Promise<Locator> {
+    const card = this.lastCall();
+    await expect(card).toHaveAttribute('data-tool', tool);
+    await expect(card).toHaveAttribute('data-status', status);
+    return card;
+  }
+
+  async argumentsOf(card: Locator): Promise<unknown> {
+    return JSON.parse((await card.getByTestId('tool-args').textContent()) ?? 'null');
+  }
+
+  async resultOf(card: Locator): Promise<string> {
+    return ((await card.getByTestId('tool-result').textContent()) ?? '').trim();
+  }
+}
