@@ -588,6 +588,48 @@ async fn a_pending_approval_survives_a_restart_and_can_still_be_approved() {
     assert!((100..=200).contains(&number));
 }
 
+#[tokio::test]
+async fn tools_of_several_servers_are_namespaced_and_each_call_goes_to_its_own_server() {
+    let mut app = test_app().await;
+    let url = app.dev.mcp.as_ref().unwrap().url.clone();
+    app.config.mcp_servers = Some(vec![
+        format!("alpha={url} api://portcullis-mcp/mcp:tools"),
+        format!("beta={url} api://portcullis-mcp/mcp:tools protocol=legacy"),
+    ]);
+    let app = app.restart().await;
+    let alice = app.sign_in("alice").await;
+    let id = app.create(&alice, "Manual").await;
+    let mut events = app.events(&alice, &id).await;
+    app.say(&alice, &id, "give me a random number between 3 and 4")
+        .await;
+    let view = events.until("a pending call", pending_call).await;
+    let call = last_call(&view).unwrap();
+    assert!(
+        ["alpha", "beta"].contains(&call.server.as_str()),
+        "{}",
+        call.server
+    );
+    assert_eq!(call.tool, "get_random_number");
+    assert_eq!(
+        app.decide(&alice, &id, &call, "Approve").await.status,
+        StatusCode::OK
+    );
+    let view = events
+        .until("answered", |v| settled(v) && !assistant_texts(v).is_empty())
+        .await;
+    let number = last_call(&view).unwrap().result.unwrap();
+    // The model saw (and named) the namespaced function of the server the call went to.
+    assert_eq!(
+        assistant_texts(&view),
+        [format!(
+            "{}__get_random_number returned: {number}",
+            call.server
+        )]
+    );
+    let audit = app.audit(&alice).await;
+    assert_eq!(audit[0].server, call.server);
+}
+
 // ----- model failures, against a scripted OpenAI-compatible server -----
 
 #[derive(Clone, Debug)]

@@ -107,11 +107,11 @@ impl Chat {
         directory: Arc<McpDirectory>,
         settings: AgentConfig,
     ) -> anyhow::Result<Arc<Self>> {
-        store
+        let resume = store
             .recover()
             .await
             .context("recovering the chat after a restart")?;
-        Ok(Arc::new_cyclic(|me| Self {
+        let chat = Arc::new_cyclic(|me| Self {
             me: me.clone(),
             store,
             hub: Hub::default(),
@@ -120,7 +120,11 @@ impl Chat {
             settings,
             running: Mutex::new(HashMap::new()),
             waiters: Mutex::new(HashMap::new()),
-        }))
+        });
+        for id in resume {
+            chat.kick(&id);
+        }
+        Ok(chat)
     }
 
     pub fn is_running(&self, id: &str) -> bool {
@@ -195,10 +199,11 @@ impl Chat {
     async fn drive(&self, id: &str) -> anyhow::Result<()> {
         let started = Instant::now();
         let (mut model_time, mut tool_time, mut steps) = (Duration::ZERO, Duration::ZERO, 0u32);
+        // Read once per run: a mode change starts another run, which sees it.
+        let Some(conversation) = self.store.conversation_by_id(id).await? else {
+            return Ok(());
+        };
         loop {
-            let Some(conversation) = self.store.conversation_by_id(id).await? else {
-                return Ok(());
-            };
             let transcript = self.store.transcript(id).await?;
             let Some(last) = transcript.messages.last() else {
                 return Ok(());
@@ -362,7 +367,7 @@ impl Chat {
             .collect();
         let any_calls = !calls.is_empty();
         let message_id = self.store.add_assistant(id, &reply.text, calls).await?;
-        if any_calls {
+        if failures.iter().any(|f| !f.is_empty()) {
             let transcript = self.store.transcript(id).await?;
             for (call, failure) in transcript.calls_of(&message_id).zip(&failures) {
                 if !failure.is_empty() {

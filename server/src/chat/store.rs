@@ -172,38 +172,33 @@ impl Store {
 
     /// After a restart nothing is running: calls that were running are failed (whether they took effect
     /// is unknown, so they are not retried) and open elicitation requests expire. Pending approvals stay.
-    pub async fn recover(&self) -> anyhow::Result<()> {
-        let now = now_ms();
-        let mut tx = self.pool.begin().await?;
-        let interrupted: Vec<String> =
-            sqlx::query_scalar("SELECT id FROM tool_calls WHERE status IN ('running', 'approved')")
-                .fetch_all(&mut *tx)
-                .await?;
+    /// Returns the conversations with approved calls still to run.
+    pub async fn recover(&self) -> anyhow::Result<Vec<String>> {
         sqlx::query(
             "UPDATE elicitations SET status = 'expired', answered_at = $1 WHERE status = 'pending'",
         )
-        .bind(now)
-        .execute(&mut *tx)
+        .bind(now_ms())
+        .execute(&self.pool)
         .await?;
-        tx.commit().await?;
-        for id in interrupted {
-            // Approved-but-not-started calls can safely run after the restart; running ones cannot.
-            let status: Option<String> =
-                sqlx::query_scalar("SELECT status FROM tool_calls WHERE id = $1")
-                    .bind(&id)
-                    .fetch_optional(&self.pool)
-                    .await?;
-            if status.as_deref() == Some("running") {
-                self.finish_call(
-                    &id,
-                    CallStatus::Failed,
-                    "Interrupted by a server restart; it may or may not have taken effect.",
-                    true,
-                )
+        let interrupted: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM tool_calls WHERE status = 'running'")
+                .fetch_all(&self.pool)
                 .await?;
-            }
+        for id in interrupted {
+            self.finish_call(
+                &id,
+                CallStatus::Failed,
+                "Interrupted by a server restart; it may or may not have taken effect.",
+                true,
+            )
+            .await?;
         }
-        Ok(())
+        // Approved calls that had not started can safely run now: their conversations need a loop.
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT conversation_id FROM tool_calls WHERE status = 'approved'",
+        )
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     pub async fn create_conversation(
@@ -343,23 +338,19 @@ impl Store {
         let now = now_ms();
         let id = new_id();
         let mut tx = self.pool.begin().await?;
+        // A write first: a SQLite transaction that reads before it writes cannot wait for the write
+        // lock (it fails with SQLITE_BUSY under concurrency), one that starts with a write can.
         let seq: i64 = sqlx::query_scalar(
-            "SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE conversation_id = $1",
-        )
-        .bind(conversation_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query(
             "INSERT INTO messages (id, conversation_id, seq, role, content, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+             SELECT $1, $2, COALESCE(MAX(seq), 0) + 1, $3, $4, $5 FROM messages WHERE conversation_id = $2 \
+             RETURNING seq",
         )
         .bind(&id)
         .bind(conversation_id)
-        .bind(seq)
         .bind(role)
         .bind(content)
         .bind(now)
-        .execute(&mut *tx)
+        .fetch_one(&mut *tx)
         .await
         .context("storing a message")?;
         for (position, call) in calls.into_iter().enumerate() {
