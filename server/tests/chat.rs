@@ -479,6 +479,102 @@ async fn elicitation_forms_work_with_input_required_results() {
 }
 
 #[tokio::test]
+async fn an_unanswered_form_is_cancelled_after_the_timeout() {
+    let app = test_app_with(json!({ "agent": { "elicitation_timeout_secs": 1 } })).await;
+    let alice = app.sign_in("alice").await;
+    let id = app.create(&alice, "Elicitation").await;
+    let mut events = app.events(&alice, &id).await;
+    app.say(&alice, &id, "add a note \"keep me\"").await;
+    let view = events
+        .until("note added", |v| {
+            settled(v) && !assistant_texts(v).is_empty()
+        })
+        .await;
+    let saved = last_call(&view).unwrap().result.unwrap();
+    let note_id = saved
+        .strip_prefix("Saved note ")
+        .unwrap()
+        .split(':')
+        .next()
+        .unwrap()
+        .to_owned();
+    app.say(&alice, &id, &format!("delete note {note_id}"))
+        .await;
+    let view = events
+        .until("cancelled", |v| {
+            settled(v) && last_call(v).is_some_and(|c| c.status.is_final())
+        })
+        .await;
+    let call = last_call(&view).unwrap();
+    assert_eq!(call.elicitations[0].status, ElicitationStatus::Expired);
+    assert!(call.result.unwrap().contains("was not deleted"));
+    // Too late to answer now.
+    let reply = app
+        .answer(
+            &alice,
+            &id,
+            &call.elicitations[0].id,
+            "Accept",
+            json!([["confirm", "true"]]),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn azure_openai_is_reached_at_its_deployment_url_with_its_key() {
+    use axum::{extract::Query, http::HeaderMap, routing::post};
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = axum::Router::new().route(
+        "/openai/deployments/{deployment}/chat/completions",
+        post({
+            let seen = seen.clone();
+            move |axum::extract::Path(deployment): axum::extract::Path<String>,
+                  Query(query): Query<std::collections::HashMap<String, String>>,
+                  headers: HeaderMap| async move {
+                seen.lock().unwrap().push((
+                    deployment,
+                    query.get("api-version").cloned(),
+                    headers
+                        .get("api-key")
+                        .map(|v| v.to_str().unwrap().to_owned()),
+                ));
+                (
+                    [(header::CONTENT_TYPE, "text/event-stream")],
+                    [
+                        chunk(
+                            json!({ "role": "assistant", "content": "Hello from Azure." }),
+                            None,
+                        ),
+                        chunk(json!({}), Some("stop")),
+                        "data: [DONE]\n\n".to_owned(),
+                    ]
+                    .concat(),
+                )
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let app = test_app_with(json!({ "model": {
+        "provider": "azure", "base_url": format!("http://{addr}"), "deployment": "gpt-4o-mini",
+        "api_version": "2024-10-21", "api_key": "azure-test-key",
+    }}))
+    .await;
+    let view = one_turn(&app, "Manual", "hello").await;
+    assert_eq!(assistant_texts(&view), ["Hello from Azure."]);
+    assert_eq!(
+        seen.lock().unwrap().clone(),
+        [(
+            "gpt-4o-mini".to_owned(),
+            Some("2024-10-21".to_owned()),
+            Some("azure-test-key".to_owned())
+        )]
+    );
+}
+
+#[tokio::test]
 async fn auto_mode_runs_tools_but_destructive_ones_still_ask() {
     let app = test_app().await;
     let alice = app.sign_in("alice").await;

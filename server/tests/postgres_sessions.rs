@@ -244,4 +244,103 @@ async fn two_instances_share_sessions_through_postgresql() {
         tools.contains("get_random_number"),
         "tokens shared through PostgreSQL: {tools}"
     );
+
+    // The chat's whole store on PostgreSQL: a conversation, a pending call, its approval, the answer,
+    // the audit record.
+    let created = post_json(
+        &second,
+        "chat/create",
+        &signed_in,
+        json!({ "mode": "Manual" }),
+    )
+    .await;
+    let id = serde_json::from_str::<serde_json::Value>(&created).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    post_json(
+        &second,
+        "chat/send",
+        &signed_in,
+        json!({ "id": id, "text": "give me a random number between 1 and 6" }),
+    )
+    .await;
+    let pending = wait_for(&second, &signed_in, &id, |v| {
+        v["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["ToolCall"]["status"] == "Pending")
+    })
+    .await;
+    let call = pending["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|e| e.get("ToolCall"))
+        .unwrap()
+        .clone();
+    post_json(
+        &second,
+        "chat/decide",
+        &signed_in,
+        json!({ "id": id, "call_id": call["id"], "args_hash": call["args_hash"], "decision": "Approve" }),
+    )
+    .await;
+    let done = wait_for(&second, &signed_in, &id, |v| {
+        v["busy"] == false
+            && v["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e.get("Assistant").is_some())
+    })
+    .await;
+    let text = done.to_string();
+    assert!(text.contains("get_random_number returned: "), "{text}");
+    let audit = post_json(&second, "audit/list", &signed_in, json!({})).await;
+    assert!(audit.contains("\"outcome\":\"done\""), "{audit}");
+}
+
+async fn post_json(
+    router: &axum::Router,
+    endpoint: &str,
+    cookie: &str,
+    body: serde_json::Value,
+) -> String {
+    let response = router
+        .clone()
+        .oneshot(
+            Request::post(format!("/api/{endpoint}"))
+                .header(header::COOKIE, cookie)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body.to_string()))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let status = response.status();
+    let body = String::from_utf8_lossy(&response.into_body().collect().await.unwrap().to_bytes())
+        .into_owned();
+    assert_eq!(status, StatusCode::OK, "{endpoint}: {body}");
+    body
+}
+
+/// Reads the conversation until `done` holds (this test has no live stream: plain reads suffice).
+async fn wait_for(
+    router: &axum::Router,
+    cookie: &str,
+    id: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    for _ in 0..200 {
+        let view: serde_json::Value =
+            serde_json::from_str(&post_json(router, "chat/get", cookie, json!({ "id": id })).await)
+                .unwrap();
+        if done(&view) {
+            return view;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the conversation never reached the expected state");
 }
