@@ -86,16 +86,18 @@ fn internal(error: anyhow::Error) -> ChatError {
     ChatError::Unavailable
 }
 
-/// The decision a conversation's mode makes on its own, if any.
-fn automatic_decision(conversation: &Conversation, call: &Call) -> Option<&'static str> {
+/// The decision a conversation's mode makes on its own about a call to `function`, if any.
+fn automatic_decision(
+    conversation: &Conversation,
+    function: &str,
+    read_only: bool,
+    destructive: bool,
+) -> Option<&'static str> {
     match conversation.mode {
-        ApprovalMode::Manual => (call.read_only
-            && conversation
-                .always_allow
-                .iter()
-                .any(|f| f == &call.function_name))
+        ApprovalMode::Manual => (read_only
+            && conversation.always_allow.iter().any(|f| f == function))
         .then_some("always-allow"),
-        ApprovalMode::Auto => (!call.destructive).then_some("auto"),
+        ApprovalMode::Auto => (!destructive).then_some("auto"),
         ApprovalMode::Elicitation => Some("auto"),
     }
 }
@@ -219,7 +221,12 @@ impl Chat {
                     match calls.iter().find(|c| !c.status.is_final()) {
                         None => {}
                         Some(call) if call.status == CallStatus::Pending => {
-                            match automatic_decision(&conversation, call) {
+                            match automatic_decision(
+                                &conversation,
+                                &call.function_name,
+                                call.read_only,
+                                call.destructive,
+                            ) {
                                 Some(by) => {
                                     self.store
                                         .decide(
@@ -350,31 +357,34 @@ impl Chat {
                     status: CallStatus::Pending,
                     decided_by: None,
                 };
-                if tool.is_none() {
-                    failures.push(format!("There is no tool named {:?}.", proposed.name));
+                let failure = if tool.is_none() {
+                    Some(format!("There is no tool named {:?}.", proposed.name))
                 } else if !object {
-                    failures.push("The arguments are not a JSON object.".to_owned());
+                    Some("The arguments are not a JSON object.".to_owned())
                 } else {
-                    failures.push(String::new());
-                    let probe = Call::from_new(&call);
-                    if let Some(by) = automatic_decision(conversation, &probe) {
+                    if let Some(by) = automatic_decision(
+                        conversation,
+                        &call.function_name,
+                        call.read_only,
+                        call.destructive,
+                    ) {
                         call.status = CallStatus::Approved;
                         call.decided_by = Some(by.to_owned());
                     }
-                }
+                    None
+                };
+                failures.push(failure);
                 call
             })
             .collect();
         let any_calls = !calls.is_empty();
-        let message_id = self.store.add_assistant(id, &reply.text, calls).await?;
-        if failures.iter().any(|f| !f.is_empty()) {
-            let transcript = self.store.transcript(id).await?;
-            for (call, failure) in transcript.calls_of(&message_id).zip(&failures) {
-                if !failure.is_empty() {
-                    self.store
-                        .finish_call(&call.id, CallStatus::Failed, failure, true)
-                        .await?;
-                }
+        let call_ids = self.store.add_assistant(id, &reply.text, calls).await?;
+        // Calls that cannot run are stored (and audited) as failed, so the model hears why.
+        for (call_id, failure) in call_ids.iter().zip(&failures) {
+            if let Some(failure) = failure {
+                self.store
+                    .finish_call(call_id, CallStatus::Failed, failure, true)
+                    .await?;
             }
         }
         self.hub.stored(id);
@@ -533,28 +543,6 @@ impl Chat {
             Some(content) => result.with_content(Value::Object(content)),
             None => result,
         })
-    }
-}
-
-impl Call {
-    /// The stored shape of a call that is about to be stored (for the mode's decision).
-    fn from_new(call: &NewCall) -> Self {
-        Self {
-            id: String::new(),
-            message_id: String::new(),
-            model_call_id: call.model_call_id.clone(),
-            function_name: call.function_name.clone(),
-            server: call.server.clone(),
-            tool: call.tool.clone(),
-            arguments: call.arguments.clone(),
-            args_hash: String::new(),
-            read_only: call.read_only,
-            destructive: call.destructive,
-            status: call.status,
-            decided_by: None,
-            result: None,
-            is_error: false,
-        }
     }
 }
 

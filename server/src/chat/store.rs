@@ -312,18 +312,20 @@ impl Store {
         conversation_id: &str,
         role: &str,
         content: &str,
-    ) -> anyhow::Result<String> {
+    ) -> anyhow::Result<()> {
         self.add_assistant_or_message(conversation_id, role, content, Vec::new())
             .await
+            .map(drop)
     }
 
-    /// Appends an assistant message with the tool calls it proposes, atomically.
+    /// Appends an assistant message with the tool calls it proposes, atomically; returns the calls'
+    /// ids in the order given.
     pub async fn add_assistant(
         &self,
         conversation_id: &str,
         content: &str,
         calls: Vec<NewCall>,
-    ) -> anyhow::Result<String> {
+    ) -> anyhow::Result<Vec<String>> {
         self.add_assistant_or_message(conversation_id, "assistant", content, calls)
             .await
     }
@@ -334,7 +336,7 @@ impl Store {
         role: &str,
         content: &str,
         calls: Vec<NewCall>,
-    ) -> anyhow::Result<String> {
+    ) -> anyhow::Result<Vec<String>> {
         let now = now_ms();
         let id = new_id();
         let mut tx = self.pool.begin().await?;
@@ -353,7 +355,9 @@ impl Store {
         .fetch_one(&mut *tx)
         .await
         .context("storing a message")?;
+        let mut call_ids = Vec::with_capacity(calls.len());
         for (position, call) in calls.into_iter().enumerate() {
+            let call_id = new_id();
             let decided_at = (call.status != CallStatus::Pending).then_some(now);
             sqlx::query(
                 "INSERT INTO tool_calls (id, conversation_id, message_id, position, model_call_id, \
@@ -361,7 +365,7 @@ impl Store {
                  decided_by, is_error, proposed_at, decided_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 0, $15, $16)",
             )
-            .bind(new_id())
+            .bind(&call_id)
             .bind(conversation_id)
             .bind(&id)
             .bind(i64::try_from(position).unwrap_or(i64::MAX))
@@ -380,6 +384,7 @@ impl Store {
             .execute(&mut *tx)
             .await
             .context("storing a tool call")?;
+            call_ids.push(call_id);
         }
         if role == "user" && seq == 1 {
             let title: String = content.chars().take(60).collect();
@@ -395,7 +400,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(id)
+        Ok(call_ids)
     }
 
     pub async fn transcript(&self, conversation_id: &str) -> anyhow::Result<Transcript> {
