@@ -10,6 +10,7 @@
 //! - [`notes`]: per-user notes in SQLite.
 //! - [`weather`]: the weather provider trait and its offline demo implementation.
 //! - `http`: the axum router that puts these together.
+//! - `serve`: serving it with an idle limit on keep-alive connections.
 //!
 //! Embed it with [`router`] (tests use `oneshot`) or serve it with [`run`] on any listener.
 
@@ -17,6 +18,7 @@ pub mod auth;
 pub mod config;
 mod http;
 pub mod notes;
+mod serve;
 pub mod sessions;
 pub mod tools;
 pub mod weather;
@@ -24,7 +26,6 @@ pub mod weather;
 use std::{future::Future, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -78,18 +79,11 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let cancel = state.shutdown.clone();
     let app = router(config, state);
-    // Without TCP_NODELAY each small response waits on Nagle + delayed ACK (~40 ms per call).
-    let listener = listener.tap_io(|tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(%error, "could not set TCP_NODELAY");
-        }
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            // Ends open SSE streams so in-flight requests can drain.
-            cancel.cancel();
-        })
-        .await
-        .context("serving MCP")
+    serve::serve(listener, app, serve::IDLE_TIMEOUT, async move {
+        shutdown.await;
+        // Ends open SSE streams so in-flight requests can drain.
+        cancel.cancel();
+    })
+    .await;
+    Ok(())
 }

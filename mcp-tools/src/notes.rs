@@ -36,8 +36,12 @@ impl NoteStore {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .foreign_keys(true);
+        // Idle connections close after 30 s (one stays): after a burst of users, each connection's page
+        // cache and worker thread would otherwise be kept for good.
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            .min_connections(1)
+            .idle_timeout(std::time::Duration::from_secs(30))
             .connect_with(options)
             .await
             .with_context(|| format!("opening the notes database {url}"))?;

@@ -7,6 +7,8 @@
 //! - [`mcp`]: the configured MCP servers, reached with the user's delegated token.
 //! - [`chat`]: the agent chat: loop, model client, approvals, elicitation, persistence, live updates.
 //! - [`dev`]: development stand-ins (identity provider, in-process mcp-tools) for offline use.
+//! - [`serve`]: serving a router with an idle limit on keep-alive connections (the web app and the dev
+//!   stand-ins).
 //! - [`support`]: SQLite pools, HTML escaping and owner-only files, shared by the app and the dev
 //!   stand-ins.
 //! - `state`: assembling [`AppState`] from configuration and the dev stack.
@@ -23,6 +25,7 @@ pub mod chat;
 pub mod config;
 pub mod dev;
 pub mod mcp;
+pub mod serve;
 pub mod sessions;
 mod state;
 pub mod support;
@@ -33,7 +36,6 @@ use std::future::Future;
 
 use axum::Router;
 use axum::extract::FromRef;
-use axum::serve::ListenerExt;
 use leptos::config::LeptosOptions;
 use tokio::net::TcpListener;
 
@@ -69,15 +71,7 @@ pub async fn run(
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    // Without TCP_NODELAY, small streamed responses stall on Nagle + delayed ACK (~40 ms each).
-    let listener = listener.tap_io(|tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(%error, "could not set TCP_NODELAY");
-        }
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    serve::serve(listener, app, serve::IDLE_TIMEOUT, shutdown).await;
     tracing::info!("web server stopped");
     Ok(())
 }

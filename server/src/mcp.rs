@@ -312,6 +312,33 @@ impl McpDirectory {
         Ok(catalog)
     }
 
+    /// Drops catalogs past their time to live (they would be listed again anyway), so users who have
+    /// gone quiet hold no memory. Returns how many remain.
+    pub fn sweep(&self) -> usize {
+        let Ok(mut catalogs) = self.catalogs.lock() else {
+            return 0;
+        };
+        catalogs.retain(|_, (at, _)| at.elapsed() < CATALOG_TTL);
+        catalogs.len()
+    }
+
+    /// Sweeps expired catalogs four times per time to live (so none outlives it by more than a
+    /// quarter), for as long as the directory exists.
+    pub fn spawn_sweeper(self: &Arc<Self>) {
+        let directory = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(CATALOG_TTL / 4);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                interval.tick().await;
+                match directory.upgrade() {
+                    Some(directory) => directory.sweep(),
+                    None => return,
+                };
+            }
+        });
+    }
+
     /// Calls one tool as the user. `handler` answers the server's elicitation requests (either
     /// generation: server requests in 2025-11-25, input-required results in 2026-07-28).
     pub async fn call<H: ClientHandler + Clone>(

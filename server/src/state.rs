@@ -21,7 +21,7 @@ use crate::{
     dev::DevStack,
     mcp::{McpDirectory, McpServer},
     sessions::AnyStore,
-    support::{sqlite_pool, write_private},
+    support::{POOL_IDLE_TIMEOUT, sqlite_pool, write_private},
 };
 
 async fn token_cache_key(config: &Config) -> anyhow::Result<[u8; 32]> {
@@ -136,6 +136,8 @@ impl AppState {
         sqlx::any::install_default_drivers();
         let token_db = sqlx::any::AnyPoolOptions::new()
             .max_connections(8)
+            .min_connections(1)
+            .idle_timeout(POOL_IDLE_TIMEOUT)
             .after_connect(move |connection, _| {
                 Box::pin(async move {
                     if !postgres {
@@ -171,6 +173,7 @@ impl AppState {
             (None, None) => Vec::new(),
         };
         let mcp = Arc::new(McpDirectory::new(servers, tokens.clone()));
+        mcp.spawn_sweeper();
         let directory: SharedDirectory = mcp.clone();
         let model = ModelClient::new(&config.model, dev.model.as_deref())?;
         let chat = Chat::new(

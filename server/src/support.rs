@@ -1,10 +1,15 @@
 //! Small helpers shared by the web app and the development stand-ins: SQLite pools, HTML escaping,
 //! owner-only files.
 
-use std::{path::Path, str::FromStr};
+use std::{path::Path, str::FromStr, time::Duration};
 
 use anyhow::Context;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+
+/// How long a pooled database connection may sit unused before it is closed. A burst of users opens every
+/// connection a pool allows; each holds a page cache and (SQLite) a worker thread, and keeping them all
+/// after the burst would keep the process at its peak memory. One connection per pool stays open.
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Opens (creating file and folder when missing) the SQLite database at `url`, in WAL mode.
 pub async fn sqlite_pool(url: &str, max_connections: u32) -> anyhow::Result<sqlx::SqlitePool> {
@@ -17,6 +22,8 @@ pub async fn sqlite_pool(url: &str, max_connections: u32) -> anyhow::Result<sqlx
     }
     SqlitePoolOptions::new()
         .max_connections(max_connections)
+        .min_connections(1)
+        .idle_timeout(POOL_IDLE_TIMEOUT)
         .connect_with(
             options
                 .create_if_missing(true)

@@ -68,13 +68,12 @@ async fn start_model(config: &Config, shutdown: CancellationToken) -> anyhow::Re
         .await
         .with_context(|| format!("binding the dev model on APP_DEV_MODEL__BIND={bind}"))?;
     let addr = listener.local_addr()?;
-    tokio::spawn(async move {
-        let served = axum::serve(listener, model::router())
-            .with_graceful_shutdown(shutdown.cancelled_owned());
-        if let Err(error) = served.await {
-            tracing::error!(%error, "dev model stopped");
-        }
-    });
+    tokio::spawn(crate::serve::serve(
+        listener,
+        model::router(),
+        crate::serve::IDLE_TIMEOUT,
+        shutdown.cancelled_owned(),
+    ));
     Ok(format!("http://{addr}/v1"))
 }
 

@@ -273,13 +273,11 @@ pub async fn serve(
         "DEVELOPMENT identity provider running: sign-in without passwords, not for production"
     );
     let app = idp.router();
-    let handle = tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            tracing::error!(%error, "dev IdP stopped");
-        }
-    });
+    let handle = tokio::spawn(crate::serve::serve(
+        listener,
+        app,
+        crate::serve::IDLE_TIMEOUT,
+        shutdown,
+    ));
     Ok((idp, handle))
 }
