@@ -96,6 +96,8 @@ pub async fn events(
         let mut view = first;
         yield Ok::<_, Infallible>(state_event(&view));
         while changes.changed().await.is_ok() {
+            // Before the borrow, for the reason given in `view_for`.
+            let busy = chat.is_running(&id);
             let live = changes.borrow_and_update().clone();
             if live.version != version {
                 version = live.version;
@@ -106,7 +108,7 @@ pub async fn events(
                 }
             } else {
                 view.streaming = live.streaming;
-                view.busy = chat.is_running(&id);
+                view.busy = busy;
             }
             yield Ok(state_event(&view));
         }

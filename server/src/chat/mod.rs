@@ -144,6 +144,10 @@ impl Chat {
     /// The conversation's current view, for its owner only.
     pub async fn view_for(&self, user: &Identity, id: &str) -> Result<ConversationView, ChatError> {
         let conversation = self.owned(user, id).await?;
+        // Read before the transcript: a loop writes everything before it stops running, so a view that
+        // says "not busy" never lacks the loop's last entries (read after, a loop ending in between gave
+        // a settled-looking view without its final notice).
+        let busy = self.is_running(id);
         let transcript = self.store.transcript(id).await.map_err(internal)?;
         let live = self.hub.current(id);
         Ok(ConversationView {
@@ -152,7 +156,7 @@ impl Chat {
             mode: conversation.mode,
             entries: entries(&transcript),
             streaming: live.streaming,
-            busy: self.is_running(id),
+            busy,
         })
     }
 
