@@ -313,13 +313,11 @@ impl McpDirectory {
     }
 
     /// Drops catalogs past their time to live (they would be listed again anyway), so users who have
-    /// gone quiet hold no memory. Returns how many remain.
-    pub fn sweep(&self) -> usize {
-        let Ok(mut catalogs) = self.catalogs.lock() else {
-            return 0;
-        };
-        catalogs.retain(|_, (at, _)| at.elapsed() < CATALOG_TTL);
-        catalogs.len()
+    /// gone quiet hold no memory.
+    fn sweep(&self) {
+        if let Ok(mut catalogs) = self.catalogs.lock() {
+            catalogs.retain(|_, (at, _)| at.elapsed() < CATALOG_TTL);
+        }
     }
 
     /// Sweeps expired catalogs four times per time to live (so none outlives it by more than a
@@ -331,10 +329,10 @@ impl McpDirectory {
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 interval.tick().await;
-                match directory.upgrade() {
-                    Some(directory) => directory.sweep(),
-                    None => return,
+                let Some(directory) = directory.upgrade() else {
+                    return;
                 };
+                directory.sweep();
             }
         });
     }

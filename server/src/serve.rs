@@ -122,23 +122,25 @@ mod tests {
         text
     }
 
+    /// Sends `GET path` on the connection and reads the response up to `ends_with`.
+    async fn request(tcp: &mut TcpStream, path: &str, ends_with: &str) -> String {
+        tcp.write_all(format!("GET {path} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        read_response(tcp, ends_with).await
+    }
+
     #[tokio::test]
     async fn an_idle_keep_alive_connection_is_closed_after_the_limit() {
         let (addr, _stop) = start().await;
         let mut tcp = TcpStream::connect(addr).await.unwrap();
-        tcp.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-            .await
-            .unwrap();
-        let response = read_response(&mut tcp, "ok").await;
+        let response = request(&mut tcp, "/", "ok").await;
         assert!(response.starts_with("HTTP/1.1 200"), "{response}");
 
         // Kept alive for another request within the limit...
         tokio::time::sleep(IDLE / 2).await;
-        tcp.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-            .await
-            .unwrap();
         assert!(
-            read_response(&mut tcp, "ok")
+            request(&mut tcp, "/", "ok")
                 .await
                 .starts_with("HTTP/1.1 200")
         );
@@ -159,10 +161,7 @@ mod tests {
     async fn a_response_streaming_longer_than_the_limit_is_not_cut() {
         let (addr, _stop) = start().await;
         let mut tcp = TcpStream::connect(addr).await.unwrap();
-        tcp.write_all(b"GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
-            .await
-            .unwrap();
-        let response = read_response(&mut tcp, "\r\n0\r\n\r\n").await;
+        let response = request(&mut tcp, "/slow", "\r\n0\r\n\r\n").await;
         for i in 0..4 {
             assert!(response.contains(&format!("chunk{i};")), "{response}");
         }

@@ -360,31 +360,46 @@ async fn a_declined_call_never_runs_and_the_model_hears_so() {
     assert!(outcomes.contains(&("add_note", "declined")), "{outcomes:?}");
 }
 
+/// Asks for a note to be added and waits for the answer; returns the `add_note` call.
+async fn add_note(
+    app: &TestApp,
+    cookie: &str,
+    id: &str,
+    events: &mut Events,
+    text: &str,
+) -> ToolCallView {
+    app.say(cookie, id, &format!("add a note \"{text}\"")).await;
+    let view = events
+        .until("note added", |v| {
+            settled(v) && !assistant_texts(v).is_empty()
+        })
+        .await;
+    last_call(&view).unwrap()
+}
+
+/// The note id in an `add_note` result ("Saved note 7: …").
+fn saved_note_id(call: &ToolCallView) -> i64 {
+    call.result
+        .as_deref()
+        .and_then(|r| r.strip_prefix("Saved note "))
+        .and_then(|r| r.split(':').next())
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
 async fn elicitation_round(protocol: &str) {
     let app =
         test_app_with(json!({ "dev_mcp": { "bind": "127.0.0.1:0", "protocol": protocol } })).await;
     let alice = app.sign_in("alice").await;
     let id = app.create(&alice, "Elicitation").await;
     let mut events = app.events(&alice, &id).await;
-    app.say(&alice, &id, "add a note \"call mum\"").await;
-    let view = events
-        .until("note added", |v| {
-            settled(v) && !assistant_texts(v).is_empty()
-        })
-        .await;
-    let added = last_call(&view).unwrap();
+    let added = add_note(&app, &alice, &id, &mut events, "call mum").await;
     assert_eq!(
         (added.status, added.decided_by.as_deref()),
         (CallStatus::Done, Some("auto"))
     );
-    let note_id: i64 = added
-        .result
-        .unwrap()
-        .strip_prefix("Saved note ")
-        .and_then(|r| r.split(':').next())
-        .unwrap()
-        .parse()
-        .unwrap();
+    let note_id = saved_note_id(&added);
 
     for (action, kept) in [("Decline", true), ("Accept", false)] {
         app.say(&alice, &id, &format!("delete note {note_id}"))
@@ -484,20 +499,7 @@ async fn an_unanswered_form_is_cancelled_after_the_timeout() {
     let alice = app.sign_in("alice").await;
     let id = app.create(&alice, "Elicitation").await;
     let mut events = app.events(&alice, &id).await;
-    app.say(&alice, &id, "add a note \"keep me\"").await;
-    let view = events
-        .until("note added", |v| {
-            settled(v) && !assistant_texts(v).is_empty()
-        })
-        .await;
-    let saved = last_call(&view).unwrap().result.unwrap();
-    let note_id = saved
-        .strip_prefix("Saved note ")
-        .unwrap()
-        .split(':')
-        .next()
-        .unwrap()
-        .to_owned();
+    let note_id = saved_note_id(&add_note(&app, &alice, &id, &mut events, "keep me").await);
     app.say(&alice, &id, &format!("delete note {note_id}"))
         .await;
     let view = events
