@@ -5,7 +5,8 @@ export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 
 .PHONY: run test setup
 
-## (1) run the app in dev mode (live reload) at http://127.0.0.1:3000
+## (1) run the app in dev mode (live reload) at http://127.0.0.1:3000, with the development stand-ins
+## (the server's dev-stack feature: bin-features in Cargo.toml's leptos metadata)
 run: setup
 	cargo leptos watch
 

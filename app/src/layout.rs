@@ -2,6 +2,7 @@
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_location;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::{PRODUCT_NAME, auth::current_user};
 
@@ -85,14 +86,30 @@ fn AuthStatus() -> impl IntoView {
     }
 }
 
+/// What a path keeps unencoded as a query value: RFC 3986 unreserved characters and `/`.
+const QUERY_PATH: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/');
+
 /// Percent-encodes a path for use as a query value.
 fn urlencoding_path(path: &str) -> String {
-    path.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    utf8_percent_encode(path, QUERY_PATH).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn paths_are_percent_encoded_as_query_values() {
+        assert_eq!(
+            super::urlencoding_path("/chat/abc-1_2.3~"),
+            "/chat/abc-1_2.3~"
+        );
+        assert_eq!(
+            super::urlencoding_path("/tools?x=1&y=é #"),
+            "/tools%3Fx%3D1%26y%3D%C3%A9%20%23"
+        );
+    }
 }

@@ -6,6 +6,8 @@
 //! - [`chat`]: the agent chat (conversations, approvals, elicitation forms, live updates, audit) and
 //!   its server functions (backed by the server's agent).
 //! - [`tools`]: the Tools page's data and its server function (backed by the server's MCP client).
+//! - `csp` (server only): the pages' Content-Security-Policy ([`FormActionSources`] feeds it); the
+//!   dev live-reload socket is allowed in debug builds only.
 //! - `layout`: the page frame (header, navigation, sign-in state, hydration marker).
 //! - `pages`: one component per route.
 //!
@@ -13,10 +15,14 @@
 
 pub mod auth;
 pub mod chat;
+#[cfg(feature = "ssr")]
+mod csp;
 mod layout;
 mod pages;
 pub mod tools;
 
+#[cfg(feature = "ssr")]
+pub use csp::FormActionSources;
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::{
@@ -29,11 +35,10 @@ pub const PRODUCT_NAME: &str = "Portcullis";
 
 /// The HTML document the server renders around [`App`].
 ///
-/// On the server it also sets the Content-Security-Policy: scripts only from this origin plus the one
-/// inline hydration script, which carries this response's nonce.
+/// On the server it also sets the Content-Security-Policy (see `csp`).
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     #[cfg(feature = "ssr")]
-    set_content_security_policy();
+    csp::set(&options);
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -66,36 +71,11 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=pages::NotFound>
                     <Route path=StaticSegment("") view=pages::Home />
                     <Route path=StaticSegment("tools") view=pages::Tools />
-                    <Route path=StaticSegment("chat") view=chat::view::ChatPage />
-                    <Route path=(StaticSegment("chat"), ParamSegment("id")) view=chat::view::ChatPage />
-                    <Route path=StaticSegment("audit") view=chat::view::AuditPage />
+                    <Route path=StaticSegment("chat") view=chat::ChatPage />
+                    <Route path=(StaticSegment("chat"), ParamSegment("id")) view=chat::ChatPage />
+                    <Route path=StaticSegment("audit") view=chat::AuditPage />
                 </Routes>
             </layout::Frame>
         </Router>
-    }
-}
-
-/// Origins the page's forms may end up at besides its own (the identity provider, which sign-out
-/// redirects to). Provided by the server per request.
-#[cfg(feature = "ssr")]
-#[derive(Debug, Clone, Default)]
-pub struct FormActionSources(pub String);
-
-#[cfg(feature = "ssr")]
-fn set_content_security_policy() {
-    use leptos::nonce::use_nonce;
-    let (Some(nonce), Some(response)) =
-        (use_nonce(), use_context::<leptos_axum::ResponseOptions>())
-    else {
-        return;
-    };
-    let forms = use_context::<FormActionSources>().unwrap_or_default().0;
-    let policy = format!(
-        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
-         style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self' ws://127.0.0.1:3001; \
-         object-src 'none'; base-uri 'none'; form-action 'self' {forms}; frame-ancestors 'none'"
-    );
-    if let Ok(value) = axum::http::HeaderValue::from_str(&policy) {
-        response.insert_header(axum::http::header::CONTENT_SECURITY_POLICY, value);
     }
 }

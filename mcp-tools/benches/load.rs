@@ -26,7 +26,7 @@ use hyper::{Method, Request, StatusCode, client::conn::http1::SendRequest};
 use hyper_util::rt::TokioIo;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use rsa::{RsaPrivateKey, pkcs1::EncodeRsaPrivateKey, traits::PublicKeyParts};
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::net::TcpListener;
 
 const AUDIENCE: &str = "api://portcullis-mcp";
@@ -262,10 +262,10 @@ async fn run_load(
                 let mut n = 1;
                 while !stop.load(Ordering::Relaxed) {
                     let t = Instant::now();
-                    if let Err(error) = session.call(n).await {
-                        if errors.fetch_add(1, Ordering::Relaxed) == 0 {
-                            eprintln!("first error: {error}");
-                        }
+                    if let Err(error) = session.call(n).await
+                        && errors.fetch_add(1, Ordering::Relaxed) == 0
+                    {
+                        eprintln!("first error: {error}");
                     }
                     latencies.push(t.elapsed().as_micros() as u32);
                     n += 1;

@@ -3,10 +3,12 @@
 //! Every variable is documented in `.env.example` and the README. Bad or missing values stop start-up
 //! with one line naming the variable.
 
+mod builder;
+
 use std::{net::SocketAddr, time::Duration};
 
-use figment::{Figment, providers::Env};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
+use service_kit::config::{self, optional_comma_list, secs};
 use url::Url;
 
 /// The MCP server's configuration, validated.
@@ -47,50 +49,67 @@ pub struct AuthConfig {
     pub jwks_cooldown: Duration,
 }
 
-/// Bad or missing configuration, naming the variable.
-#[derive(Debug, thiserror::Error)]
-#[error("invalid configuration: {0}")]
-pub struct ConfigError(String);
+pub use builder::ConfigBuilder;
+pub use service_kit::config::ConfigError;
 
+/// The prefix of every variable.
+const PREFIX: &str = "MCP_";
+
+/// What the environment (or the builder) says, typed; defaults that depend on other fields are filled
+/// in by [`Config::from_raw`].
 #[derive(Deserialize)]
 struct Raw {
     bind: Option<SocketAddr>,
     public_url: Option<Url>,
     #[serde(default)]
     auth: RawAuth,
-    #[serde(default, deserialize_with = "comma_list")]
+    #[serde(default, deserialize_with = "optional_comma_list")]
     allowed_origins: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "comma_list")]
+    #[serde(default, deserialize_with = "optional_comma_list")]
     allowed_hosts: Option<Vec<String>>,
     database_url: Option<String>,
 }
 
-#[derive(Default, Deserialize)]
+/// `MCP_AUTH__*`; what is unset keeps [`RawAuth::default`].
+#[derive(Deserialize)]
+#[serde(default)]
 struct RawAuth {
     authority: Option<String>,
     jwks_uri: Option<Url>,
-    #[serde(default, deserialize_with = "comma_list")]
+    #[serde(deserialize_with = "optional_comma_list")]
     audience: Option<Vec<String>>,
     tenant_id: Option<String>,
     scope: Option<String>,
-    #[serde(default, deserialize_with = "comma_list")]
+    #[serde(deserialize_with = "optional_comma_list")]
     scopes_supported: Option<Vec<String>>,
-    leeway_secs: Option<u64>,
-    jwks_cooldown_secs: Option<u64>,
+    #[serde(rename = "leeway_secs", deserialize_with = "secs")]
+    leeway: Duration,
+    #[serde(rename = "jwks_cooldown_secs", deserialize_with = "secs")]
+    jwks_cooldown: Duration,
+}
+
+/// Default clock-skew leeway and JWKS refetch cooldown.
+const THIRTY_SECS: Duration = Duration::from_secs(30);
+
+impl Default for RawAuth {
+    fn default() -> Self {
+        Self {
+            authority: None,
+            jwks_uri: None,
+            audience: None,
+            tenant_id: None,
+            scope: None,
+            scopes_supported: None,
+            leeway: THIRTY_SECS,
+            jwks_cooldown: THIRTY_SECS,
+        }
+    }
 }
 
 impl Config {
     /// Reads `MCP_*` from the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_figment(Figment::from(Env::prefixed("MCP_").split("__")))
-    }
-
-    fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
-        let raw: Raw = figment.extract().map_err(|error| {
-            let key = error.path.join("__").to_uppercase();
-            ConfigError(format!("MCP_{key}: {}", error.kind))
-        })?;
-        Self::from_raw(raw)
+        Self::from_raw(config::extract(&config::env(PREFIX), PREFIX)?)
     }
 
     fn from_raw(raw: Raw) -> Result<Self, ConfigError> {
@@ -100,44 +119,19 @@ impl Config {
         let public_url = match raw.public_url {
             Some(url) => url,
             None => Url::parse(&format!("http://{bind}/mcp")).map_err(|e| {
-                ConfigError(format!("MCP_PUBLIC_URL: cannot derive from MCP_BIND: {e}"))
+                ConfigError::new(
+                    "MCP_PUBLIC_URL",
+                    format!("cannot derive from MCP_BIND: {e}"),
+                )
             })?,
         };
         if !matches!(public_url.scheme(), "http" | "https") || public_url.host_str().is_none() {
-            return Err(ConfigError(
-                "MCP_PUBLIC_URL: must be an absolute http(s) URL".into(),
+            return Err(ConfigError::new(
+                "MCP_PUBLIC_URL",
+                "must be an absolute http(s) URL",
             ));
         }
-        let authority = raw
-            .auth
-            .authority
-            .filter(|a| !a.trim().is_empty())
-            .ok_or_else(|| {
-                ConfigError(
-                    "MCP_AUTH__AUTHORITY is required: the token issuer, e.g. https://login.microsoftonline.com/<tenant-id>/v2.0".into(),
-                )
-            })?;
-        Url::parse(&authority)
-            .map_err(|e| ConfigError(format!("MCP_AUTH__AUTHORITY: not a URL: {e}")))?;
-        let audiences = raw
-            .auth
-            .audience
-            .filter(|a| !a.is_empty())
-            .ok_or_else(|| {
-                ConfigError(
-                    "MCP_AUTH__AUDIENCE is required: accepted token audiences, e.g. api://portcullis-mcp".into(),
-                )
-            })?;
-        let scope = raw.auth.scope.unwrap_or_else(|| "mcp:tools".to_owned());
-        if scope.is_empty() || scope.contains(char::is_whitespace) {
-            return Err(ConfigError(
-                "MCP_AUTH__SCOPE: must be one scope name without spaces".into(),
-            ));
-        }
-        let scopes_supported = raw
-            .auth
-            .scopes_supported
-            .unwrap_or_else(|| vec![scope.clone()]);
+        let auth = AuthConfig::from_raw(raw.auth)?;
         let allowed_hosts = raw
             .allowed_hosts
             .unwrap_or_else(|| default_hosts(&public_url, bind));
@@ -147,40 +141,13 @@ impl Config {
         Ok(Self {
             bind,
             public_url,
-            auth: AuthConfig {
-                authority,
-                jwks_uri: raw.auth.jwks_uri,
-                audiences,
-                tenant_id: raw.auth.tenant_id.filter(|t| !t.is_empty()),
-                scope,
-                scopes_supported,
-                leeway: Duration::from_secs(raw.auth.leeway_secs.unwrap_or(30)),
-                jwks_cooldown: Duration::from_secs(raw.auth.jwks_cooldown_secs.unwrap_or(30)),
-            },
+            auth,
             allowed_origins,
             allowed_hosts,
             database_url: raw
                 .database_url
                 .unwrap_or_else(|| "sqlite://mcp-tools.db".to_owned()),
         })
-    }
-
-    /// Builds a configuration in code (embedding, tests); the same validation applies.
-    pub fn builder(authority: impl Into<String>, audience: impl Into<String>) -> ConfigBuilder {
-        ConfigBuilder {
-            raw: Raw {
-                bind: None,
-                public_url: None,
-                auth: RawAuth {
-                    authority: Some(authority.into()),
-                    audience: Some(vec![audience.into()]),
-                    ..RawAuth::default()
-                },
-                allowed_origins: None,
-                allowed_hosts: None,
-                database_url: None,
-            },
-        }
     }
 
     /// URL of the RFC 9728 metadata document for [`Config::public_url`].
@@ -193,46 +160,43 @@ impl Config {
     }
 }
 
-/// Code-side construction of a [`Config`].
-pub struct ConfigBuilder {
-    raw: Raw,
-}
-
-impl ConfigBuilder {
-    pub fn bind(mut self, bind: SocketAddr) -> Self {
-        self.raw.bind = Some(bind);
-        self
-    }
-    pub fn public_url(mut self, url: Url) -> Self {
-        self.raw.public_url = Some(url);
-        self
-    }
-    pub fn jwks_uri(mut self, url: Url) -> Self {
-        self.raw.auth.jwks_uri = Some(url);
-        self
-    }
-    pub fn tenant_id(mut self, tenant: impl Into<String>) -> Self {
-        self.raw.auth.tenant_id = Some(tenant.into());
-        self
-    }
-    pub fn scopes_supported(mut self, scopes: Vec<String>) -> Self {
-        self.raw.auth.scopes_supported = Some(scopes);
-        self
-    }
-    pub fn jwks_cooldown_secs(mut self, secs: u64) -> Self {
-        self.raw.auth.jwks_cooldown_secs = Some(secs);
-        self
-    }
-    pub fn allowed_origins(mut self, origins: Vec<String>) -> Self {
-        self.raw.allowed_origins = Some(origins);
-        self
-    }
-    pub fn database_url(mut self, url: impl Into<String>) -> Self {
-        self.raw.database_url = Some(url.into());
-        self
-    }
-    pub fn build(self) -> Result<Config, ConfigError> {
-        Config::from_raw(self.raw)
+impl AuthConfig {
+    fn from_raw(raw: RawAuth) -> Result<Self, ConfigError> {
+        let authority = raw
+            .authority
+            .filter(|a| !a.trim().is_empty())
+            .ok_or_else(|| {
+                ConfigError::new(
+                    "MCP_AUTH__AUTHORITY",
+                    "required: the token issuer, e.g. https://login.microsoftonline.com/<tenant-id>/v2.0",
+                )
+            })?;
+        Url::parse(&authority)
+            .map_err(|e| ConfigError::new("MCP_AUTH__AUTHORITY", format!("not a URL: {e}")))?;
+        let audiences = raw.audience.filter(|a| !a.is_empty()).ok_or_else(|| {
+            ConfigError::new(
+                "MCP_AUTH__AUDIENCE",
+                "required: accepted token audiences, e.g. api://portcullis-mcp",
+            )
+        })?;
+        let scope = raw.scope.unwrap_or_else(|| "mcp:tools".to_owned());
+        if scope.is_empty() || scope.contains(char::is_whitespace) {
+            return Err(ConfigError::new(
+                "MCP_AUTH__SCOPE",
+                "must be one scope name without spaces",
+            ));
+        }
+        let scopes_supported = raw.scopes_supported.unwrap_or_else(|| vec![scope.clone()]);
+        Ok(Self {
+            authority,
+            jwks_uri: raw.jwks_uri,
+            audiences,
+            tenant_id: raw.tenant_id.filter(|t| !t.is_empty()),
+            scope,
+            scopes_supported,
+            leeway: raw.leeway,
+            jwks_cooldown: raw.jwks_cooldown,
+        })
     }
 }
 
@@ -283,28 +247,9 @@ fn default_origins(public_url: &Url) -> Vec<String> {
     origins
 }
 
-/// `a, b,c` → `["a", "b", "c"]`; also accepts a list.
-fn comma_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Vec<String>>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Either {
-        One(String),
-        Many(Vec<String>),
-    }
-    Ok(Option::<Either>::deserialize(deserializer)?.map(|value| {
-        let items = match value {
-            Either::One(s) => s.split(',').map(str::to_owned).collect(),
-            Either::Many(v) => v,
-        };
-        items
-            .into_iter()
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty())
-            .collect()
-    }))
-}
-
 #[cfg(test)]
+// `figment::Jail` closures return `figment::Error`, which is large; that is its API, not ours.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
     use figment::Jail;
@@ -382,6 +327,24 @@ mod tests {
             jail.set_env("MCP_AUTH__AUDIENCE", "api://a");
             let error = load().unwrap_err().to_string();
             assert!(error.contains("MCP_BIND"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn durations_are_whole_seconds_and_a_bad_one_names_the_variable() {
+        Jail::expect_with(|jail| {
+            jail.set_env("MCP_AUTH__AUTHORITY", "http://127.0.0.1:3400/dev/v2.0");
+            jail.set_env("MCP_AUTH__AUDIENCE", "api://a");
+            assert_eq!(load().expect("valid").auth.leeway, Duration::from_secs(30));
+            jail.set_env("MCP_AUTH__LEEWAY_SECS", "5");
+            jail.set_env("MCP_AUTH__JWKS_COOLDOWN_SECS", "7");
+            let config = load().expect("valid");
+            assert_eq!(config.auth.leeway, Duration::from_secs(5));
+            assert_eq!(config.auth.jwks_cooldown, Duration::from_secs(7));
+            jail.set_env("MCP_AUTH__LEEWAY_SECS", "soon");
+            let error = load().unwrap_err().to_string();
+            assert!(error.contains("MCP_AUTH__LEEWAY_SECS"), "{error}");
             Ok(())
         });
     }

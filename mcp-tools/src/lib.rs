@@ -2,15 +2,19 @@
 //! resource server accepting only delegated user tokens.
 //!
 //! Modules:
-//! - [`config`]: typed configuration from `MCP_*` environment variables.
-//! - [`auth`]: bearer-token validation (JWKS cache, JWT policy), the request's [`auth::Principal`],
-//!   401/403 challenges and RFC 9728 metadata.
+//! - [`config`]: typed configuration from `MCP_*` environment variables (read with
+//!   `service_kit::config`), or built in code with [`Config::builder`].
+//! - [`auth`]: bearer-token validation (JWKS cache, JWT policy, a `moka` cache of validated tokens),
+//!   the request's [`auth::Principal`], 401/403 challenges and RFC 9728 metadata.
 //! - [`sessions`]: binds each MCP session to the user who opened it.
-//! - [`tools`]: the MCP handler — tools, the `about` resource, the `daily_briefing` prompt.
+//! - [`tools`]: the MCP handler, in rooms: the `ServerHandler`, the utility tools, the note tools with
+//!   their elicitation round trip, the `about` resource and the `daily_briefing` prompt.
 //! - [`notes`]: per-user notes in SQLite.
 //! - [`weather`]: the weather provider trait and its offline demo implementation.
 //! - `http`: the axum router that puts these together.
-//! - `serve`: serving it with an idle limit on keep-alive connections.
+//!
+//! Serving (idle limit, graceful shutdown), tracing set-up and the lock-poisoning policy come from the
+//! leaf crate `service-kit`; this crate depends on no other Portcullis crate.
 //!
 //! Embed it with [`router`] (tests use `oneshot`) or serve it with [`run`] on any listener.
 
@@ -18,7 +22,6 @@ pub mod auth;
 pub mod config;
 mod http;
 pub mod notes;
-mod serve;
 pub mod sessions;
 pub mod tools;
 pub mod weather;
@@ -26,6 +29,7 @@ pub mod weather;
 use std::{future::Future, sync::Arc, time::Duration};
 
 use anyhow::Context;
+use service_kit::serve;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 

@@ -1,13 +1,8 @@
 //! Per-user notes in SQLite. Every query is scoped to the owner taken from the validated token.
 
-use std::str::FromStr;
-
 use anyhow::Context;
 use serde::Serialize;
-use sqlx::{
-    SqlitePool,
-    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions},
-};
+use sqlx::SqlitePool;
 
 use crate::auth::Principal;
 
@@ -29,22 +24,12 @@ pub struct NoteStore {
 }
 
 impl NoteStore {
-    /// Opens (creating when missing) the database at `url` and applies migrations.
+    /// Opens (creating file and folder when missing) the database at `url` and applies migrations.
     pub async fn open(url: &str) -> anyhow::Result<Self> {
-        let options = SqliteConnectOptions::from_str(url)
-            .with_context(|| format!("MCP_DATABASE_URL is not a SQLite URL: {url}"))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .foreign_keys(true);
-        // Idle connections close after 30 s (one stays): after a burst of users, each connection's page
-        // cache and worker thread would otherwise be kept for good.
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .min_connections(1)
-            .idle_timeout(std::time::Duration::from_secs(30))
-            .connect_with(options)
+        // Foreign keys are on by default in sqlx's SQLite options; idle connections close (one stays).
+        let pool = service_kit::db::sqlite_pool(url, 4)
             .await
-            .with_context(|| format!("opening the notes database {url}"))?;
+            .context("opening the notes database (MCP_DATABASE_URL)")?;
         sqlx::migrate!("./migrations")
             .run(&pool)
             .await

@@ -27,6 +27,8 @@ use rmcp::{
     },
 };
 
+use service_kit::sync::{read, write};
+
 use crate::auth::Principal;
 
 /// Who owns which session.
@@ -37,30 +39,27 @@ pub struct SessionOwners {
 
 impl SessionOwners {
     fn insert(&self, id: SessionId, owner: Principal) {
-        self.write().insert(id, owner);
+        write(&self.owners).insert(id, owner);
     }
 
     fn remove(&self, id: &SessionId) {
-        self.write().remove(id);
+        write(&self.owners).remove(id);
     }
 
     /// `true` when `id` is a live session opened by `caller`.
     pub fn is_owned_by(&self, id: &str, caller: &Principal) -> bool {
-        let owners = self.owners.read().unwrap_or_else(|p| p.into_inner());
-        owners.get(id).is_some_and(|owner| owner == caller)
+        read(&self.owners)
+            .get(id)
+            .is_some_and(|owner| owner == caller)
     }
 
     /// Number of live sessions (for tests and metrics).
     pub fn len(&self) -> usize {
-        self.owners.read().unwrap_or_else(|p| p.into_inner()).len()
+        read(&self.owners).len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<SessionId, Principal>> {
-        self.owners.write().unwrap_or_else(|p| p.into_inner())
     }
 }
 

@@ -144,10 +144,13 @@ async fn expired_and_not_yet_valid_tokens_are_refused() {
     );
 }
 
+/// A change made to a token's claims before it is signed.
+type ClaimsEdit = Box<dyn FnOnce(&mut serde_json::Map<String, Value>)>;
+
 #[tokio::test]
 async fn issuer_audience_and_tenant_must_match_exactly() {
     let server = Server::start().await;
-    let cases: Vec<(&str, Box<dyn FnOnce(&mut serde_json::Map<String, Value>)>)> = vec![
+    let cases: Vec<(&str, ClaimsEdit)> = vec![
         (
             "other issuer",
             Box::new(|c| {

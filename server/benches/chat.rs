@@ -48,17 +48,8 @@ fn arg(name: &str, default: usize) -> usize {
 
 /// (VmRSS, VmHWM) in MiB.
 fn memory(pid: u32) -> (f64, f64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .unwrap_or(0.0)
-            / 1024.0
-    };
-    (field("VmRSS:"), field("VmHWM:"))
+    let (rss, peak) = service_kit::process::memory_kib(pid);
+    (rss as f64 / 1024.0, peak as f64 / 1024.0)
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {

@@ -1,21 +1,21 @@
 //! The Portcullis web server: hosts the Leptos app (SSR + server functions) on axum.
 //!
 //! Modules:
-//! - [`config`]: the typed configuration (`APP_` environment variables, `__` nesting).
+//! - [`config`]: the typed configuration (`APP_` environment variables, `__` nesting), parsed once.
 //! - [`auth`]: OIDC sign-in, the server-side session's user, and the encrypted token cache.
 //! - [`sessions`]: the session store (SQLite, or PostgreSQL by configuration).
-//! - [`mcp`]: the configured MCP servers, reached with the user's delegated token.
-//! - [`chat`]: the agent chat: loop, model client, approvals, elicitation, persistence, live updates.
-//! - [`dev`]: development stand-ins (identity provider, in-process mcp-tools) for offline use.
-//! - [`serve`]: serving a router with an idle limit on keep-alive connections (the web app and the dev
-//!   stand-ins).
-//! - [`support`]: SQLite pools, HTML escaping and owner-only files, shared by the app and the dev
-//!   stand-ins.
-//! - `state`: assembling [`AppState`] from configuration and the dev stack.
-//! - [`telemetry`]: `tracing` set-up; HTTP spans carry method and path only (never query strings, which
-//!   can hold authorization codes).
+//! - [`chat`]: the web front-end of the `agent` crate's loop: the SQL conversation store, the live-update
+//!   hub, the UI's server functions (ownership checks, then the agent), projections to display data.
+//! - [`mcp`]: the configured MCP servers (the agent's directory) as the Tools page lists them.
+//! - `dev` (`dev-stack` feature only): starts the development stand-ins of the `dev_stack` crate
+//!   (identity provider, model, in-process mcp-tools) for what configuration leaves unset. Without
+//!   the feature the binary has none of them and needs an external authority and model.
+//! - `state`: assembling [`AppState`] from configuration and the [`StandIns`], one small constructor
+//!   per part (databases, sign-in, chat and MCP directory, web settings).
+//! - [`serve`], [`telemetry`], [`shutdown_signal`]: re-exported from `service_kit` (serving with an
+//!   idle limit on keep-alive connections; `tracing` set-up; SIGINT/SIGTERM).
 //! - `web`: the axum router (health check, auth routes, Leptos routes, static files, CSRF guard,
-//!   security headers).
+//!   security headers) and `web::live`, the Server-Sent Events endpoint of a conversation.
 //!
 //! `main.rs` only wires these together; tests build the router with [`router`] and drive it with `oneshot`,
 //! or bind `127.0.0.1:0` and call [`run`].
@@ -23,13 +23,11 @@
 pub mod auth;
 pub mod chat;
 pub mod config;
+#[cfg(feature = "dev-stack")]
 pub mod dev;
 pub mod mcp;
-pub mod serve;
 pub mod sessions;
 mod state;
-pub mod support;
-pub mod telemetry;
 mod web;
 
 use std::future::Future;
@@ -39,6 +37,9 @@ use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use tokio::net::TcpListener;
 
+pub use service_kit::{serve, shutdown::signal as shutdown_signal, telemetry};
+
+pub use state::{DevSignIn, StandIns};
 pub use web::router;
 
 /// Everything request handlers share.
@@ -74,18 +75,4 @@ pub async fn run(
     serve::serve(listener, app, serve::IDLE_TIMEOUT, shutdown).await;
     tracing::info!("web server stopped");
     Ok(())
-}
-
-/// Completes on SIGINT (Ctrl-C) or SIGTERM.
-///
-/// # Panics
-/// At start-up, when the signal handlers cannot be installed.
-pub async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        _ = terminate.recv() => {},
-    }
-    tracing::info!("shutdown signal received, draining");
 }

@@ -1,5 +1,7 @@
 //! The web router: health check, Leptos pages and server functions, static files, common headers.
 
+pub mod live;
+
 use axum::{
     Router,
     extract::{Request, State},
@@ -46,7 +48,7 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/login", get(auth::login))
         .route("/auth/callback", get(auth::callback))
         .route("/auth/logout", post(auth::logout))
-        .route("/api/chat/{id}/events", get(crate::chat::live::events))
+        .route("/api/chat/{id}/events", get(live::events))
         .leptos_routes_with_context(
             &state,
             routes,

@@ -14,8 +14,8 @@ use std::{
 };
 
 use app::chat::{
-    AuditRecord, CallStatus, ConversationSummary, ConversationView, ElicitationStatus, Entry,
-    ToolCallView,
+    AuditRecord, CallStatus, ConversationSummary, ConversationView, DecidedBy, ElicitationStatus,
+    Entry, ToolCallView,
 };
 use axum::{
     body::Body,
@@ -344,7 +344,7 @@ async fn a_declined_call_never_runs_and_the_model_hears_so() {
         })
         .await;
     assert_eq!(
-        last_call(&view).unwrap().decided_by.as_deref(),
+        last_call(&view).unwrap().decided_by.map(DecidedBy::as_str),
         Some("always-allow")
     );
     // …but not a tool that changes things.
@@ -396,7 +396,7 @@ async fn elicitation_round(protocol: &str) {
     let mut events = app.events(&alice, &id).await;
     let added = add_note(&app, &alice, &id, &mut events, "call mum").await;
     assert_eq!(
-        (added.status, added.decided_by.as_deref()),
+        (added.status, added.decided_by.map(DecidedBy::as_str)),
         (CallStatus::Done, Some("auto"))
     );
     let note_id = saved_note_id(&added);
@@ -588,7 +588,7 @@ async fn auto_mode_runs_tools_but_destructive_ones_still_ask() {
         .await;
     let call = last_call(&view).unwrap();
     assert_eq!(
-        (call.tool.as_str(), call.status, call.decided_by.as_deref()),
+        (call.tool.as_str(), call.status, call.decided_by.map(DecidedBy::as_str)),
         ("get_weather", CallStatus::Done, Some("auto"))
     );
     app.say(&alice, &id, "delete note 42").await;
@@ -691,8 +691,12 @@ async fn tools_of_several_servers_are_namespaced_and_each_call_goes_to_its_own_s
     let mut app = test_app().await;
     let url = app.dev.mcp.as_ref().unwrap().url.clone();
     app.config.mcp_servers = Some(vec![
-        format!("alpha={url} api://portcullis-mcp/mcp:tools"),
-        format!("beta={url} api://portcullis-mcp/mcp:tools protocol=legacy"),
+        format!("alpha={url} api://portcullis-mcp/mcp:tools")
+            .parse()
+            .unwrap(),
+        format!("beta={url} api://portcullis-mcp/mcp:tools protocol=legacy")
+            .parse()
+            .unwrap(),
     ]);
     let app = app.restart().await;
     let alice = app.sign_in("alice").await;

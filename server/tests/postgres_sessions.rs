@@ -15,6 +15,7 @@ use axum::{
 };
 use http_body_util::BodyExt;
 use leptos::config::LeptosOptions;
+use secrecy::ExposeSecret;
 use serde_json::json;
 use server::{AppState, config::Config, dev};
 use tokio_util::sync::CancellationToken;
@@ -226,7 +227,7 @@ async fn two_instances_share_sessions_through_postgresql() {
     let (second, dev_second, _d2, _s2) = instance(json!({
         "database_url": postgres.url,
         "token_cache_key": key.trim(),
-        "auth": { "authority": idp.issuer(), "client_id": "portcullis-web", "client_secret": idp.web_client_secret() },
+        "auth": { "authority": idp.issuer(), "client_id": "portcullis-web", "client_secret": idp.web_client_secret().expose_secret() },
         "mcp_servers": [format!("tools={} {}", mcp.url, mcp.scope)],
     }))
     .await;

@@ -8,6 +8,7 @@ use axum::{
     http::{Request, StatusCode, header},
 };
 use common::*;
+use secrecy::ExposeSecret;
 use serde_json::json;
 use server::auth::token_cache::TokenError;
 use url::Url;
@@ -296,13 +297,16 @@ async fn token_cache_refreshes_single_flight_and_encrypts_at_rest() {
         async move { tokens.access_token(&key, scope).await }
     }))
     .await;
-    let issued: Vec<String> = results.into_iter().map(|r| r.expect("token")).collect();
+    let issued: Vec<String> = results
+        .into_iter()
+        .map(|r| r.expect("token").expose_secret().to_owned())
+        .collect();
     assert!(
         issued.iter().all(|t| t == &issued[0]),
         "one refresh served everyone"
     );
     assert_eq!(
-        tokens.access_token(&key, scope).await.unwrap(),
+        tokens.access_token(&key, scope).await.unwrap().expose_secret(),
         issued[0],
         "cached while fresh"
     );
@@ -339,21 +343,27 @@ async fn tokens_are_refreshed_before_they_expire() {
         .tokens
         .access_token(&key, scope)
         .await
-        .unwrap();
+        .unwrap()
+        .expose_secret()
+        .to_owned();
     let second = app
         .state
         .auth
         .tokens
         .access_token(&key, scope)
         .await
-        .unwrap();
+        .unwrap()
+        .expose_secret()
+        .to_owned();
     let third = app
         .state
         .auth
         .tokens
         .access_token(&key, scope)
         .await
-        .unwrap();
+        .unwrap()
+        .expose_secret()
+        .to_owned();
     assert_ne!(first, second);
     assert_ne!(second, third);
 }
@@ -508,7 +518,7 @@ async fn the_dev_stack_runs_every_stand_in_on_loopback() {
     let idp = app.dev.idp.as_ref().expect("dev IdP");
     let mcp = app.dev.mcp.as_ref().expect("dev mcp-tools");
     let model = app.dev.model.as_ref().expect("dev model");
-    for url in [idp.issuer(), mcp.url.clone(), model.clone()] {
+    for url in [idp.issuer(), mcp.url.to_string(), model.to_string()] {
         assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     }
     let discovery = app
@@ -520,7 +530,7 @@ async fn the_dev_stack_runs_every_stand_in_on_loopback() {
     assert!(discovery.status().is_success());
     let mcp_health = app
         .http
-        .get(mcp.url.replace("/mcp", "/healthz"))
+        .get(mcp.url.as_str().replace("/mcp", "/healthz"))
         .send()
         .await
         .unwrap();

@@ -16,6 +16,7 @@ use std::{
 use anyhow::{Context, bail};
 use jsonwebtoken::DecodingKey;
 use serde::Deserialize;
+use service_kit::sync::{read, write};
 use tokio::sync::{Mutex, OnceCell};
 use url::Url;
 
@@ -105,11 +106,7 @@ impl JwksCache {
     }
 
     fn cached(&self, kid: &str) -> Option<Arc<DecodingKey>> {
-        let keys = self
-            .keys
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        keys.get(kid).cloned()
+        read(&self.keys).get(kid).cloned()
     }
 
     async fn refresh(&self) -> anyhow::Result<usize> {
@@ -133,10 +130,7 @@ impl JwksCache {
             bail!("JWKS at {uri} holds no usable RS256 signing key");
         }
         let count = keys.len();
-        *self
-            .keys
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(keys);
+        *write(&self.keys) = Arc::new(keys);
         // Any refresh may have replaced or retired a key (even under the same kid).
         self.generation.fetch_add(1, Ordering::AcqRel);
         Ok(count)

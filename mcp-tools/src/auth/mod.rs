@@ -1,7 +1,8 @@
 //! OAuth 2.0 resource-server side of the MCP endpoint.
 //!
 //! - `jwks`: the issuer's signing keys, cached with a refetch cooldown.
-//! - `validator`: JWT checks (RS256 only, `iss`, `aud`, `exp`, `nbf`, tenant, delegated scope).
+//! - `validator`: JWT checks (RS256 only, `iss`, `aud`, `exp`, `nbf`, tenant, delegated scope), with a
+//!   `moka` cache of validated tokens that lives until each token expires.
 //! - this module: the [`Principal`] a request acts for, the axum middleware that turns the `Authorization`
 //!   header into one (or a 401/403 with `WWW-Authenticate`), and the RFC 9728 metadata document.
 

@@ -1,11 +1,13 @@
 //! Access-token validation: RS256 JWTs from one issuer, for this resource, delegated by a user.
 
 use std::{
-    collections::{HashMap, HashSet},
-    sync::{Arc, RwLock},
+    collections::HashSet,
+    sync::Arc,
+    time::{Duration, Instant},
 };
 
 use jsonwebtoken::{Algorithm, Validation};
+use moka::{Expiry, sync::Cache};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -26,19 +28,20 @@ pub struct Policy {
     pub leeway_secs: u64,
 }
 
-/// Most validated tokens remembered; beyond it the cache is emptied (bounded memory, no eviction scan).
-const MAX_CACHED_TOKENS: usize = 10_000;
+/// Most validated tokens remembered; beyond it the least useful are evicted (bounded memory).
+const MAX_CACHED_TOKENS: u64 = 10_000;
 
 /// Validates bearer tokens against a [`Policy`] with keys from a [`JwksCache`].
 ///
 /// A token that passed full validation is remembered (by SHA-256 of its bytes) until its `exp`, so a
-/// client sending the same token on every call costs a hash, not an RSA verification. The memory is
-/// forgotten whenever the key set changes, so a retired key stops working at once.
+/// client sending the same token on every call costs a hash, not an RSA verification. Each entry records
+/// the key-set generation it was checked against and counts only while that generation is current, so
+/// the whole memory is forgotten when the keys are reloaded and a retired key stops working at once.
 pub struct TokenValidator {
     policy: Policy,
     validation: Validation,
     keys: Arc<JwksCache>,
-    validated: RwLock<HashMap<[u8; 32], Validated>>,
+    validated: Cache<[u8; 32], Validated>,
 }
 
 #[derive(Clone)]
@@ -48,6 +51,33 @@ struct Validated {
     valid_until: u64,
     /// Key-set generation the signature was checked against.
     key_generation: u64,
+}
+
+/// Each entry lives until its token's `exp` plus leeway.
+struct UntilTokenExpiry;
+
+impl UntilTokenExpiry {
+    fn remaining(value: &Validated) -> Option<Duration> {
+        let now = jsonwebtoken::get_current_timestamp();
+        Some(Duration::from_secs(value.valid_until.saturating_sub(now)))
+    }
+}
+
+impl Expiry<[u8; 32], Validated> for UntilTokenExpiry {
+    fn expire_after_create(&self, _: &[u8; 32], value: &Validated, _: Instant) -> Option<Duration> {
+        Self::remaining(value)
+    }
+
+    // A re-validated token (new key generation) gets the lifetime of its new entry.
+    fn expire_after_update(
+        &self,
+        _: &[u8; 32],
+        value: &Validated,
+        _: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        Self::remaining(value)
+    }
 }
 
 /// The claims this server reads. Entra v2 access-token names.
@@ -80,7 +110,10 @@ impl TokenValidator {
             policy,
             validation,
             keys,
-            validated: RwLock::new(HashMap::new()),
+            validated: Cache::builder()
+                .max_capacity(MAX_CACHED_TOKENS)
+                .expire_after(UntilTokenExpiry)
+                .build(),
         }
     }
 
@@ -93,18 +126,16 @@ impl TokenValidator {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let generation = self.keys.generation();
         let now = jsonwebtoken::get_current_timestamp();
-        if let Some(hit) = self.read_cache().get(&digest)
+        // Expired entries are not returned by the cache; the `exp` check stays as a guard against clock
+        // granularity.
+        if let Some(hit) = self.validated.get(&digest)
             && hit.key_generation == generation
             && now <= hit.valid_until
         {
-            return Ok(hit.principal.clone());
+            return Ok(hit.principal);
         }
         let (principal, exp) = self.validate_fully(token).await?;
-        let mut cache = self.validated.write().unwrap_or_else(|p| p.into_inner());
-        if cache.len() >= MAX_CACHED_TOKENS {
-            cache.clear();
-        }
-        cache.insert(
+        self.validated.insert(
             digest,
             Validated {
                 principal: principal.clone(),
@@ -113,10 +144,6 @@ impl TokenValidator {
             },
         );
         Ok(principal)
-    }
-
-    fn read_cache(&self) -> std::sync::RwLockReadGuard<'_, HashMap<[u8; 32], Validated>> {
-        self.validated.read().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Full validation: signature, registered claims, tenant, scope.
@@ -167,5 +194,37 @@ impl TokenValidator {
                 .or(claims.preferred_username)
                 .unwrap_or_default(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn validated(valid_until: u64) -> Validated {
+        Validated {
+            principal: Principal {
+                issuer: "https://issuer.test".into(),
+                tenant_id: "t".into(),
+                user_id: "u".into(),
+                name: String::new(),
+            },
+            valid_until,
+            key_generation: 0,
+        }
+    }
+
+    #[test]
+    fn cached_tokens_are_forgotten_when_they_expire() {
+        let cache: Cache<[u8; 32], Validated> =
+            Cache::builder().expire_after(UntilTokenExpiry).build();
+        let now = jsonwebtoken::get_current_timestamp();
+        cache.insert([1; 32], validated(now + 3600));
+        cache.insert([2; 32], validated(now - 1));
+        assert!(cache.get(&[1; 32]).is_some());
+        assert!(cache.get(&[2; 32]).is_none());
+        // A later entry for the same token (re-validated) takes the new lifetime.
+        cache.insert([1; 32], validated(now - 1));
+        assert!(cache.get(&[1; 32]).is_none());
     }
 }

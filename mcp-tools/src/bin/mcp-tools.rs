@@ -1,7 +1,6 @@
 //! The `mcp-tools` binary: reads `MCP_*` configuration, binds, serves until SIGINT/SIGTERM.
 
 use anyhow::Context;
-use tracing_subscriber::EnvFilter;
 
 // Each MCP call allocates many small buffers across threads; mimalloc does that markedly cheaper than
 // glibc's allocator (measured by the load benchmark).
@@ -10,17 +9,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,rmcp=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
-    match start().await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(error) => {
-            // One line an operator can act on (it names the variable for configuration errors).
-            eprintln!("mcp-tools: {error:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    service_kit::telemetry::init();
+    service_kit::exit::code("mcp-tools", start().await)
 }
 
 async fn start() -> anyhow::Result<()> {
@@ -29,15 +19,5 @@ async fn start() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding MCP_BIND={}", config.bind))?;
     tracing::info!(addr = %config.bind, "mcp-tools listening");
-    mcp_tools::run(listener, config, shutdown_signal()).await
-}
-
-/// Completes on SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        _ = terminate.recv() => {},
-    }
+    mcp_tools::run(listener, config, service_kit::shutdown::signal()).await
 }

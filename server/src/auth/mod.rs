@@ -21,11 +21,10 @@ use axum::{
     middleware::Next,
     response::{Html, IntoResponse, Redirect, Response},
 };
+use maud::{DOCTYPE, html};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tower_sessions::Session;
-
-use crate::support::html_escape;
 
 use self::{
     oidc::{Oidc, PendingSignIn},
@@ -57,21 +56,31 @@ pub struct AuthState {
 
 /// The identity key: stable per user across sessions, never the display name.
 pub fn identity_key(issuer: &str, tenant: Option<&str>, user_id: &str) -> String {
-    let digest =
-        Sha256::digest(format!("{issuer}\n{}\n{user_id}", tenant.unwrap_or_default()).as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Sha256::digest(
+        format!("{issuer}\n{}\n{user_id}", tenant.unwrap_or_default()).as_bytes(),
+    ))
 }
 
+/// A sign-in error page; `title` and `message` are escaped (a message can quote the provider).
 fn page(status: StatusCode, title: &str, message: &str) -> Response {
-    let body = format!(
-        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{t}</title>
-<link rel="stylesheet" href="/pkg/portcullis.css"></head><body><main class="content">
-<h1 data-testid="auth-error-title">{t}</h1><p data-testid="auth-error">{m}</p>
-<p><a href="/auth/login">Try again</a> · <a href="/">Home</a></p></main></body></html>"#,
-        t = html_escape(title),
-        m = html_escape(message),
-    );
-    let mut response = (status, Html(body)).into_response();
+    let body = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { (title) }
+                link rel="stylesheet" href="/pkg/portcullis.css";
+            }
+            body {
+                main class="content" {
+                    h1 data-testid="auth-error-title" { (title) }
+                    p data-testid="auth-error" { (message) }
+                    p { a href="/auth/login" { "Try again" } " · " a href="/" { "Home" } }
+                }
+            }
+        }
+    };
+    let mut response = (status, Html(body.into_string())).into_response();
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -298,4 +307,50 @@ pub async fn attach_user(
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::StatusCode;
+    use http_body_util::BodyExt;
+
+    use super::{identity_key, page};
+
+    #[test]
+    fn identity_keys_are_the_sha256_hex_of_issuer_tenant_and_user() {
+        assert_eq!(
+            identity_key("https://login.example/t/v2.0", Some("tenant-1"), "user-1"),
+            "05543fd96bc7a9470f810eecf05a4bc16ad9816999b95aed2b0c3a696f489ad8"
+        );
+        assert_eq!(
+            identity_key("https://idp.example", None, "sub-1"),
+            "3464cec7a044f62e5d6d74075d339cdc8dccd8a2afa2280040898527796f8cab"
+        );
+    }
+
+    #[tokio::test]
+    async fn error_pages_escape_what_they_quote() {
+        let response = page(
+            StatusCode::BAD_REQUEST,
+            "Sign-in <failed>",
+            "The identity provider said: <script>alert(\"x\")</script> & more",
+        );
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let body = String::from_utf8(body.to_vec()).unwrap();
+        assert!(body.starts_with("<!DOCTYPE html>"), "{body}");
+        assert!(
+            !body.contains("<script>") && !body.contains("<failed>"),
+            "{body}"
+        );
+        assert!(
+            body.contains("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; more"),
+            "{body}"
+        );
+        assert!(
+            body.contains(r#"<a href="/auth/login">Try again</a>"#),
+            "{body}"
+        );
+    }
 }

@@ -20,6 +20,7 @@ use openidconnect::{
         CoreTokenType,
     },
 };
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 use url::Url;
@@ -121,24 +122,25 @@ pub struct PendingSignIn {
     pub return_to: String,
 }
 
-/// A successful sign-in.
+/// A successful sign-in. The tokens are secrets: they never print, and leave this process only
+/// encrypted (token cache) or to the party they are for.
 pub struct SignedIn {
     pub issuer: String,
     pub subject: String,
     pub oid: Option<String>,
     pub tid: Option<String>,
     pub name: String,
-    pub id_token: String,
-    pub access_token: String,
-    pub refresh_token: Option<String>,
+    pub id_token: SecretString,
+    pub access_token: SecretString,
+    pub refresh_token: Option<SecretString>,
     pub expires_in: Option<Duration>,
 }
 
 /// A refresh outcome.
 pub enum Refreshed {
     Tokens {
-        access_token: String,
-        refresh_token: Option<String>,
+        access_token: SecretString,
+        refresh_token: Option<SecretString>,
         expires_in: Option<Duration>,
     },
     /// The provider says the grant is gone (`invalid_grant`): the user must sign in again.
@@ -261,25 +263,29 @@ impl Oidc {
             oid: claims.additional_claims().oid.clone(),
             tid: claims.additional_claims().tid.clone(),
             name,
-            id_token: id_token.to_string(),
-            access_token: tokens.access_token().secret().clone(),
-            refresh_token: tokens.refresh_token().map(|t| t.secret().clone()),
+            id_token: id_token.to_string().into(),
+            access_token: tokens.access_token().secret().as_str().into(),
+            refresh_token: tokens.refresh_token().map(|t| t.secret().as_str().into()),
             expires_in: tokens.expires_in(),
         })
     }
 
     /// Redeems a refresh token for `scope` (by scope, never with RFC 8707 `resource`: Entra rejects it).
-    pub async fn refresh(&self, refresh_token: &str, scope: &str) -> anyhow::Result<Refreshed> {
+    pub async fn refresh(
+        &self,
+        refresh_token: &SecretString,
+        scope: &str,
+    ) -> anyhow::Result<Refreshed> {
         let discovered = self.discovered().await?;
-        let token = RefreshToken::new(refresh_token.to_owned());
+        let token = RefreshToken::new(refresh_token.expose_secret().to_owned());
         let mut request = discovered.client.exchange_refresh_token(&token);
         for s in scope.split_whitespace() {
             request = request.add_scope(Scope::new(s.to_owned()));
         }
         match request.request_async(&self.http).await {
             Ok(tokens) => Ok(Refreshed::Tokens {
-                access_token: tokens.access_token().secret().clone(),
-                refresh_token: tokens.refresh_token().map(|t| t.secret().clone()),
+                access_token: tokens.access_token().secret().as_str().into(),
+                refresh_token: tokens.refresh_token().map(|t| t.secret().as_str().into()),
                 expires_in: tokens.expires_in(),
             }),
             Err(RequestTokenError::ServerResponse(response))
@@ -292,11 +298,15 @@ impl Oidc {
     }
 
     /// RP-initiated logout URL, when the provider supports it.
-    pub async fn logout_url(&self, id_token: &str, post_logout_redirect_uri: &str) -> Option<Url> {
+    pub async fn logout_url(
+        &self,
+        id_token: &SecretString,
+        post_logout_redirect_uri: &str,
+    ) -> Option<Url> {
         let discovered = self.discovered().await.ok()?;
         let mut url = discovered.end_session.clone()?;
         url.query_pairs_mut()
-            .append_pair("id_token_hint", id_token)
+            .append_pair("id_token_hint", id_token.expose_secret())
             .append_pair("client_id", &self.settings.client_id)
             .append_pair("post_logout_redirect_uri", post_logout_redirect_uri);
         Some(url)

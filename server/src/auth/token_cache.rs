@@ -5,17 +5,14 @@
 //!   (incremental consent style, no RFC 8707 `resource`).
 //! - Refreshes of one user are single flight: concurrent requests wait for the one refresh in progress,
 //!   so a rotated refresh token is never redeemed twice. The new access and refresh tokens are stored in
-//!   one transaction.
+//!   one transaction. The per-user locks live in a `moka` cache that forgets idle users.
+//! - Tokens in memory are [`SecretString`]s: they never print.
 //! - `invalid_grant` purges the user's tokens and reports [`TokenError::SignInRequired`].
 //!
 //! It lives in the same database as the sessions (SQLite or PostgreSQL, through sqlx's `Any` driver), so
 //! several web instances sharing sessions share their users' tokens too.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex as StdMutex, Weak},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
 use chacha20poly1305::{
@@ -23,6 +20,7 @@ use chacha20poly1305::{
     aead::{Aead, Payload},
 };
 use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
 use sqlx::AnyPool;
 use tokio::sync::Mutex;
 
@@ -33,6 +31,9 @@ pub const REFRESH_MARGIN: Duration = Duration::from_secs(60);
 const REFRESH_SLOT: &str = "refresh";
 /// The ID token, kept for the RP-initiated logout hint.
 const ID_TOKEN_SLOT: &str = "id_token";
+/// A user's refresh lock is dropped after this long unused. Far longer than any refresh (the OIDC
+/// client times out after 15 s), so a lock is never dropped while it is held and awaited.
+const LOCK_IDLE: Duration = Duration::from_secs(600);
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
@@ -47,9 +48,33 @@ pub struct TokenCache {
     pool: AnyPool,
     cipher: ChaCha20Poly1305,
     oidc: Arc<Oidc>,
-    /// One lock per user, held only while refreshing.
-    locks: StdMutex<HashMap<String, Weak<Mutex<()>>>>,
+    locks: RefreshLocks,
 }
+
+/// One lock per user, held only while refreshing; idle users' locks are forgotten.
+struct RefreshLocks(moka::sync::Cache<String, Arc<Mutex<()>>>);
+
+impl RefreshLocks {
+    fn new() -> Self {
+        Self(moka::sync::Cache::builder().time_to_idle(LOCK_IDLE).build())
+    }
+
+    /// The user's lock; callers racing for a new user's lock all get the same one.
+    fn of(&self, user: &str) -> Arc<Mutex<()>> {
+        self.0.get_with_by_ref(user, || Arc::new(Mutex::new(())))
+    }
+}
+
+/// One encrypted row of the cache.
+#[derive(sqlx::FromRow)]
+struct SealedRow {
+    nonce: Vec<u8>,
+    ciphertext: Vec<u8>,
+    expires_at: i64,
+}
+
+/// One token to store: slot (scope, `refresh` or `id_token`), value, expiry (Unix seconds).
+type Entry<'a> = (&'a str, &'a SecretString, i64);
 
 fn now() -> i64 {
     chrono::Utc::now().timestamp()
@@ -62,11 +87,16 @@ impl TokenCache {
             pool,
             cipher: ChaCha20Poly1305::new(Key::from_slice(key)),
             oidc,
-            locks: StdMutex::new(HashMap::new()),
+            locks: RefreshLocks::new(),
         }
     }
 
-    fn seal(&self, user: &str, slot: &str, value: &str) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
+    fn seal(
+        &self,
+        user: &str,
+        slot: &str,
+        value: &SecretString,
+    ) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
         let mut nonce = [0u8; 12];
         rand::rng().fill_bytes(&mut nonce);
         let aad = format!("{user}\n{slot}");
@@ -75,7 +105,7 @@ impl TokenCache {
             .encrypt(
                 Nonce::from_slice(&nonce),
                 Payload {
-                    msg: value.as_bytes(),
+                    msg: value.expose_secret().as_bytes(),
                     aad: aad.as_bytes(),
                 },
             )
@@ -83,7 +113,13 @@ impl TokenCache {
         Ok((nonce.to_vec(), ciphertext))
     }
 
-    fn open(&self, user: &str, slot: &str, nonce: &[u8], ciphertext: &[u8]) -> Option<String> {
+    fn open(
+        &self,
+        user: &str,
+        slot: &str,
+        nonce: &[u8],
+        ciphertext: &[u8],
+    ) -> Option<SecretString> {
         let aad = format!("{user}\n{slot}");
         let nonce: [u8; 12] = nonce.try_into().ok()?;
         let plain = self
@@ -96,11 +132,11 @@ impl TokenCache {
                 },
             )
             .ok()?;
-        String::from_utf8(plain).ok()
+        String::from_utf8(plain).ok().map(SecretString::from)
     }
 
-    async fn read(&self, user: &str, slot: &str) -> anyhow::Result<Option<(String, i64)>> {
-        let row: Option<(Vec<u8>, Vec<u8>, i64)> = sqlx::query_as(
+    async fn read(&self, user: &str, slot: &str) -> anyhow::Result<Option<(SecretString, i64)>> {
+        let row: Option<SealedRow> = sqlx::query_as(
             "SELECT nonce, ciphertext, expires_at FROM token_cache WHERE user_key = $1 AND slot = $2",
         )
         .bind(user)
@@ -109,10 +145,13 @@ impl TokenCache {
         .await
         .context("reading the token cache")?;
         // A row that does not decrypt (other key, tampering) is treated as absent.
-        Ok(row.and_then(|(nonce, ct, exp)| self.open(user, slot, &nonce, &ct).map(|v| (v, exp))))
+        Ok(row.and_then(|row| {
+            self.open(user, slot, &row.nonce, &row.ciphertext)
+                .map(|token| (token, row.expires_at))
+        }))
     }
 
-    async fn write(&self, user: &str, entries: &[(&str, &str, i64)]) -> anyhow::Result<()> {
+    async fn write(&self, user: &str, entries: &[Entry<'_>]) -> anyhow::Result<()> {
         let mut tx = self.pool.begin().await?;
         for (slot, value, expires_at) in entries {
             let (nonce, ciphertext) = self.seal(user, slot, value)?;
@@ -140,37 +179,25 @@ impl TokenCache {
         tokens: &super::oidc::SignedIn,
     ) -> anyhow::Result<()> {
         let exp = now() + tokens.expires_in.map_or(300, |d| d.as_secs() as i64);
-        let refresh_token = tokens.refresh_token.as_deref();
         let mut entries = vec![
-            (scope, tokens.access_token.as_str(), exp),
-            (ID_TOKEN_SLOT, tokens.id_token.as_str(), i64::MAX),
+            (scope, &tokens.access_token, exp),
+            (ID_TOKEN_SLOT, &tokens.id_token, i64::MAX),
         ];
-        if let Some(rt) = refresh_token {
+        if let Some(rt) = &tokens.refresh_token {
             entries.push((REFRESH_SLOT, rt, i64::MAX));
         }
         self.write(user, &entries).await
     }
 
-    fn user_lock(&self, user: &str) -> Arc<Mutex<()>> {
-        let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(lock) = locks.get(user).and_then(Weak::upgrade) {
-            return lock;
-        }
-        locks.retain(|_, weak| weak.strong_count() > 0);
-        let lock = Arc::new(Mutex::new(()));
-        locks.insert(user.to_owned(), Arc::downgrade(&lock));
-        lock
-    }
-
     /// A valid access token for `scope`, refreshing when needed.
-    pub async fn access_token(&self, user: &str, scope: &str) -> Result<String, TokenError> {
+    pub async fn access_token(&self, user: &str, scope: &str) -> Result<SecretString, TokenError> {
         let fresh_enough = |exp: i64| exp > now() + REFRESH_MARGIN.as_secs() as i64;
         if let Some((token, exp)) = self.read(user, scope).await?
             && fresh_enough(exp)
         {
             return Ok(token);
         }
-        let lock = self.user_lock(user);
+        let lock = self.locks.of(user);
         let _guard = lock.lock().await;
         // Whoever held the lock may have refreshed already.
         if let Some((token, exp)) = self.read(user, scope).await?
@@ -188,8 +215,8 @@ impl TokenCache {
                 expires_in,
             } => {
                 let exp = now() + expires_in.map_or(300, |d| d.as_secs() as i64);
-                let mut entries = vec![(scope, access_token.as_str(), exp)];
-                if let Some(rt) = rotated.as_deref() {
+                let mut entries = vec![(scope, &access_token, exp)];
+                if let Some(rt) = &rotated {
                     entries.push((REFRESH_SLOT, rt, i64::MAX));
                 }
                 self.write(user, &entries).await?;
@@ -213,11 +240,12 @@ impl TokenCache {
         expires_in: Duration,
     ) -> anyhow::Result<()> {
         let exp = now() + i64::try_from(expires_in.as_secs()).unwrap_or(i64::MAX / 2);
-        self.write(user, &[(scope, access_token, exp)]).await
+        let access_token = SecretString::from(access_token);
+        self.write(user, &[(scope, &access_token, exp)]).await
     }
 
     /// The ID token of the user's sign-in, if still held.
-    pub async fn id_token(&self, user: &str) -> anyhow::Result<Option<String>> {
+    pub async fn id_token(&self, user: &str) -> anyhow::Result<Option<SecretString>> {
         Ok(self
             .read(user, ID_TOKEN_SLOT)
             .await?
@@ -242,5 +270,24 @@ impl TokenCache {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::RefreshLocks;
+
+    #[test]
+    fn racing_callers_share_one_refresh_lock_per_user() {
+        let locks = RefreshLocks::new();
+        let taken: Vec<_> = std::thread::scope(|scope| {
+            let racers: Vec<_> = (0..8).map(|_| scope.spawn(|| locks.of("alice"))).collect();
+            racers.into_iter().map(|r| r.join().unwrap()).collect()
+        });
+        assert!(taken.iter().all(|lock| Arc::ptr_eq(lock, &taken[0])));
+        assert!(Arc::ptr_eq(&locks.of("alice"), &taken[0]));
+        assert!(!Arc::ptr_eq(&locks.of("alice"), &locks.of("bob")));
     }
 }

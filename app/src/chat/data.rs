@@ -1,0 +1,129 @@
+//! What the chat pages display: conversations, their transcript entries, tool calls with their
+//! elicitation forms, and the audit trail. The server builds these; the browser only renders them.
+
+use serde::{Deserialize, Serialize};
+
+use super::status::{ApprovalMode, CallStatus, DecidedBy, ElicitationStatus};
+
+/// One conversation in the list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConversationSummary {
+    pub id: String,
+    pub title: String,
+    pub mode: ApprovalMode,
+    /// RFC 3339, UTC.
+    pub updated_at: String,
+}
+
+/// A conversation's complete current state: what the page renders, and what every live update carries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConversationView {
+    pub id: String,
+    pub title: String,
+    pub mode: ApprovalMode,
+    pub entries: Vec<Entry>,
+    /// The assistant text being streamed right now, if any.
+    pub streaming: Option<String>,
+    /// The agent is working on this conversation (a new message waits until it is done).
+    pub busy: bool,
+}
+
+/// One item of the transcript, in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Entry {
+    User {
+        id: String,
+        text: String,
+    },
+    Assistant {
+        id: String,
+        text: String,
+    },
+    /// Something the application says (model unavailable, step limit reached…); never sent to the model.
+    Notice {
+        id: String,
+        text: String,
+    },
+    ToolCall(ToolCallView),
+}
+
+/// A tool call the model proposed, with its decision and outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCallView {
+    pub id: String,
+    pub server: String,
+    pub tool: String,
+    /// The exact arguments, pretty-printed JSON.
+    pub arguments: String,
+    /// SHA-256 (hex) of the arguments as the model sent them; an approval names it.
+    pub args_hash: String,
+    pub status: CallStatus,
+    pub result: Option<String>,
+    pub is_error: bool,
+    pub read_only: bool,
+    pub destructive: bool,
+    /// Who decided, once decided.
+    pub decided_by: Option<DecidedBy>,
+    pub elicitations: Vec<ElicitationView>,
+}
+
+/// An MCP server's request for input, as a form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ElicitationView {
+    pub id: String,
+    pub message: String,
+    pub fields: Vec<FormField>,
+    pub status: ElicitationStatus,
+}
+
+/// One field of an elicitation form, from the requested schema's property.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FormField {
+    pub name: String,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub required: bool,
+    pub kind: FieldKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum FieldKind {
+    Text {
+        default: Option<String>,
+        min_length: Option<u32>,
+        max_length: Option<u32>,
+        /// `email`, `uri`, `date`, `date-time`.
+        format: Option<String>,
+    },
+    Number {
+        integer: bool,
+        default: Option<f64>,
+        minimum: Option<f64>,
+        maximum: Option<f64>,
+    },
+    Boolean {
+        default: Option<bool>,
+    },
+    Choice {
+        /// (value, label)
+        options: Vec<(String, String)>,
+        default: Option<String>,
+    },
+}
+
+/// One line of the signed-in user's audit trail: a tool call and what became of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    pub conversation_id: String,
+    pub server: String,
+    pub tool: String,
+    pub args_hash: String,
+    /// approved, declined…
+    pub decision: String,
+    pub decided_by: String,
+    pub proposed_at: String,
+    pub decided_at: Option<String>,
+    pub finished_at: Option<String>,
+    /// done, failed, declined.
+    pub outcome: String,
+}

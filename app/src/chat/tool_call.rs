@@ -1,0 +1,135 @@
+//! A tool call as a card: server, tool, badges, status and who decided, the exact arguments, the
+//! Approve / Decline / Always-allow buttons while pending, its elicitation forms, and the result.
+
+use leptos::prelude::*;
+
+use super::{
+    CallStatus, ConversationView, DecidedBy, Decision, ElicitationStatus, ToolCallView, decide,
+    form::ElicitationForm,
+};
+
+pub(super) fn tool_call_card(
+    call: ToolCallView,
+    state: Signal<ConversationView>,
+    error: RwSignal<Option<String>>,
+) -> impl IntoView {
+    let conversation_id = state.with_untracked(|s| s.id.clone());
+    let decide_action = Action::new(
+        move |(id, call_id, hash, decision): &(String, String, String, Decision)| {
+            let (id, call_id, hash, decision) =
+                (id.clone(), call_id.clone(), hash.clone(), *decision);
+            async move { decide(id, call_id, hash, decision).await }
+        },
+    );
+    Effect::new(move |_| match decide_action.value().get() {
+        Some(Err(e)) => error.set(Some(e.to_string())),
+        Some(Ok(())) => error.set(None),
+        None => {}
+    });
+    let pending = call.status == CallStatus::Pending;
+    let buttons = pending.then(|| {
+        let args = (
+            conversation_id.clone(),
+            call.id.clone(),
+            call.args_hash.clone(),
+        );
+        let send = move |decision: Decision| {
+            let (id, call_id, hash) = args.clone();
+            move |_| {
+                decide_action.dispatch((id.clone(), call_id.clone(), hash.clone(), decision));
+            }
+        };
+        let always = call.read_only.then(|| {
+            view! {
+                <button
+                    type="button"
+                    data-testid="approve-always"
+                    disabled=move || decide_action.pending().get()
+                    on:click=send(Decision::ApproveAlways)
+                >
+                    "Always allow this tool in this conversation"
+                </button>
+            }
+        });
+        view! {
+            <div class="decision">
+                <button
+                    type="button"
+                    class="primary"
+                    data-testid="approve"
+                    disabled=move || decide_action.pending().get()
+                    on:click=send(Decision::Approve)
+                >
+                    "Approve"
+                </button>
+                <button
+                    type="button"
+                    data-testid="decline"
+                    disabled=move || decide_action.pending().get()
+                    on:click=send(Decision::Decline)
+                >
+                    "Decline"
+                </button>
+                {always}
+            </div>
+        }
+    });
+    let badge = if call.destructive {
+        Some(view! { <span class="badge destructive">"destructive"</span> })
+    } else if call.read_only {
+        Some(view! { <span class="badge">"read-only"</span> })
+    } else {
+        None
+    };
+    // The user knows what they decided; only a decision made for them is named.
+    let decided = call
+        .decided_by
+        .filter(|by| *by != DecidedBy::User)
+        .map(|by| view! { <span class="muted">{format!(" ({by})")}</span> });
+    let result = call.result.clone().map(|r| {
+        view! {
+            <pre class=if call.is_error { "result error" } else { "result" } data-testid="tool-result">
+                {r}
+            </pre>
+        }
+    });
+    let forms = call
+        .elicitations
+        .iter()
+        .cloned()
+        .map(|request| {
+            if request.status == ElicitationStatus::Pending {
+                view! { <ElicitationForm conversation_id=conversation_id.clone() request /> }
+                    .into_any()
+            } else {
+                view! {
+                    <p class="muted" data-testid="elicitation-outcome">
+                        {format!("{} — {}", request.message, request.status.as_str())}
+                    </p>
+                }
+                .into_any()
+            }
+        })
+        .collect_view();
+    view! {
+        <article
+            class=format!("card tool-call status-{}", call.status.as_str())
+            data-testid="tool-call"
+            data-status=call.status.as_str()
+            data-tool=call.tool.clone()
+        >
+            <header>
+                <span class="muted">{call.server.clone()}</span>
+                " · "
+                <code data-testid="tool-name">{call.tool.clone()}</code>
+                {badge}
+                <span class="status" data-testid="tool-status">{call.status.as_str()}</span>
+                {decided}
+            </header>
+            <pre class="arguments" data-testid="tool-args">{call.arguments.clone()}</pre>
+            {buttons}
+            {forms}
+            {result}
+        </article>
+    }
+}

@@ -1,0 +1,200 @@
+//! One conversation's transcript: header with the approval mode, mode banners, the entries (messages,
+//! notices, tool-call cards), the streamed text, and the message box.
+
+use leptos::prelude::*;
+use strum::VariantArray;
+
+use super::{
+    ApprovalMode, CallStatus, ChatError, ConversationView, ElicitationStatus, Entry, send_message,
+    set_mode, tool_call::tool_call_card,
+};
+
+#[component]
+pub(super) fn Transcript(
+    state: Signal<ConversationView>,
+    on_change: impl Fn() + Send + Sync + Copy + 'static,
+) -> impl IntoView {
+    let id = move || state.with(|s| s.id.clone());
+    let error = RwSignal::new(None::<String>);
+    let report = move |result: Result<(), ChatError>| match result {
+        Ok(()) => error.set(None),
+        Err(e) => error.set(Some(e.to_string())),
+    };
+    let mode_change = Action::new(move |(id, mode): &(String, ApprovalMode)| {
+        let (id, mode) = (id.clone(), *mode);
+        async move { set_mode(id, mode).await }
+    });
+    Effect::new(move |_| {
+        if let Some(result) = mode_change.value().get() {
+            report(result);
+        }
+    });
+    let waiting_for_user = move || {
+        state.with(|s| {
+            s.entries.iter().any(|e| {
+                matches!(e, Entry::ToolCall(call) if call.status == CallStatus::Pending
+                    || call.elicitations.iter().any(|el| el.status == ElicitationStatus::Pending))
+            })
+        })
+    };
+    let busy = move || state.with(|s| s.busy);
+
+    view! {
+        <div class="transcript-pane" data-testid="conversation" data-busy=move || busy().to_string()>
+            <header class="conversation-header">
+                <h1 data-testid="conversation-title">{move || state.with(|s| s.title.clone())}</h1>
+                <label class="mode">
+                    "Approval "
+                    <select
+                        data-testid="mode"
+                        prop:value=move || state.with(|s| s.mode.as_str())
+                        on:change=move |ev| {
+                            if let Ok(mode) = event_target_value(&ev).parse::<ApprovalMode>() {
+                                mode_change.dispatch((id(), mode));
+                            }
+                        }
+                    >
+                        {ApprovalMode::VARIANTS
+                            .iter()
+                            .map(|m| view! { <option value=m.as_str()>{m.label()}</option> })
+                            .collect_view()}
+                    </select>
+                </label>
+            </header>
+            <Show when=move || state.with(|s| s.mode == ApprovalMode::Auto)>
+                <p class="banner warning" data-testid="auto-banner" role="status">
+                    "Auto mode is on: tools run without asking you. Tools marked destructive still ask."
+                </p>
+            </Show>
+            <Show when=move || state.with(|s| s.mode == ApprovalMode::Elicitation)>
+                <p class="banner" data-testid="elicitation-banner" role="status">
+                    "Elicitation mode: tools run without asking; when a tool needs your input, a form appears here."
+                </p>
+            </Show>
+            <ol class="entries" data-testid="entries">
+                <For
+                    each=move || state.with(|s| s.entries.clone())
+                    key=|entry| entry_key(entry)
+                    let:entry
+                >
+                    {entry_view(entry, state, error)}
+                </For>
+            </ol>
+            {move || {
+                state
+                    .with(|s| s.streaming.clone())
+                    .map(|text| {
+                        view! {
+                            <div class="message assistant streaming" data-testid="streaming">
+                                {text}
+                            </div>
+                        }
+                    })
+            }}
+            <Show when=busy>
+                <p class="muted" data-testid="busy">"Working…"</p>
+            </Show>
+            {move || {
+                error.get().map(|e| view! { <p class="error" role="alert" data-testid="chat-error">{e}</p> })
+            }}
+            <MessageBox
+                conversation_id=Signal::derive(id)
+                disabled=Signal::derive(move || busy() || waiting_for_user())
+                error
+                on_change
+            />
+        </div>
+    }
+}
+
+/// A key that changes whenever the entry's rendering must change.
+fn entry_key(entry: &Entry) -> String {
+    match entry {
+        Entry::User { id, .. } | Entry::Assistant { id, .. } | Entry::Notice { id, .. } => {
+            id.clone()
+        }
+        Entry::ToolCall(call) => {
+            let elicitations: String = call
+                .elicitations
+                .iter()
+                .map(|e| format!("{}:{}", e.id, e.status.as_str()))
+                .collect();
+            format!("{}:{}:{elicitations}", call.id, call.status.as_str())
+        }
+    }
+}
+
+fn entry_view(
+    entry: Entry,
+    state: Signal<ConversationView>,
+    error: RwSignal<Option<String>>,
+) -> AnyView {
+    match entry {
+        Entry::User { text, .. } => view! {
+            <li class="message user" data-testid="message-user">{text}</li>
+        }
+        .into_any(),
+        Entry::Assistant { text, .. } => view! {
+            <li class="message assistant" data-testid="message-assistant">{text}</li>
+        }
+        .into_any(),
+        Entry::Notice { text, .. } => view! {
+            <li class="message notice" role="status" data-testid="notice">{text}</li>
+        }
+        .into_any(),
+        Entry::ToolCall(call) => view! { <li>{tool_call_card(call, state, error)}</li> }.into_any(),
+    }
+}
+
+#[component]
+fn MessageBox(
+    conversation_id: Signal<String>,
+    disabled: Signal<bool>,
+    error: RwSignal<Option<String>>,
+    on_change: impl Fn() + Send + Sync + Copy + 'static,
+) -> impl IntoView {
+    let text = RwSignal::new(String::new());
+    let send = Action::new(move |(id, message): &(String, String)| {
+        let (id, message) = (id.clone(), message.clone());
+        async move { send_message(id, message).await }
+    });
+    Effect::new(move |_| match send.value().get() {
+        Some(Ok(())) => {
+            text.set(String::new());
+            error.set(None);
+            on_change();
+        }
+        // The typed text stays in the box: nothing is lost.
+        Some(Err(e)) => error.set(Some(e.to_string())),
+        None => {}
+    });
+    view! {
+        <form
+            class="message-box"
+            on:submit=move |ev| {
+                ev.prevent_default();
+                let message = text.get_untracked();
+                if !message.trim().is_empty() {
+                    send.dispatch((conversation_id.get_untracked(), message));
+                }
+            }
+        >
+            <textarea
+                aria-label="Message"
+                data-testid="message-input"
+                rows="2"
+                placeholder="Ask the agent…"
+                prop:value=move || text.get()
+                on:input=move |ev| text.set(event_target_value(&ev))
+            ></textarea>
+            <button
+                type="submit"
+                class="primary"
+                data-testid="send"
+                disabled=move || disabled.get() || send.pending().get()
+            >
+                "Send"
+            </button>
+        </form>
+    }
+}

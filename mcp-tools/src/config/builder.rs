@@ -1,0 +1,71 @@
+//! Building a [`Config`] in code (embedding, tests): the same raw values the environment gives, so the
+//! same defaults and validation apply.
+
+use std::{net::SocketAddr, time::Duration};
+
+use url::Url;
+
+use super::{Config, ConfigError, Raw, RawAuth};
+
+impl Config {
+    /// Builds a configuration in code; [`ConfigBuilder::build`] validates it like [`Config::from_env`].
+    pub fn builder(authority: impl Into<String>, audience: impl Into<String>) -> ConfigBuilder {
+        ConfigBuilder {
+            raw: Raw {
+                bind: None,
+                public_url: None,
+                auth: RawAuth {
+                    authority: Some(authority.into()),
+                    audience: Some(vec![audience.into()]),
+                    ..RawAuth::default()
+                },
+                allowed_origins: None,
+                allowed_hosts: None,
+                database_url: None,
+            },
+        }
+    }
+}
+
+/// Code-side construction of a [`Config`].
+pub struct ConfigBuilder {
+    raw: Raw,
+}
+
+impl ConfigBuilder {
+    pub fn bind(mut self, bind: SocketAddr) -> Self {
+        self.raw.bind = Some(bind);
+        self
+    }
+    pub fn public_url(mut self, url: Url) -> Self {
+        self.raw.public_url = Some(url);
+        self
+    }
+    pub fn jwks_uri(mut self, url: Url) -> Self {
+        self.raw.auth.jwks_uri = Some(url);
+        self
+    }
+    pub fn tenant_id(mut self, tenant: impl Into<String>) -> Self {
+        self.raw.auth.tenant_id = Some(tenant.into());
+        self
+    }
+    pub fn scopes_supported(mut self, scopes: Vec<String>) -> Self {
+        self.raw.auth.scopes_supported = Some(scopes);
+        self
+    }
+    pub fn jwks_cooldown_secs(mut self, secs: u64) -> Self {
+        self.raw.auth.jwks_cooldown = Duration::from_secs(secs);
+        self
+    }
+    pub fn allowed_origins(mut self, origins: Vec<String>) -> Self {
+        self.raw.allowed_origins = Some(origins);
+        self
+    }
+    pub fn database_url(mut self, url: impl Into<String>) -> Self {
+        self.raw.database_url = Some(url.into());
+        self
+    }
+    pub fn build(self) -> Result<Config, ConfigError> {
+        Config::from_raw(self.raw)
+    }
+}

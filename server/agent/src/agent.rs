@@ -1,0 +1,259 @@
+//! [`Agent`]: the front-end-facing side of the loop: start it, and act on a conversation for its owner
+//! (send a message, change the mode, decide a call). Front-ends check that the user owns the
+//! conversation before calling these; the loop itself is in [`crate::run`].
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, Weak},
+};
+
+use service_kit::sync::lock;
+
+use crate::{
+    AgentError,
+    domain::{
+        ApprovalMode, ArgsHash, Call, CallId, CallStatus, Conversation, ConversationId, DecidedBy,
+        Decision, Finish, Role,
+    },
+    journal::Journal,
+    mcp::McpDirectory,
+    model::ChatModel,
+    ports::{Asker, Change},
+    settings::AgentSettings,
+};
+
+/// Longest user message accepted.
+pub const MAX_MESSAGE_CHARS: usize = 8000;
+
+/// The agent: one per process and front-end.
+pub struct Agent {
+    pub(crate) me: Weak<Agent>,
+    pub(crate) journal: Journal,
+    pub(crate) model: Arc<dyn ChatModel>,
+    pub(crate) directory: Arc<McpDirectory>,
+    pub(crate) asker: Arc<dyn Asker>,
+    pub(crate) settings: AgentSettings,
+    /// The MCP client name servers see.
+    pub(crate) client_name: &'static str,
+    /// Conversations whose loop is running → "run once more when done".
+    running: Mutex<HashMap<ConversationId, bool>>,
+}
+
+impl Agent {
+    pub fn new(
+        journal: Journal,
+        model: Arc<dyn ChatModel>,
+        directory: Arc<McpDirectory>,
+        asker: Arc<dyn Asker>,
+        settings: AgentSettings,
+        client_name: &'static str,
+    ) -> Arc<Self> {
+        Arc::new_cyclic(|me| Self {
+            me: me.clone(),
+            journal,
+            model,
+            directory,
+            asker,
+            settings,
+            client_name,
+            running: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    pub fn directory(&self) -> &Arc<McpDirectory> {
+        &self.directory
+    }
+
+    pub fn is_running(&self, id: &ConversationId) -> bool {
+        lock(&self.running).contains_key(id)
+    }
+
+    /// Runs the loop for a conversation in the background, or asks the running one to look again when
+    /// it is done.
+    pub fn kick(&self, id: &ConversationId) {
+        let Some(me) = self.me.upgrade() else {
+            return;
+        };
+        if !self.claim(id) {
+            return;
+        }
+        let id = id.clone();
+        tokio::spawn(async move { me.run_claimed(&id).await });
+    }
+
+    /// Runs the loop for a conversation until it needs the user or is finished (a front-end that waits,
+    /// like a console). When a loop already runs, it is asked to look again and this returns at once.
+    pub async fn run_until_idle(&self, id: &ConversationId) {
+        if self.claim(id) {
+            self.run_claimed(id).await;
+        }
+    }
+
+    /// `true`: the caller runs the loop; `false`: the running loop will look again.
+    fn claim(&self, id: &ConversationId) -> bool {
+        let mut running = lock(&self.running);
+        if let Some(again) = running.get_mut(id) {
+            *again = true;
+            return false;
+        }
+        running.insert(id.clone(), false);
+        true
+    }
+
+    async fn run_claimed(&self, id: &ConversationId) {
+        self.journal.tell(id, Change::Stored);
+        loop {
+            if let Err(error) = self.drive(id).await {
+                tracing::error!(conversation = %id, error = format!("{error:#}"), "agent loop failed");
+                let _ = self
+                    .journal
+                    .add_message(
+                        id,
+                        Role::Notice,
+                        "Something went wrong on the server and the agent stopped. Send a message to continue.",
+                    )
+                    .await;
+            }
+            let mut running = lock(&self.running);
+            match running.get_mut(id) {
+                Some(again) if *again => *again = false,
+                _ => {
+                    running.remove(id);
+                    break;
+                }
+            }
+        }
+        self.journal.tell(id, Change::Settled);
+    }
+
+    /// A user message: stored, then the loop runs in the background.
+    pub async fn send(&self, conversation: &Conversation, text: &str) -> Result<(), AgentError> {
+        self.accept_message(conversation, text).await?;
+        self.kick(&conversation.id);
+        Ok(())
+    }
+
+    /// A user message: stored, then the loop runs until it needs the user or is finished (a front-end
+    /// that waits for the answer, like a console).
+    pub async fn send_and_wait(
+        &self,
+        conversation: &Conversation,
+        text: &str,
+    ) -> Result<(), AgentError> {
+        self.accept_message(conversation, text).await?;
+        self.run_until_idle(&conversation.id).await;
+        Ok(())
+    }
+
+    async fn accept_message(&self, conversation: &Conversation, text: &str) -> Result<(), AgentError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(AgentError::Invalid("Type a message first.".to_owned()));
+        }
+        if text.chars().count() > MAX_MESSAGE_CHARS {
+            return Err(AgentError::Invalid(format!(
+                "A message may have at most {MAX_MESSAGE_CHARS} characters."
+            )));
+        }
+        if self.is_running(&conversation.id) {
+            return Err(AgentError::Conflict(
+                "The agent is still working on this conversation.".to_owned(),
+            ));
+        }
+        if self.journal.store().open_calls(&conversation.id).await? > 0 {
+            return Err(AgentError::Conflict(
+                "Approve or decline the pending tool call first.".to_owned(),
+            ));
+        }
+        self.journal
+            .add_message(&conversation.id, Role::User, text)
+            .await?;
+        Ok(())
+    }
+
+    /// A new mode; a pending call the new mode approves on its own goes ahead.
+    pub async fn set_mode(
+        &self,
+        conversation: &Conversation,
+        mode: ApprovalMode,
+    ) -> Result<(), AgentError> {
+        self.journal.set_mode(&conversation.id, mode).await?;
+        if self.journal.store().open_calls(&conversation.id).await? > 0 {
+            self.kick(&conversation.id);
+        }
+        Ok(())
+    }
+
+    /// The user's decision about a pending call, bound to its arguments' hash; then the loop goes on.
+    pub async fn decide(
+        &self,
+        conversation: &Conversation,
+        call: &CallId,
+        args_hash: &ArgsHash,
+        decision: Decision,
+    ) -> Result<(), AgentError> {
+        let call = self
+            .journal
+            .store()
+            .call(&conversation.id, call)
+            .await?
+            .ok_or(AgentError::NotFound)?;
+        self.apply(conversation, &call, args_hash, decision).await?;
+        self.kick(&conversation.id);
+        Ok(())
+    }
+
+    /// Records a decision made by the user (through [`Self::decide`] or an [`Asker`]).
+    pub(crate) async fn apply(
+        &self,
+        conversation: &Conversation,
+        call: &Call,
+        args_hash: &ArgsHash,
+        decision: Decision,
+    ) -> Result<(), AgentError> {
+        if decision == Decision::ApproveAlways && !call.read_only {
+            return Err(AgentError::Invalid(
+                "Only tools marked read-only can be always allowed.".to_owned(),
+            ));
+        }
+        let to = match decision {
+            Decision::Approve | Decision::ApproveAlways => CallStatus::Approved,
+            Decision::Decline => CallStatus::Declined,
+        };
+        let won = self
+            .journal
+            .decide(&conversation.id, &call.id, args_hash, to, DecidedBy::User)
+            .await?;
+        if !won {
+            return Err(AgentError::Conflict(if &call.args_hash != args_hash {
+                "The arguments changed; this approval does not apply to them.".to_owned()
+            } else {
+                format!("This tool call was already {}.", call.status)
+            }));
+        }
+        match decision {
+            Decision::Decline => {
+                let declined = Finish {
+                    status: CallStatus::Declined,
+                    text: "Declined by the user.".to_owned(),
+                    is_error: false,
+                };
+                self.journal
+                    .finish_call(&conversation.id, &call.id, &declined)
+                    .await?;
+            }
+            Decision::ApproveAlways => {
+                self.journal
+                    .allow_always(conversation, &call.function_name)
+                    .await?;
+            }
+            Decision::Approve => {}
+        }
+        tracing::info!(conversation = %conversation.id, tool = %call.tool, decision = %to, "tool call decided");
+        Ok(())
+    }
+}

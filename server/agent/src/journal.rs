@@ -1,0 +1,156 @@
+//! The one place that writes a change and notifies: every write the agent (or a front-end acting on a
+//! conversation) makes goes through [`Journal`], so no path can store without telling watchers, or tell
+//! without storing.
+
+use std::sync::Arc;
+
+use crate::{
+    domain::{
+        ApprovalMode, ArgsHash, CallId, CallStatus, Conversation, ConversationId, DecidedBy,
+        ElicitationId, ElicitationStatus, Finish, NewCall, Role, TurnTiming, UserKey,
+    },
+    ports::{Change, ConversationStore, Notifier},
+};
+
+/// A store paired with its notifier.
+#[derive(Clone)]
+pub struct Journal {
+    store: Arc<dyn ConversationStore>,
+    notifier: Arc<dyn Notifier>,
+}
+
+impl Journal {
+    pub fn new(store: Arc<dyn ConversationStore>, notifier: Arc<dyn Notifier>) -> Self {
+        Self { store, notifier }
+    }
+
+    /// For reads.
+    pub fn store(&self) -> &dyn ConversationStore {
+        self.store.as_ref()
+    }
+
+    /// Tells watchers something that is not stored (streamed text, the loop starting or stopping).
+    pub fn tell(&self, id: &ConversationId, change: Change) {
+        self.notifier.notify(id, change);
+    }
+
+    fn stored(&self, id: &ConversationId) {
+        self.notifier.notify(id, Change::Stored);
+    }
+
+    pub async fn create_conversation(
+        &self,
+        user: &UserKey,
+        mode: ApprovalMode,
+    ) -> anyhow::Result<Conversation> {
+        self.store.create_conversation(user, mode).await
+    }
+
+    pub async fn add_message(
+        &self,
+        id: &ConversationId,
+        role: Role,
+        text: &str,
+    ) -> anyhow::Result<()> {
+        self.store.add_message(id, role, text).await?;
+        self.stored(id);
+        Ok(())
+    }
+
+    /// Stores the reply; the streamed text it replaces disappears in the same change.
+    pub async fn add_assistant(
+        &self,
+        id: &ConversationId,
+        text: &str,
+        calls: Vec<NewCall>,
+    ) -> anyhow::Result<Vec<CallId>> {
+        let ids = self.store.add_assistant(id, text, calls).await?;
+        self.notifier.notify(id, Change::Settled);
+        Ok(ids)
+    }
+
+    pub async fn set_mode(&self, id: &ConversationId, mode: ApprovalMode) -> anyhow::Result<()> {
+        self.store.set_mode(id, mode).await?;
+        self.stored(id);
+        Ok(())
+    }
+
+    pub async fn allow_always(
+        &self,
+        conversation: &Conversation,
+        function: &str,
+    ) -> anyhow::Result<()> {
+        self.store.allow_always(conversation, function).await?;
+        self.stored(&conversation.id);
+        Ok(())
+    }
+
+    pub async fn decide(
+        &self,
+        id: &ConversationId,
+        call: &CallId,
+        args_hash: &ArgsHash,
+        to: CallStatus,
+        by: DecidedBy,
+    ) -> anyhow::Result<bool> {
+        let won = self.store.decide(id, call, args_hash, to, by).await?;
+        if won {
+            self.stored(id);
+        }
+        Ok(won)
+    }
+
+    pub async fn start_call(&self, id: &ConversationId, call: &CallId) -> anyhow::Result<bool> {
+        let claimed = self.store.start_call(call).await?;
+        if claimed {
+            self.stored(id);
+        }
+        Ok(claimed)
+    }
+
+    pub async fn finish_call(
+        &self,
+        id: &ConversationId,
+        call: &CallId,
+        finish: &Finish,
+    ) -> anyhow::Result<()> {
+        self.store.finish_call(call, finish).await?;
+        self.stored(id);
+        Ok(())
+    }
+
+    pub async fn add_elicitation(
+        &self,
+        id: &ConversationId,
+        elicitation: &ElicitationId,
+        call: &CallId,
+        message: &str,
+        schema: &str,
+    ) -> anyhow::Result<()> {
+        self.store
+            .add_elicitation(id, elicitation, call, message, schema)
+            .await?;
+        self.stored(id);
+        Ok(())
+    }
+
+    pub async fn close_elicitation(
+        &self,
+        id: &ConversationId,
+        elicitation: &ElicitationId,
+        status: ElicitationStatus,
+        answer: Option<&str>,
+    ) -> anyhow::Result<bool> {
+        let closed = self
+            .store
+            .close_elicitation(elicitation, status, answer)
+            .await?;
+        self.stored(id);
+        Ok(closed)
+    }
+
+    /// Timing records are not shown: no notification.
+    pub async fn record_turn(&self, id: &ConversationId, timing: TurnTiming) -> anyhow::Result<()> {
+        self.store.record_turn(id, timing).await
+    }
+}

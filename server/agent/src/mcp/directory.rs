@@ -1,0 +1,223 @@
+//! The configured MCP servers, reached with the user's delegated token: listing tools (cached per user)
+//! and calling them. A 401 from a server causes one forced refresh and one retry, never a loop.
+
+use std::{sync::Arc, time::Duration};
+
+use moka::future::Cache;
+use rmcp::{
+    ClientHandler, RoleClient,
+    model::{CallToolRequestParams, CallToolResult, ProtocolVersion, Tool},
+    service::{ClientLifecycleMode, ClientServiceExt, RunningService},
+    transport::{
+        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
+    },
+};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::{Catalog, CatalogTool, Protocol, ServerSpec, TokenError, TokenSource};
+use crate::domain::UserKey;
+
+/// Why talking to an MCP server failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum McpError {
+    /// The user's grant is gone; they must sign in again.
+    #[error("sign-in required")]
+    SignInRequired,
+    /// A reason safe to show the user (and the model).
+    #[error("{0}")]
+    Failed(String),
+}
+
+enum ConnectError {
+    Unauthorized,
+    Failed(String),
+}
+
+/// How long a user's tool catalog is reused before it is listed again.
+const CATALOG_TTL: Duration = Duration::from_secs(60);
+/// Longest wait for a server to accept a connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Lists each configured server's tools for a user, and calls them.
+pub struct McpDirectory {
+    servers: Vec<ServerSpec>,
+    tokens: Arc<dyn TokenSource>,
+    /// Per user; concurrent first lookups share one listing (`try_get_with` is single flight), and
+    /// entries past their time to live are dropped by moka, so users who went quiet hold no memory.
+    catalogs: Cache<UserKey, Arc<Catalog>>,
+}
+
+impl McpDirectory {
+    pub fn new(servers: Vec<ServerSpec>, tokens: Arc<dyn TokenSource>) -> Self {
+        Self {
+            servers,
+            tokens,
+            catalogs: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(CATALOG_TTL)
+                .build(),
+        }
+    }
+
+    pub fn servers(&self) -> &[ServerSpec] {
+        &self.servers
+    }
+
+    /// Runs moka's pending evictions now and then: without cache traffic, expired catalogs would
+    /// otherwise stay in memory until the next lookup.
+    pub fn spawn_sweeper(self: &Arc<Self>) {
+        let directory = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(CATALOG_TTL / 4);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                interval.tick().await;
+                let Some(directory) = directory.upgrade() else {
+                    return;
+                };
+                directory.catalogs.run_pending_tasks().await;
+            }
+        });
+    }
+
+    async fn connect<H: ClientHandler>(
+        server: &ServerSpec,
+        token: &SecretString,
+        handler: H,
+    ) -> Result<RunningService<RoleClient, H>, ConnectError> {
+        let transport = StreamableHttpClientTransport::from_config(
+            StreamableHttpClientTransportConfig::with_uri(server.url.as_str())
+                .auth_header(token.expose_secret()),
+        );
+        let lifecycle = match server.protocol {
+            Protocol::Legacy => ClientLifecycleMode::Initialize,
+            Protocol::Modern => ClientLifecycleMode::Discover {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            },
+            Protocol::Auto => ClientLifecycleMode::Auto {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+                legacy_version: Some(ProtocolVersion::V_2025_11_25),
+            },
+        };
+        match tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            handler.serve_with_lifecycle(transport, lifecycle),
+        )
+        .await
+        {
+            Err(_) => Err(ConnectError::Failed(
+                "the server did not answer in time".into(),
+            )),
+            Ok(Err(error)) if error.is_authorization_required() => Err(ConnectError::Unauthorized),
+            Ok(Err(error)) => Err(ConnectError::Failed(format!("could not connect: {error}"))),
+            Ok(Ok(client)) => Ok(client),
+        }
+    }
+
+    /// Connects with the user's token; a 401 forgets the token and tries once more with a fresh one.
+    async fn connect_as<H: ClientHandler + Clone>(
+        &self,
+        user: &UserKey,
+        server: &ServerSpec,
+        handler: H,
+    ) -> Result<RunningService<RoleClient, H>, McpError> {
+        let mut retried = false;
+        loop {
+            let token = match self.tokens.access_token(user, &server.scope).await {
+                Ok(token) => token,
+                Err(TokenError::SignInRequired) => return Err(McpError::SignInRequired),
+                Err(TokenError::Other(error)) => {
+                    tracing::warn!(server = %server.name, error = format!("{error:#}"), "no token for MCP server");
+                    return Err(McpError::Failed(
+                        "could not obtain an access token for this server".to_owned(),
+                    ));
+                }
+            };
+            match Self::connect(server, &token, handler.clone()).await {
+                Ok(client) => return Ok(client),
+                Err(ConnectError::Unauthorized) if !retried => {
+                    retried = true;
+                    if let Err(error) = self.tokens.forget(user, &server.scope).await {
+                        tracing::warn!(error = format!("{error:#}"), "token cache error");
+                        return Err(McpError::Failed("token cache error".to_owned()));
+                    }
+                }
+                Err(ConnectError::Unauthorized) => {
+                    return Err(McpError::Failed(
+                        "the server refused the access token (401) even after a refresh".to_owned(),
+                    ));
+                }
+                Err(ConnectError::Failed(message)) => return Err(McpError::Failed(message)),
+            }
+        }
+    }
+
+    /// One server's tools, listed now (the Tools page).
+    pub async fn list_tools(&self, user: &UserKey, server: usize) -> Result<Vec<Tool>, McpError> {
+        let server = self.server(server)?;
+        let client = self.connect_as(user, server, ()).await?;
+        let tools = client
+            .list_all_tools()
+            .await
+            .map_err(|e| McpError::Failed(format!("tools/list failed: {e}")));
+        let _ = client.cancel().await;
+        tools
+    }
+
+    fn server(&self, index: usize) -> Result<&ServerSpec, McpError> {
+        self.servers
+            .get(index)
+            .ok_or_else(|| McpError::Failed("unknown MCP server".to_owned()))
+    }
+
+    /// The tools the model is offered for this user, cached for a minute. Unreachable servers are left
+    /// out (logged); a sign-in that is gone is an error (and not cached).
+    pub async fn catalog(&self, user: &UserKey) -> Result<Arc<Catalog>, McpError> {
+        self.catalogs
+            .try_get_with_by_ref(user, self.list_catalog(user))
+            .await
+            .map_err(|error| (*error).clone())
+    }
+
+    async fn list_catalog(&self, user: &UserKey) -> Result<Arc<Catalog>, McpError> {
+        let listed = futures::future::join_all(
+            (0..self.servers.len()).map(|index| self.list_tools(user, index)),
+        )
+        .await;
+        let several = self.servers.len() > 1;
+        let mut catalog = Catalog::default();
+        for (index, (server, tools)) in self.servers.iter().zip(listed).enumerate() {
+            match tools {
+                Ok(tools) => catalog.tools.extend(
+                    tools
+                        .iter()
+                        .map(|tool| CatalogTool::new(index, &server.name, several, tool)),
+                ),
+                Err(McpError::SignInRequired) => return Err(McpError::SignInRequired),
+                Err(McpError::Failed(message)) => {
+                    tracing::warn!(server = %server.name, %message, "MCP server left out of the tool catalog");
+                }
+            }
+        }
+        Ok(Arc::new(catalog))
+    }
+
+    /// Calls one tool as the user. `handler` answers the server's elicitation requests (either
+    /// generation: server requests in 2025-11-25, input-required results in 2026-07-28).
+    pub async fn call<H: ClientHandler + Clone>(
+        &self,
+        user: &UserKey,
+        tool: &CatalogTool,
+        arguments: serde_json::Map<String, serde_json::Value>,
+        handler: H,
+    ) -> Result<CallToolResult, McpError> {
+        let server = self.server(tool.server)?;
+        let client = self.connect_as(user, server, handler).await?;
+        let result = client
+            .call_tool(CallToolRequestParams::new(tool.tool.clone()).with_arguments(arguments))
+            .await
+            .map_err(|e| McpError::Failed(format!("the tool call failed: {e}")));
+        let _ = client.cancel().await;
+        result
+    }
+}

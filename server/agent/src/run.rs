@@ -1,0 +1,355 @@
+//! The loop: model → proposed calls → decision → MCP call → result → model. It is driven from the store,
+//! so it resumes after a restart: it acts on the conversation's stored state until it needs the user or
+//! is finished (the model answers in text, or the step limit is reached).
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+
+use crate::{
+    Agent,
+    domain::{
+        Call, CallStatus, Conversation, ConversationId, Finish, NewCall, Role, Transcript,
+        TurnTiming,
+    },
+    elicitation::Bridge,
+    mcp::{Catalog, McpError, result_text},
+    model::{self, ModelReply},
+    policy::{CallFacts, automatic_decision},
+    ports::Change,
+};
+
+/// What one run knows besides the store: the user's tool catalog, listed at most once per run.
+#[derive(Default)]
+struct RunState {
+    catalog: Option<Arc<Catalog>>,
+    model_time: Duration,
+    tool_time: Duration,
+    steps: u32,
+}
+
+fn micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+impl Agent {
+    /// Acts on the conversation's stored state until it needs the user or is finished.
+    pub(crate) async fn drive(&self, id: &ConversationId) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let mut run = RunState::default();
+        // Read once per run: a mode change starts another run, which sees it.
+        let Some(conversation) = self.journal.store().conversation(id).await? else {
+            return Ok(());
+        };
+        loop {
+            let transcript = self.journal.store().transcript(id).await?;
+            let Some(last) = transcript.messages.last() else {
+                return Ok(());
+            };
+            match last.role {
+                Role::User => {}
+                Role::Notice => break,
+                Role::Assistant => {
+                    let calls: Vec<&Call> = transcript.calls_of(&last.id).collect();
+                    if calls.is_empty() {
+                        break;
+                    }
+                    // The first call that is not over decides what happens next.
+                    match calls.into_iter().find(|c| !c.status.is_final()) {
+                        None => {}
+                        Some(call) if call.status == CallStatus::Pending => {
+                            if self.settle_pending(&conversation, call).await? {
+                                continue;
+                            }
+                            break;
+                        }
+                        Some(call) if call.status == CallStatus::Approved => {
+                            self.execute(&conversation, call, &mut run).await?;
+                            continue;
+                        }
+                        // Running elsewhere (cannot happen with one loop per conversation).
+                        Some(_) => break,
+                    }
+                }
+            }
+            if run.steps >= self.settings.step_limit {
+                let steps = run.steps;
+                self.journal
+                    .add_message(
+                        id,
+                        Role::Notice,
+                        &format!(
+                            "The agent stopped after {steps} model turns (the step limit). Send a message to continue."
+                        ),
+                    )
+                    .await?;
+                break;
+            }
+            run.steps += 1;
+            let model_started = Instant::now();
+            let replied = self.ask_model(&conversation, &transcript, &mut run).await;
+            run.model_time += model_started.elapsed();
+            if !replied? {
+                break;
+            }
+        }
+        if run.steps > 0 {
+            let timing = TurnTiming {
+                total_us: micros(started.elapsed()),
+                model_us: micros(run.model_time),
+                tool_us: micros(run.tool_time),
+            };
+            self.journal.record_turn(id, timing).await?;
+        }
+        Ok(())
+    }
+
+    /// A pending call: decided by the mode, or by the user if the front-end asks now. `false` when it
+    /// waits for a decision that comes later.
+    async fn settle_pending(&self, conversation: &Conversation, call: &Call) -> anyhow::Result<bool> {
+        let facts = CallFacts {
+            function_name: &call.function_name,
+            read_only: call.read_only,
+            destructive: call.destructive,
+        };
+        if let Some(by) = automatic_decision(conversation, facts) {
+            self.journal
+                .decide(
+                    &conversation.id,
+                    &call.id,
+                    &call.args_hash,
+                    CallStatus::Approved,
+                    by,
+                )
+                .await?;
+            return Ok(true);
+        }
+        let Some(decision) = self.asker.approve(conversation, call).await else {
+            return Ok(false);
+        };
+        match self
+            .apply(conversation, call, &call.args_hash, decision)
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(crate::AgentError::Internal(error)) => Err(error),
+            // The front-end offered a choice the call does not allow: ask again on the next run.
+            Err(error) => {
+                tracing::warn!(%error, "a decision was refused");
+                Ok(false)
+            }
+        }
+    }
+
+    /// The user's catalog, listed once per run; `None` when the sign-in is gone (a notice says so).
+    async fn catalog(
+        &self,
+        conversation: &Conversation,
+        run: &mut RunState,
+    ) -> anyhow::Result<Result<Arc<Catalog>, McpError>> {
+        if let Some(catalog) = &run.catalog {
+            return Ok(Ok(catalog.clone()));
+        }
+        let catalog = match self.directory.catalog(&conversation.user).await {
+            Ok(catalog) => catalog,
+            Err(McpError::SignInRequired) => return Ok(Err(McpError::SignInRequired)),
+            Err(McpError::Failed(message)) => {
+                tracing::warn!(%message, "no tool catalog");
+                return Ok(Err(McpError::Failed(message)));
+            }
+        };
+        run.catalog = Some(catalog.clone());
+        Ok(Ok(catalog))
+    }
+
+    /// One model turn; stores what it said. `false` when the loop should stop.
+    async fn ask_model(
+        &self,
+        conversation: &Conversation,
+        transcript: &Transcript,
+        run: &mut RunState,
+    ) -> anyhow::Result<bool> {
+        let id = &conversation.id;
+        let catalog = match self.catalog(conversation, run).await? {
+            Ok(catalog) => catalog,
+            Err(McpError::SignInRequired) => {
+                self.journal
+                    .add_message(
+                        id,
+                        Role::Notice,
+                        "Your sign-in has expired. Please sign in again to continue.",
+                    )
+                    .await?;
+                return Ok(false);
+            }
+            Err(McpError::Failed(_)) => Arc::new(Catalog::default()),
+        };
+        let messages = model::history(&self.settings.system_prompt, transcript);
+        let tools = model::tools(&catalog);
+        let journal = &self.journal;
+        let mut on_text = |text: &str| {
+            journal.tell(id, Change::Streaming((!text.is_empty()).then(|| text.to_owned())));
+        };
+        let reply = match self.model.complete(&messages, &tools, &mut on_text).await {
+            Ok(reply) => reply,
+            Err(error) => {
+                self.journal.tell(id, Change::Streaming(None));
+                self.journal
+                    .add_message(
+                        id,
+                        Role::Notice,
+                        &format!("{error} Your message is kept; send another message to try again."),
+                    )
+                    .await?;
+                return Ok(false);
+            }
+        };
+        self.store_reply(conversation, &catalog, reply).await
+    }
+
+    /// Stores the reply with its proposed calls (decided by the mode where it decides); calls that cannot
+    /// run are stored (and audited) as failed, so the model hears why. `true` when there were calls.
+    async fn store_reply(
+        &self,
+        conversation: &Conversation,
+        catalog: &Catalog,
+        reply: ModelReply,
+    ) -> anyhow::Result<bool> {
+        let mut failures = Vec::with_capacity(reply.calls.len());
+        let calls: Vec<NewCall> = reply
+            .calls
+            .iter()
+            .map(|proposed| {
+                let tool = catalog.find(&proposed.name);
+                let mut call = NewCall {
+                    model_call_id: proposed.id.clone(),
+                    function_name: proposed.name.clone(),
+                    server: tool.map(|t| t.server_name.clone()).unwrap_or_default(),
+                    tool: tool.map_or_else(|| proposed.name.clone(), |t| t.tool.clone()),
+                    arguments: proposed.arguments.clone(),
+                    read_only: tool.is_some_and(|t| t.read_only),
+                    destructive: tool.is_none_or(|t| t.destructive),
+                    status: CallStatus::Pending,
+                    decided_by: None,
+                };
+                let object = serde_json::from_str::<Value>(&proposed.arguments)
+                    .is_ok_and(|v| v.is_object());
+                failures.push(if tool.is_none() {
+                    Some(format!("There is no tool named {:?}.", proposed.name))
+                } else if !object {
+                    Some("The arguments are not a JSON object.".to_owned())
+                } else {
+                    let facts = CallFacts {
+                        function_name: &call.function_name,
+                        read_only: call.read_only,
+                        destructive: call.destructive,
+                    };
+                    if let Some(by) = automatic_decision(conversation, facts) {
+                        call.status = CallStatus::Approved;
+                        call.decided_by = Some(by);
+                    }
+                    None
+                });
+                call
+            })
+            .collect();
+        let any_calls = !calls.is_empty();
+        let ids = self
+            .journal
+            .add_assistant(&conversation.id, &reply.text, calls)
+            .await?;
+        for (call, failure) in ids.iter().zip(failures) {
+            if let Some(failure) = failure {
+                self.journal
+                    .finish_call(&conversation.id, call, &Finish::failed(failure))
+                    .await?;
+            }
+        }
+        Ok(any_calls)
+    }
+
+    /// Runs one approved call as the conversation's user.
+    async fn execute(
+        &self,
+        conversation: &Conversation,
+        call: &Call,
+        run: &mut RunState,
+    ) -> anyhow::Result<()> {
+        if !self.journal.start_call(&conversation.id, &call.id).await? {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let finish = match self.call_tool(conversation, call, run).await? {
+            Ok(result) => {
+                let failed = result.is_error == Some(true);
+                Finish {
+                    status: if failed {
+                        CallStatus::Failed
+                    } else {
+                        CallStatus::Done
+                    },
+                    text: result_text(&result),
+                    is_error: failed,
+                }
+            }
+            Err(message) => Finish::failed(message),
+        };
+        run.tool_time += started.elapsed();
+        self.journal
+            .finish_call(&conversation.id, &call.id, &finish)
+            .await?;
+        tracing::info!(conversation = %conversation.id, server = %call.server, tool = %call.tool, status = %finish.status, "tool call finished");
+        Ok(())
+    }
+
+    async fn call_tool(
+        &self,
+        conversation: &Conversation,
+        call: &Call,
+        run: &mut RunState,
+    ) -> anyhow::Result<Result<rmcp::model::CallToolResult, String>> {
+        let catalog = match self.catalog(conversation, run).await? {
+            Ok(catalog) => catalog,
+            Err(McpError::SignInRequired) => {
+                return Ok(Err(
+                    "Your sign-in has expired; the tool was not called.".to_owned()
+                ));
+            }
+            Err(McpError::Failed(message)) => return Ok(Err(message)),
+        };
+        let Some(tool) = catalog.find_tool(&call.server, &call.tool) else {
+            return Ok(Err(
+                "This tool is no longer offered; it was not called.".to_owned()
+            ));
+        };
+        let Ok(Value::Object(arguments)) = serde_json::from_str(&call.arguments) else {
+            return Ok(Err("The arguments are not a JSON object.".to_owned()));
+        };
+        let bridge = Bridge {
+            asker: self.asker.clone(),
+            conversation: conversation.clone(),
+            call: call.clone(),
+            client_name: self.client_name,
+        };
+        let limit = self.settings.tool_timeout + self.settings.elicitation_timeout;
+        Ok(
+            match tokio::time::timeout(
+                limit,
+                self.directory
+                    .call(&conversation.user, tool, arguments, bridge),
+            )
+            .await
+            {
+                Err(_) => Err("The tool did not finish in time.".to_owned()),
+                Ok(Err(McpError::SignInRequired)) => {
+                    Err("Your sign-in has expired; the tool was not called.".to_owned())
+                }
+                Ok(Err(McpError::Failed(message))) => Err(message),
+                Ok(Ok(result)) => Ok(result),
+            },
+        )
+    }
+}

@@ -1,0 +1,297 @@
+//! The agent core driven by a front-end that is not the web: an in-memory store, a model that follows a
+//! script, an asker that decides at once (as a console's y/n prompt does), against a real MCP server
+//! over Streamable HTTP. The loop is the same one the web runs.
+
+use std::sync::{
+    Arc, Mutex,
+    atomic::{AtomicUsize, Ordering},
+};
+
+use agent::{
+    Agent, Journal,
+    domain::{
+        ApprovalMode, Call, CallStatus, Conversation, ConversationId, DecidedBy, Decision, Role,
+        UserKey,
+    },
+    mcp::{McpDirectory, ServerSpec, TokenError, TokenSource},
+    memory::MemoryStore,
+    model::{ChatModel, ModelError, ModelReply, ProposedCall},
+    ports::{Asker, Change, ConversationStore, ElicitReply, Notifier},
+    settings::AgentSettings,
+};
+use async_openai::types::chat::{ChatCompletionRequestMessage, ChatCompletionTools};
+use async_trait::async_trait;
+use rmcp::{
+    ServerHandler,
+    handler::server::{router::tool::ToolRouter, wrapper::Parameters},
+    model::{CallToolResult, ContentBlock as Content, ServerCapabilities, ServerConfig},
+    tool, tool_handler, tool_router,
+    transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
+    },
+};
+use schemars::JsonSchema;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+struct EchoArgs {
+    /// What to echo.
+    text: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+struct EraseArgs {
+    /// What to erase.
+    name: String,
+}
+
+/// A real MCP server with one read-only and one destructive tool; it counts the calls that reach it.
+#[derive(Clone)]
+#[allow(dead_code)] // `tool_router` is read by the macros
+struct Demo {
+    tool_router: ToolRouter<Demo>,
+    calls: Arc<AtomicUsize>,
+}
+
+#[tool_router]
+impl Demo {
+    #[tool(description = "Echoes the text.", annotations(read_only_hint = true))]
+    async fn echo(&self, Parameters(args): Parameters<EchoArgs>) -> CallToolResult {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        CallToolResult::success(vec![Content::text(format!("echo: {}", args.text))])
+    }
+
+    #[tool(description = "Erases a thing.", annotations(destructive_hint = true))]
+    async fn erase(&self, Parameters(args): Parameters<EraseArgs>) -> CallToolResult {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        CallToolResult::success(vec![Content::text(format!("erased {}", args.name))])
+    }
+}
+
+#[tool_handler]
+impl ServerHandler for Demo {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+    }
+}
+
+async fn start_server(calls: Arc<AtomicUsize>) -> String {
+    let service = StreamableHttpService::new(
+        move || {
+            Ok(Demo {
+                tool_router: Demo::tool_router(),
+                calls: calls.clone(),
+            })
+        },
+        Arc::new(LocalSessionManager::default()),
+        StreamableHttpServerConfig::default(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, axum::Router::new().route_service("/mcp", service))
+            .await
+            .unwrap();
+    });
+    format!("http://{addr}/mcp")
+}
+
+struct FixedToken;
+
+#[async_trait]
+impl TokenSource for FixedToken {
+    async fn access_token(&self, _: &UserKey, _: &str) -> Result<SecretString, TokenError> {
+        Ok(SecretString::from("test-token"))
+    }
+    async fn forget(&self, _: &UserKey, _: &str) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+/// Proposes the tool named in the user's last message (`echo`/`erase`), then states the last result.
+struct ScriptedModel;
+
+#[async_trait]
+impl ChatModel for ScriptedModel {
+    async fn complete(
+        &self,
+        messages: &[ChatCompletionRequestMessage],
+        _tools: &[ChatCompletionTools],
+        on_text: &mut (dyn for<'t> FnMut(&'t str) + Send),
+    ) -> Result<ModelReply, ModelError> {
+        match messages.last() {
+            Some(ChatCompletionRequestMessage::User(user)) => {
+                let text = serde_json::to_value(&user.content).unwrap();
+                let text = text.as_str().unwrap_or_default();
+                let (name, arguments) = if text.contains("erase") {
+                    ("erase", r#"{"name":"report"}"#)
+                } else {
+                    ("echo", r#"{"text":"hi"}"#)
+                };
+                Ok(ModelReply {
+                    text: String::new(),
+                    calls: vec![ProposedCall {
+                        id: "call_1".into(),
+                        name: name.into(),
+                        arguments: arguments.into(),
+                    }],
+                })
+            }
+            Some(ChatCompletionRequestMessage::Tool(tool)) => {
+                let result = serde_json::to_value(&tool.content).unwrap();
+                let text = format!("The tool said: {}", result.as_str().unwrap_or_default());
+                on_text(&text);
+                Ok(ModelReply {
+                    text,
+                    calls: Vec::new(),
+                })
+            }
+            _ => Ok(ModelReply::default()),
+        }
+    }
+}
+
+/// Decides at once, like a y/n prompt: approves `echo`, declines everything else; remembers whom it asked.
+#[derive(Default)]
+struct Prompt {
+    asked: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl Asker for Prompt {
+    async fn approve(&self, _: &Conversation, call: &Call) -> Option<Decision> {
+        self.asked.lock().unwrap().push(call.tool.clone());
+        Some(if call.tool == "echo" {
+            Decision::Approve
+        } else {
+            Decision::Decline
+        })
+    }
+
+    async fn elicit(
+        &self,
+        _: &Conversation,
+        _: &Call,
+        _: &str,
+        _: &rmcp::model::ElicitationSchema,
+    ) -> ElicitReply {
+        ElicitReply::decline()
+    }
+}
+
+/// Counts changes, so the test sees the journal notify.
+#[derive(Default)]
+struct Counter(AtomicUsize);
+
+impl Notifier for Counter {
+    fn notify(&self, _: &ConversationId, _: Change) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+struct Console {
+    agent: Arc<Agent>,
+    store: Arc<MemoryStore>,
+    prompt: Arc<Prompt>,
+    changes: Arc<Counter>,
+    served: Arc<AtomicUsize>,
+}
+
+async fn console() -> Console {
+    let served = Arc::new(AtomicUsize::new(0));
+    let url = start_server(served.clone()).await;
+    let store = Arc::new(MemoryStore::default());
+    let changes = Arc::new(Counter::default());
+    let prompt = Arc::new(Prompt::default());
+    let spec: ServerSpec = format!("demo={url} demo:scope").parse().unwrap();
+    let directory = Arc::new(McpDirectory::new(vec![spec], Arc::new(FixedToken)));
+    let agent = Agent::new(
+        Journal::new(store.clone(), changes.clone()),
+        Arc::new(ScriptedModel),
+        directory,
+        prompt.clone(),
+        AgentSettings::default(),
+        "portcullis-test-console",
+    );
+    Console {
+        agent,
+        store,
+        prompt,
+        changes,
+        served,
+    }
+}
+
+impl Console {
+    async fn conversation(&self, mode: ApprovalMode) -> Conversation {
+        self.agent
+            .journal()
+            .create_conversation(&UserKey::from("tenant.user"), mode)
+            .await
+            .unwrap()
+    }
+
+    async fn calls(&self, id: &ConversationId) -> Vec<Call> {
+        self.store.transcript(id).await.unwrap().calls
+    }
+
+    async fn last_text(&self, id: &ConversationId) -> String {
+        let transcript = self.store.transcript(id).await.unwrap();
+        let last = transcript.messages.last().unwrap();
+        assert_eq!(last.role, Role::Assistant);
+        last.content.clone()
+    }
+}
+
+#[tokio::test]
+async fn a_console_front_end_approves_at_its_prompt_and_the_call_runs_once() {
+    let console = console().await;
+    let conversation = console.conversation(ApprovalMode::Manual).await;
+    console
+        .agent
+        .send_and_wait(&conversation, "please echo hi")
+        .await
+        .unwrap();
+    let calls = console.calls(&conversation.id).await;
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].status, CallStatus::Done);
+    assert_eq!(calls[0].decided_by, Some(DecidedBy::User));
+    assert_eq!(console.served.load(Ordering::SeqCst), 1);
+    assert_eq!(*console.prompt.asked.lock().unwrap(), ["echo"]);
+    assert_eq!(
+        console.last_text(&conversation.id).await,
+        "The tool said: echo: hi"
+    );
+    assert!(!console.agent.is_running(&conversation.id));
+    assert!(console.changes.0.load(Ordering::SeqCst) > 3, "the journal notified");
+    assert_eq!(console.store.timings(&conversation.id).len(), 1);
+}
+
+#[tokio::test]
+async fn a_declined_call_never_reaches_the_server_and_auto_mode_still_asks_for_destructive_tools() {
+    let console = console().await;
+    let conversation = console.conversation(ApprovalMode::Auto).await;
+    console
+        .agent
+        .send_and_wait(&conversation, "echo something")
+        .await
+        .unwrap();
+    // Auto: the read-only tool ran without asking.
+    assert!(console.prompt.asked.lock().unwrap().is_empty());
+    assert_eq!(console.served.load(Ordering::SeqCst), 1);
+    console
+        .agent
+        .send_and_wait(&conversation, "now erase the report")
+        .await
+        .unwrap();
+    // Destructive: asked even in Auto, declined, never served.
+    assert_eq!(*console.prompt.asked.lock().unwrap(), ["erase"]);
+    assert_eq!(console.served.load(Ordering::SeqCst), 1);
+    let calls = console.calls(&conversation.id).await;
+    assert_eq!(calls[1].status, CallStatus::Declined);
+    assert_eq!(
+        console.last_text(&conversation.id).await,
+        "The tool said: Declined by the user."
+    );
+}

@@ -1,0 +1,346 @@
+//! The authorization endpoint: a server-rendered sign-in page listing the dev users, with a consent line
+//! naming the client and the requested scopes. Choosing a user signs in and issues a code.
+//!
+//! Errors about the client or its redirect URI are shown on the page and never redirected (no open
+//! redirect); every other error goes back to the client's registered redirect URI with `state` and `iss`.
+
+use std::sync::Arc;
+
+use axum::{
+    Form,
+    extract::{Path, Query, State},
+    http::{StatusCode, header},
+    response::{Html, IntoResponse, Redirect, Response},
+};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use url::Url;
+
+use super::{
+    Inner,
+    directory::{ScopeRequest, parse_scope},
+    pages, random_token,
+    store::{ClientRow, CodeRow, now},
+};
+
+/// Authorization codes live this long.
+const CODE_LIFETIME_SECS: i64 = 60;
+
+/// Parameters of an authorization request (query on GET, form on POST).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AuthorizeParams {
+    #[serde(default)]
+    client_id: String,
+    #[serde(default)]
+    redirect_uri: String,
+    #[serde(default)]
+    response_type: String,
+    #[serde(default)]
+    scope: String,
+    state: Option<String>,
+    nonce: Option<String>,
+    code_challenge: Option<String>,
+    code_challenge_method: Option<String>,
+    response_mode: Option<String>,
+    /// POST only: the chosen dev user, or empty with `action=cancel`.
+    #[serde(default)]
+    user: String,
+    #[serde(default)]
+    action: String,
+}
+
+/// A validated request, ready to be shown or granted.
+struct Valid {
+    client: ClientRow,
+    scope: ScopeRequest,
+}
+
+/// What went wrong, and how to tell whom.
+enum Failure {
+    /// Shown on the IdP's page: the client or redirect URI cannot be trusted.
+    Page(StatusCode, String),
+    /// Sent back to the (verified) redirect URI.
+    Redirect(&'static str, String),
+}
+
+/// RFC 8252 §7.3: loopback redirect URIs of native (public) clients may use any port.
+fn redirect_matches(client: &ClientRow, requested: &str) -> bool {
+    if client.redirect_uris.iter().any(|r| r == requested) {
+        return true;
+    }
+    let Ok(requested) = Url::parse(requested) else {
+        return false;
+    };
+    let loopback = matches!(requested.host_str(), Some("127.0.0.1" | "[::1]"));
+    client.is_public()
+        && loopback
+        && requested.scheme() == "http"
+        && client.redirect_uris.iter().any(|registered| {
+            Url::parse(registered).is_ok_and(|mut registered| {
+                let mut candidate = requested.clone();
+                let _ = registered.set_port(None);
+                let _ = candidate.set_port(None);
+                registered == candidate
+            })
+        })
+}
+
+async fn validate(inner: &Inner, params: &AuthorizeParams) -> Result<Valid, Failure> {
+    let client = inner
+        .store
+        .client(&params.client_id)
+        .await
+        .map_err(|_| {
+            Failure::Page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The sign-in service failed.".into(),
+            )
+        })?
+        .ok_or_else(|| {
+            Failure::Page(
+                StatusCode::BAD_REQUEST,
+                format!("Unknown application (client_id {:?}).", params.client_id),
+            )
+        })?;
+    if params.redirect_uri.is_empty() || !redirect_matches(&client, &params.redirect_uri) {
+        return Err(Failure::Page(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "The redirect URI {:?} is not registered for {}.",
+                params.redirect_uri, client.name
+            ),
+        ));
+    }
+    if params.response_type != "code" {
+        return Err(Failure::Redirect(
+            "unsupported_response_type",
+            "only response_type=code is supported".into(),
+        ));
+    }
+    if params
+        .response_mode
+        .as_deref()
+        .is_some_and(|m| m != "query")
+    {
+        return Err(Failure::Redirect(
+            "invalid_request",
+            "only response_mode=query is supported".into(),
+        ));
+    }
+    match (
+        &params.code_challenge,
+        params.code_challenge_method.as_deref(),
+    ) {
+        (Some(challenge), Some("S256")) if (43..=128).contains(&challenge.len()) => {}
+        (Some(_), Some("S256")) => {
+            return Err(Failure::Redirect(
+                "invalid_request",
+                "malformed code_challenge".into(),
+            ));
+        }
+        (Some(_), _) => {
+            return Err(Failure::Redirect(
+                "invalid_request",
+                "code_challenge_method must be S256".into(),
+            ));
+        }
+        (None, _) if client.is_public() => {
+            return Err(Failure::Redirect(
+                "invalid_request",
+                "PKCE (code_challenge with S256) is required for public clients".into(),
+            ));
+        }
+        (None, _) => {}
+    }
+    let scope = parse_scope(&params.scope, &inner.resources)
+        .map_err(|e| Failure::Redirect("invalid_scope", e))?;
+    if scope.default_scope {
+        return Err(Failure::Redirect(
+            "invalid_scope",
+            ".default is for the client-credentials and on-behalf-of grants".into(),
+        ));
+    }
+    if scope.oidc.is_empty() && scope.resource.is_none() {
+        return Err(Failure::Redirect(
+            "invalid_scope",
+            "no scope requested".into(),
+        ));
+    }
+    Ok(Valid { client, scope })
+}
+
+fn redirect_with(inner: &Inner, params: &AuthorizeParams, pairs: &[(&str, &str)]) -> Response {
+    let Ok(mut url) = Url::parse(&params.redirect_uri) else {
+        return error_page(StatusCode::BAD_REQUEST, "The redirect URI is not a URL.");
+    };
+    {
+        let mut query = url.query_pairs_mut();
+        for (key, value) in pairs {
+            query.append_pair(key, value);
+        }
+        if let Some(state) = &params.state {
+            query.append_pair("state", state);
+        }
+        // RFC 9207: tells the client which issuer answered (mix-up defence).
+        query.append_pair("iss", &inner.issuer());
+    }
+    let mut response = Redirect::to(url.as_str()).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    response
+}
+
+fn error_page(status: StatusCode, message: &str) -> Response {
+    (status, Html(pages::sign_in_error(message))).into_response()
+}
+
+fn fail(inner: &Inner, params: &AuthorizeParams, failure: Failure) -> Response {
+    match failure {
+        Failure::Page(status, message) => error_page(status, &message),
+        Failure::Redirect(code, description) => redirect_with(
+            inner,
+            params,
+            &[("error", code), ("error_description", &description)],
+        ),
+    }
+}
+
+/// The checks both the page and the choice go through: tenant, then the whole request.
+async fn admit(inner: &Inner, tenant: &str, params: &AuthorizeParams) -> Result<Valid, Response> {
+    if tenant != inner.tenant_id {
+        return Err(error_page(StatusCode::NOT_FOUND, "Unknown tenant."));
+    }
+    validate(inner, params)
+        .await
+        .map_err(|failure| fail(inner, params, failure))
+}
+
+/// GET: the sign-in page.
+pub async fn show(
+    State(inner): State<Arc<Inner>>,
+    Path(tenant): Path<String>,
+    Query(params): Query<AuthorizeParams>,
+) -> Response {
+    let valid = match admit(&inner, &tenant, &params).await {
+        Ok(valid) => valid,
+        Err(response) => return response,
+    };
+    let hidden = [
+        ("client_id", Some(&params.client_id)),
+        ("redirect_uri", Some(&params.redirect_uri)),
+        ("response_type", Some(&params.response_type)),
+        ("scope", Some(&params.scope)),
+        ("state", params.state.as_ref()),
+        ("nonce", params.nonce.as_ref()),
+        ("code_challenge", params.code_challenge.as_ref()),
+        (
+            "code_challenge_method",
+            params.code_challenge_method.as_ref(),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| value.map(|v| (name, v.as_str())))
+    .collect();
+    let granted = valid.scope.to_scope_string();
+    let page = pages::sign_in(&pages::SignIn {
+        client: &valid.client.name,
+        scopes: granted.split(' ').collect(),
+        hidden,
+        users: &inner.users,
+    });
+    let mut response = Html(page).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    // The form posts back here and is then redirected to the client (browsers apply form-action to
+    // that redirect too); nothing may frame the page.
+    let client_origin = Url::parse(&params.redirect_uri)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default();
+    if let Ok(policy) = header::HeaderValue::from_str(&format!(
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' {client_origin}; frame-ancestors 'none'"
+    )) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, policy);
+    }
+    response
+}
+
+/// POST: the user's choice. Every parameter is validated again (nothing from the GET is trusted).
+pub async fn submit(
+    State(inner): State<Arc<Inner>>,
+    Path(tenant): Path<String>,
+    Form(params): Form<AuthorizeParams>,
+) -> Response {
+    let valid = match admit(&inner, &tenant, &params).await {
+        Ok(valid) => valid,
+        Err(response) => return response,
+    };
+    if params.action == "cancel" {
+        return redirect_with(
+            &inner,
+            &params,
+            &[
+                ("error", "access_denied"),
+                ("error_description", "the user cancelled sign-in"),
+            ],
+        );
+    }
+    let Some(user) = inner.user(&params.user) else {
+        return error_page(StatusCode::BAD_REQUEST, "Choose one of the listed users.");
+    };
+    let code = random_token();
+    let row = CodeRow {
+        client_id: valid.client.client_id.clone(),
+        redirect_uri: params.redirect_uri.clone(),
+        username: user.username.clone(),
+        scope: valid.scope.to_scope_string(),
+        nonce: params.nonce.clone(),
+        code_challenge: params.code_challenge.clone(),
+        family_id: random_token(),
+        expires_at: now() + CODE_LIFETIME_SECS,
+    };
+    if let Err(error) = inner.store.insert_code(&code, &row).await {
+        tracing::error!(
+            error = format!("{error:#}"),
+            "storing an authorization code failed"
+        );
+        return error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The sign-in service failed.",
+        );
+    }
+    tracing::info!(client = %row.client_id, user = %row.username, "dev IdP issued an authorization code");
+    redirect_with(&inner, &params, &[("code", &code)])
+}
+
+/// RFC 7636 S256.
+pub fn pkce_matches(challenge: &str, verifier: &str) -> bool {
+    let valid_verifier = (43..=128).contains(&verifier.len())
+        && verifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+    valid_verifier && URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())) == challenge
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_s256_matches_rfc_7636_example() {
+        // RFC 7636 appendix B.
+        assert!(pkce_matches(
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+        ));
+        assert!(!pkce_matches(
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXX"
+        ));
+    }
+}

@@ -1,0 +1,260 @@
+//! Persistent state of the development IdP in SQLite: signing keys, clients, codes, refresh tokens.
+//! Codes and refresh tokens are single use; their consumption is one atomic `UPDATE … WHERE used_at IS
+//! NULL`, so two concurrent redemptions cannot both succeed.
+
+use std::path::Path;
+
+use anyhow::Context;
+use sha2::{Digest, Sha256};
+use sqlx::SqlitePool;
+
+/// Hex SHA-256: how secrets are stored and looked up.
+pub fn digest(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+pub fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct KeyRow {
+    pub kid: String,
+    pub private_pem: String,
+    pub created_at: i64,
+    pub retired_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ClientRow {
+    pub client_id: String,
+    pub name: String,
+    pub secret_sha256: Option<String>,
+    pub redirect_uris: sqlx::types::Json<Vec<String>>,
+    pub post_logout_redirect_uris: sqlx::types::Json<Vec<String>>,
+    pub app_roles: sqlx::types::Json<Vec<String>>,
+    pub dynamic: bool,
+}
+
+impl ClientRow {
+    pub fn is_public(&self) -> bool {
+        self.secret_sha256.is_none()
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CodeRow {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub username: String,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub family_id: String,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RefreshRow {
+    pub family_id: String,
+    pub client_id: String,
+    pub username: String,
+    pub scope: String,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+    pub revoked: bool,
+}
+
+/// What consuming a single-use secret found.
+pub enum Consumed<T> {
+    Fresh(T),
+    /// It existed but was used before (a replay); the row is returned so its family can be revoked.
+    Replayed(T),
+    Unknown,
+}
+
+impl Store {
+    pub async fn open(path: &Path) -> anyhow::Result<Self> {
+        let pool = service_kit::db::sqlite_pool(&format!("sqlite://{}", path.display()), 4).await?;
+        sqlx::migrate!("./migrations")
+            .run(&pool)
+            .await
+            .context("migrating the dev IdP database")?;
+        Ok(Self { pool })
+    }
+
+    // --- keys ---
+
+    pub async fn keys(&self) -> anyhow::Result<Vec<KeyRow>> {
+        Ok(sqlx::query_as::<_, KeyRow>(
+            "SELECT kid, private_pem, created_at, retired_at FROM signing_keys ORDER BY created_at DESC, kid",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Adds `key` as the active key and retires the previous ones (they stay published for a grace period).
+    pub async fn rotate_in(&self, key: &KeyRow) -> anyhow::Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL")
+            .bind(key.created_at)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO signing_keys (kid, private_pem, created_at) VALUES (?, ?, ?)")
+            .bind(&key.kid)
+            .bind(&key.private_pem)
+            .bind(key.created_at)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    // --- clients ---
+
+    pub async fn upsert_client(&self, client: &ClientRow) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO clients (client_id, name, secret_sha256, redirect_uris, post_logout_redirect_uris, app_roles, dynamic, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (client_id) DO UPDATE SET name = excluded.name, secret_sha256 = excluded.secret_sha256,
+                redirect_uris = excluded.redirect_uris, post_logout_redirect_uris = excluded.post_logout_redirect_uris,
+                app_roles = excluded.app_roles",
+        )
+        .bind(&client.client_id)
+        .bind(&client.name)
+        .bind(&client.secret_sha256)
+        .bind(&client.redirect_uris)
+        .bind(&client.post_logout_redirect_uris)
+        .bind(&client.app_roles)
+        .bind(client.dynamic)
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn client(&self, client_id: &str) -> anyhow::Result<Option<ClientRow>> {
+        Ok(sqlx::query_as::<_, ClientRow>(
+            "SELECT client_id, name, secret_sha256, redirect_uris, post_logout_redirect_uris, app_roles, dynamic
+             FROM clients WHERE client_id = ?",
+        )
+        .bind(client_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    // --- authorization codes ---
+
+    pub async fn insert_code(&self, code: &str, row: &CodeRow) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO auth_codes (code_sha256, client_id, redirect_uri, username, scope, nonce, code_challenge, family_id, expires_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(digest(code))
+        .bind(&row.client_id)
+        .bind(&row.redirect_uri)
+        .bind(&row.username)
+        .bind(&row.scope)
+        .bind(&row.nonce)
+        .bind(&row.code_challenge)
+        .bind(&row.family_id)
+        .bind(row.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Marks the code used and returns it, or reports a replay.
+    pub async fn consume_code(&self, code: &str) -> anyhow::Result<Consumed<CodeRow>> {
+        let hash = digest(code);
+        let fresh = sqlx::query_as::<_, CodeRow>(
+            "UPDATE auth_codes SET used_at = ? WHERE code_sha256 = ? AND used_at IS NULL
+             RETURNING client_id, redirect_uri, username, scope, nonce, code_challenge, family_id, expires_at",
+        )
+        .bind(now())
+        .bind(&hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(row) = fresh {
+            return Ok(Consumed::Fresh(row));
+        }
+        let replayed = sqlx::query_as::<_, CodeRow>(
+            "SELECT client_id, redirect_uri, username, scope, nonce, code_challenge, family_id, expires_at
+             FROM auth_codes WHERE code_sha256 = ?",
+        )
+        .bind(&hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(replayed.map_or(Consumed::Unknown, Consumed::Replayed))
+    }
+
+    // --- refresh tokens ---
+
+    pub async fn insert_refresh(&self, token: &str, row: &RefreshRow) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_sha256, family_id, client_id, username, scope, expires_at)
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(digest(token))
+        .bind(&row.family_id)
+        .bind(&row.client_id)
+        .bind(&row.username)
+        .bind(&row.scope)
+        .bind(row.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Marks the refresh token used (rotation) and returns it, or reports a replay.
+    pub async fn consume_refresh(&self, token: &str) -> anyhow::Result<Consumed<RefreshRow>> {
+        let hash = digest(token);
+        let fresh = sqlx::query_as::<_, RefreshRow>(
+            "UPDATE refresh_tokens SET used_at = ? WHERE token_sha256 = ? AND used_at IS NULL AND revoked = 0
+             RETURNING family_id, client_id, username, scope, expires_at, used_at, revoked",
+        )
+        .bind(now())
+        .bind(&hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(row) = fresh {
+            return Ok(Consumed::Fresh(row));
+        }
+        let seen = sqlx::query_as::<_, RefreshRow>(
+            "SELECT family_id, client_id, username, scope, expires_at, used_at, revoked
+             FROM refresh_tokens WHERE token_sha256 = ?",
+        )
+        .bind(&hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(seen.map_or(Consumed::Unknown, Consumed::Replayed))
+    }
+
+    /// Revokes every refresh token descended from one sign-in.
+    pub async fn revoke_family(&self, family_id: &str) -> anyhow::Result<u64> {
+        Ok(
+            sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE family_id = ?")
+                .bind(family_id)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
+    }
+
+    /// Revokes a user's refresh tokens at one client (sign-out).
+    pub async fn revoke_user_client(&self, username: &str, client_id: &str) -> anyhow::Result<u64> {
+        Ok(sqlx::query(
+            "UPDATE refresh_tokens SET revoked = 1 WHERE username = ? AND client_id = ?",
+        )
+        .bind(username)
+        .bind(client_id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+}

@@ -1,0 +1,219 @@
+//! Projections: the agent's domain records as the UI's display data (`app::chat`). The two sides
+//! share their text forms (both declared with `strum`), so states convert through them; a test checks
+//! every variant.
+
+use agent::{
+    domain::{self, Conversation, Transcript},
+    forms::{self, Field},
+};
+use app::chat::{
+    self as ui, ConversationSummary, ConversationView, ElicitationView, Entry, FieldKind,
+    FormField, ToolCallView,
+};
+
+use super::store::{AuditRow, rfc3339};
+
+/// A state from one side to the other by its text form.
+fn convert<T: std::str::FromStr + Default>(text: &str) -> T {
+    text.parse().unwrap_or_default()
+}
+
+pub fn mode(mode: domain::ApprovalMode) -> ui::ApprovalMode {
+    convert(mode.as_str())
+}
+
+pub fn domain_mode(mode: ui::ApprovalMode) -> domain::ApprovalMode {
+    convert(mode.as_str())
+}
+
+fn call_status(status: domain::CallStatus) -> ui::CallStatus {
+    status.as_str().parse().unwrap_or(ui::CallStatus::Failed)
+}
+
+fn elicitation_status(status: domain::ElicitationStatus) -> ui::ElicitationStatus {
+    status
+        .as_str()
+        .parse()
+        .unwrap_or(ui::ElicitationStatus::Expired)
+}
+
+fn decided_by(by: domain::DecidedBy) -> Option<ui::DecidedBy> {
+    by.as_str().parse().ok()
+}
+
+pub fn decision(decision: ui::Decision) -> domain::Decision {
+    match decision {
+        ui::Decision::Approve => domain::Decision::Approve,
+        ui::Decision::ApproveAlways => domain::Decision::ApproveAlways,
+        ui::Decision::Decline => domain::Decision::Decline,
+    }
+}
+
+pub fn action(action: ui::ElicitationAction) -> domain::ElicitationAction {
+    match action {
+        ui::ElicitationAction::Accept => domain::ElicitationAction::Accept,
+        ui::ElicitationAction::Decline => domain::ElicitationAction::Decline,
+        ui::ElicitationAction::Cancel => domain::ElicitationAction::Cancel,
+    }
+}
+
+pub fn summary(conversation: &Conversation) -> ConversationSummary {
+    ConversationSummary {
+        id: conversation.id.to_string(),
+        title: conversation.title.clone(),
+        mode: mode(conversation.mode),
+        updated_at: rfc3339(conversation.updated_at),
+    }
+}
+
+/// The conversation's view; `streaming` and `busy` come from the live state.
+pub fn view(
+    conversation: &Conversation,
+    transcript: &Transcript,
+    streaming: Option<String>,
+    busy: bool,
+) -> ConversationView {
+    ConversationView {
+        id: conversation.id.to_string(),
+        title: conversation.title.clone(),
+        mode: mode(conversation.mode),
+        entries: entries(transcript),
+        streaming,
+        busy,
+    }
+}
+
+fn field(field: Field) -> FormField {
+    FormField {
+        name: field.name,
+        title: field.title,
+        description: field.description,
+        required: field.required,
+        kind: match field.kind {
+            forms::FieldKind::Text {
+                default,
+                min_length,
+                max_length,
+                format,
+            } => FieldKind::Text {
+                default,
+                min_length,
+                max_length,
+                format,
+            },
+            forms::FieldKind::Number {
+                integer,
+                default,
+                minimum,
+                maximum,
+            } => FieldKind::Number {
+                integer,
+                default,
+                minimum,
+                maximum,
+            },
+            forms::FieldKind::Boolean { default } => FieldKind::Boolean { default },
+            forms::FieldKind::Choice { options, default } => FieldKind::Choice { options, default },
+        },
+    }
+}
+
+fn pretty(arguments: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(arguments)
+        .ok()
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or_else(|| arguments.to_owned())
+}
+
+fn entries(transcript: &Transcript) -> Vec<Entry> {
+    let mut entries = Vec::new();
+    for message in &transcript.messages {
+        let id = message.id.to_string();
+        let text = message.content.clone();
+        match message.role {
+            domain::Role::User => entries.push(Entry::User { id, text }),
+            domain::Role::Notice => entries.push(Entry::Notice { id, text }),
+            domain::Role::Assistant => {
+                if !text.is_empty() {
+                    entries.push(Entry::Assistant { id, text });
+                }
+                for call in transcript.calls_of(&message.id) {
+                    let elicitations = transcript
+                        .elicitations_of(&call.id)
+                        .map(|e| ElicitationView {
+                            id: e.id.to_string(),
+                            message: e.message.clone(),
+                            fields: forms::form_from_json(&e.schema)
+                                .map(|form| form.into_iter().map(field).collect())
+                                .unwrap_or_default(),
+                            status: elicitation_status(e.status),
+                        })
+                        .collect();
+                    entries.push(Entry::ToolCall(ToolCallView {
+                        id: call.id.to_string(),
+                        server: call.server.clone(),
+                        tool: call.tool.clone(),
+                        arguments: pretty(&call.arguments),
+                        args_hash: call.args_hash.to_string(),
+                        status: call_status(call.status),
+                        result: call.result.clone(),
+                        is_error: call.is_error,
+                        read_only: call.read_only,
+                        destructive: call.destructive,
+                        decided_by: call.decided_by.and_then(decided_by),
+                        elicitations,
+                    }));
+                }
+            }
+        }
+    }
+    entries
+}
+
+pub fn audit(row: AuditRow) -> ui::AuditRecord {
+    ui::AuditRecord {
+        conversation_id: row.conversation_id,
+        server: row.server,
+        tool: row.tool,
+        args_hash: row.args_hash,
+        decision: row.decision,
+        decided_by: row.decided_by,
+        proposed_at: rfc3339(row.proposed_at),
+        decided_at: row.decided_at.map(rfc3339),
+        finished_at: row.finished_at.map(rfc3339),
+        outcome: row.outcome,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use strum::VariantArray;
+
+    use super::*;
+
+    #[test]
+    fn every_state_has_its_counterpart() {
+        for status in domain::CallStatus::VARIANTS {
+            assert_eq!(call_status(*status).as_str(), status.as_str());
+        }
+        for m in domain::ApprovalMode::VARIANTS {
+            assert_eq!(domain_mode(mode(*m)), *m);
+        }
+        for by in [
+            domain::DecidedBy::User,
+            domain::DecidedBy::Auto,
+            domain::DecidedBy::AlwaysAllow,
+        ] {
+            assert_eq!(decided_by(by).map(|b| b.as_str()), Some(by.as_str()));
+        }
+        for status in [
+            domain::ElicitationStatus::Pending,
+            domain::ElicitationStatus::Accepted,
+            domain::ElicitationStatus::Declined,
+            domain::ElicitationStatus::Cancelled,
+            domain::ElicitationStatus::Expired,
+        ] {
+            assert_eq!(elicitation_status(status).as_str(), status.as_str());
+        }
+    }
+}

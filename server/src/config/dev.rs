@@ -1,0 +1,27 @@
+//! The dev stack's own section (`dev-stack` feature only); the dev IdP's and dev model's sections are
+//! `dev_stack`'s types.
+
+use std::net::SocketAddr;
+
+use agent::mcp::Protocol;
+use serde::Deserialize;
+
+/// The dev stack's in-process mcp-tools.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct DevMcpConfig {
+    /// Listen address (`APP_DEV_MCP__BIND`); loopback only.
+    pub bind: SocketAddr,
+    /// MCP generation the web app speaks to it (`APP_DEV_MCP__PROTOCOL`): `auto` (default), `legacy`
+    /// (2025-11-25 sessions) or `2026-07-28`.
+    pub protocol: Protocol,
+}
+
+impl Default for DevMcpConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            protocol: Protocol::Auto,
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! The MCP directory and the chat: the agent core over the app database, reaching the MCP servers
+//! (configured, or the dev stack's mcp-tools) with tokens from the token cache.
+
+use std::sync::Arc;
+
+use app::tools::backend::SharedDirectory;
+
+use super::StandIns;
+use crate::{auth::token_cache::TokenCache, chat::Chat, config::Config};
+
+pub(super) async fn chat(
+    config: &Config,
+    stand_ins: &StandIns,
+    app_db: &sqlx::AnyPool,
+    tokens: Arc<TokenCache>,
+) -> anyhow::Result<(Arc<Chat>, SharedDirectory)> {
+    let servers = match (&config.mcp_servers, &stand_ins.mcp) {
+        (Some(servers), _) => servers.clone(),
+        (None, Some(dev_server)) => vec![dev_server.clone()],
+        (None, None) => Vec::new(),
+    };
+    crate::chat::build(
+        app_db.clone(),
+        tokens,
+        servers,
+        &config.model,
+        stand_ins.model.as_ref(),
+        config.agent.clone(),
+    )
+    .await
+}
