@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use agent::{
     domain::UserKey,
-    mcp::{McpDirectory, McpError},
+    mcp::{McpDirectory, McpError, ServerSpec},
 };
 use app::{
     auth::Identity,
@@ -32,8 +32,12 @@ fn tool_info(tool: Tool) -> ToolInfo {
 }
 
 impl ToolsPage {
-    async fn server_tools(&self, user: &UserKey, index: usize) -> Result<ServerTools, ListError> {
-        let spec = &self.0.servers()[index];
+    async fn server_tools(
+        &self,
+        user: &UserKey,
+        index: usize,
+        spec: &ServerSpec,
+    ) -> Result<ServerTools, ListError> {
         let tools = match self.0.list_tools(user, index).await {
             Ok(tools) => Ok(tools.into_iter().map(tool_info).collect()),
             Err(McpError::SignInRequired) => return Err(ListError::SignInRequired),
@@ -52,7 +56,8 @@ impl ToolDirectory for ToolsPage {
         Box::pin(async move {
             let user = UserKey::from(user.key.as_str());
             let results = futures::future::join_all(
-                (0..self.0.servers().len()).map(|index| self.server_tools(&user, index)),
+                (self.0.servers().iter().enumerate())
+                    .map(|(index, spec)| self.server_tools(&user, index, spec)),
             )
             .await;
             results.into_iter().collect()

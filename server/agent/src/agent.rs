@@ -149,7 +149,11 @@ impl Agent {
         Ok(())
     }
 
-    async fn accept_message(&self, conversation: &Conversation, text: &str) -> Result<(), AgentError> {
+    async fn accept_message(
+        &self,
+        conversation: &Conversation,
+        text: &str,
+    ) -> Result<(), AgentError> {
         let text = text.trim();
         if text.is_empty() {
             return Err(AgentError::Invalid("Type a message first.".to_owned()));

@@ -118,7 +118,17 @@ text_form!(Role);
 
 /// How a conversation's tool calls are approved.
 #[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Display, EnumString, AsRefStr, IntoStaticStr, VariantArray,
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Display,
+    EnumString,
+    AsRefStr,
+    IntoStaticStr,
+    VariantArray,
 )]
 #[strum(serialize_all = "lowercase")]
 pub enum ApprovalMode {
@@ -133,7 +143,9 @@ pub enum ApprovalMode {
 text_form!(ApprovalMode);
 
 /// Where a tool call stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Display, EnumString, AsRefStr, IntoStaticStr, VariantArray)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Display, EnumString, AsRefStr, IntoStaticStr, VariantArray,
+)]
 #[strum(serialize_all = "lowercase")]
 pub enum CallStatus {
     /// Waiting for the user's decision.

@@ -133,15 +133,15 @@ impl Deferred {
             ElicitationAction::Decline | ElicitationAction::Cancel => None,
         };
         let Some(waiter) = lock(&self.waiters).remove(id) else {
-            // Nobody waits any more (the process restarted): it is over.
-            self.journal
-                .close_elicitation(&conversation.id, id, ElicitationStatus::Expired, None)
-                .await?;
+            // Nobody here waits for it (a double submit already answered it, or the process restarted and
+            // recovery expired it): nothing to write, so the answer that did arrive is never overwritten.
             return Err(AgentError::Conflict(
                 "This request is no longer waiting for an answer.".to_owned(),
             ));
         };
-        let answer = content.as_ref().map(|c| Value::Object(c.clone()).to_string());
+        let answer = content
+            .as_ref()
+            .map(|c| Value::Object(c.clone()).to_string());
         let closed = self
             .journal
             .close_elicitation(&conversation.id, id, action.status(), answer.as_deref())
@@ -186,19 +186,32 @@ impl Asker for Deferred {
             .await
         {
             lock(&self.waiters).remove(&id);
-            tracing::error!(error = format!("{error:#}"), "storing an elicitation failed");
+            tracing::error!(
+                error = format!("{error:#}"),
+                "storing an elicitation failed"
+            );
             return ElicitReply::cancel();
         }
-        match tokio::time::timeout(self.timeout, receiver).await {
+        let mut receiver = receiver;
+        match tokio::time::timeout(self.timeout, &mut receiver).await {
             Ok(Ok(reply)) => reply,
             _ => {
-                lock(&self.waiters).remove(&id);
+                if lock(&self.waiters).remove(&id).is_none() {
+                    // An answer took the waiter just as time ran out: it is stored as given, so it is
+                    // the one the server gets.
+                    if let Ok(reply) = receiver.await {
+                        return reply;
+                    }
+                }
                 if let Err(error) = self
                     .journal
                     .close_elicitation(&conversation.id, &id, ElicitationStatus::Expired, None)
                     .await
                 {
-                    tracing::warn!(error = format!("{error:#}"), "expiring an elicitation failed");
+                    tracing::warn!(
+                        error = format!("{error:#}"),
+                        "expiring an elicitation failed"
+                    );
                 }
                 ElicitReply::cancel()
             }

@@ -55,13 +55,18 @@ pub type Form = Vec<Field>;
 /// The form for a schema, or why it cannot be shown (multi-select enums).
 pub fn form(schema: &ElicitationSchema) -> Result<Form, String> {
     let required = schema.required.as_deref().unwrap_or_default();
-    let names: Vec<&String> = match &schema.property_order {
-        Some(order) => order
-            .iter()
-            .filter(|name| schema.properties.contains_key(*name))
-            .collect(),
-        None => schema.properties.keys().collect(),
-    };
+    // The server's order; properties it left out of the order come after, by name (as rmcp writes them).
+    let mut names: Vec<&String> = schema
+        .property_order
+        .iter()
+        .flatten()
+        .filter(|name| schema.properties.contains_key(*name))
+        .collect();
+    for name in schema.properties.keys() {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
     names
         .into_iter()
         .map(|name| {
@@ -100,14 +105,16 @@ fn describe(name: &str, property: &PrimitiveSchemaDefinition) -> Result<Describe
                 default: s.default.clone(),
                 min_length: s.min_length,
                 max_length: s.max_length,
-                format: s.format.map(|f| {
+                format: s.format.and_then(|f| {
                     match f {
-                        StringFormat::Email => "email",
-                        StringFormat::Uri => "uri",
-                        StringFormat::Date => "date",
-                        _ => "date-time",
+                        StringFormat::Email => Some("email"),
+                        StringFormat::Uri => Some("uri"),
+                        StringFormat::Date => Some("date"),
+                        StringFormat::DateTime => Some("date-time"),
+                        // A format this client does not know is not checked.
+                        _ => None,
                     }
-                    .to_owned()
+                    .map(str::to_owned)
                 }),
             },
         ),
@@ -137,7 +144,9 @@ fn describe(name: &str, property: &PrimitiveSchemaDefinition) -> Result<Describe
             text(&b.description),
             FieldKind::Boolean { default: b.default },
         ),
-        PrimitiveSchemaDefinition::Enum(EnumSchema::Single(SingleSelectEnumSchema::Untitled(e))) => (
+        PrimitiveSchemaDefinition::Enum(EnumSchema::Single(SingleSelectEnumSchema::Untitled(
+            e,
+        ))) => (
             text(&e.title),
             text(&e.description),
             choice(e.enum_.iter().map(|v| (v.clone(), v.clone())), &e.default),
@@ -157,7 +166,10 @@ fn describe(name: &str, property: &PrimitiveSchemaDefinition) -> Result<Describe
                 text(&e.description),
                 choice(
                     e.enum_.iter().enumerate().map(|(i, v)| {
-                        (v.clone(), labels.get(i).cloned().unwrap_or_else(|| v.clone()))
+                        (
+                            v.clone(),
+                            labels.get(i).cloned().unwrap_or_else(|| v.clone()),
+                        )
                     }),
                     &e.default,
                 ),
@@ -254,6 +266,7 @@ pub fn value(field: &Field, raw: &str) -> Result<Value, String> {
                 Value::from(number)
             }
         }
+        // `true`/`on` come from a web form's checkbox, `yes`/`y` from a console prompt.
         FieldKind::Boolean { .. } => match raw {
             "true" | "on" | "yes" | "y" => Value::Bool(true),
             "false" | "off" | "no" | "n" => Value::Bool(false),

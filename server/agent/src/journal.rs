@@ -9,7 +9,7 @@ use crate::{
         ApprovalMode, ArgsHash, CallId, CallStatus, Conversation, ConversationId, DecidedBy,
         ElicitationId, ElicitationStatus, Finish, NewCall, Role, TurnTiming, UserKey,
     },
-    ports::{Change, ConversationStore, Notifier},
+    ports::{Change, ConversationReads, ConversationStore, Notifier},
 };
 
 /// A store paired with its notifier.
@@ -24,8 +24,8 @@ impl Journal {
         Self { store, notifier }
     }
 
-    /// For reads.
-    pub fn store(&self) -> &dyn ConversationStore {
+    /// Reads only: every write goes through the journal.
+    pub fn store(&self) -> &dyn ConversationReads {
         self.store.as_ref()
     }
 
@@ -57,16 +57,34 @@ impl Journal {
         Ok(())
     }
 
-    /// Stores the reply; the streamed text it replaces disappears in the same change.
-    pub async fn add_assistant(
+    /// Stores a model reply with the calls it proposes; calls that cannot run are ended at once with their
+    /// reason (and audited). Watchers hear of it once, after all of it, so no call that cannot run is ever
+    /// shown as waiting; the streamed text the reply replaces disappears in the same change.
+    pub async fn add_reply(
         &self,
         id: &ConversationId,
         text: &str,
-        calls: Vec<NewCall>,
+        calls: Vec<(NewCall, Option<Finish>)>,
     ) -> anyhow::Result<Vec<CallId>> {
-        let ids = self.store.add_assistant(id, text, calls).await?;
+        let (calls, endings): (Vec<NewCall>, Vec<Option<Finish>>) = calls.into_iter().unzip();
+        let stored = self.store.add_assistant(id, text, calls).await;
+        let outcome = match stored {
+            Ok(ids) => {
+                let mut ended = Ok(());
+                for (call, finish) in ids.iter().zip(&endings) {
+                    if let Some(finish) = finish
+                        && let Err(error) = self.store.finish_call(call, finish).await
+                    {
+                        ended = Err(error);
+                        break;
+                    }
+                }
+                ended.map(|()| ids)
+            }
+            Err(error) => Err(error),
+        };
         self.notifier.notify(id, Change::Settled);
-        Ok(ids)
+        outcome
     }
 
     pub async fn set_mode(&self, id: &ConversationId, mode: ApprovalMode) -> anyhow::Result<()> {

@@ -13,7 +13,7 @@ use crate::{
         Elicitation, ElicitationId, ElicitationStatus, Finish, Message, MessageId, NewCall, Role,
         Transcript, TurnTiming, UserKey,
     },
-    ports::ConversationStore,
+    ports::{ConversationReads, ConversationStore},
 };
 
 #[derive(Default)]
@@ -63,24 +63,7 @@ impl State {
 }
 
 #[async_trait]
-impl ConversationStore for MemoryStore {
-    async fn create_conversation(
-        &self,
-        user: &UserKey,
-        mode: ApprovalMode,
-    ) -> anyhow::Result<Conversation> {
-        let conversation = Conversation {
-            id: ConversationId::random(),
-            user: user.clone(),
-            title: "New chat".to_owned(),
-            mode,
-            always_allow: Vec::new(),
-            updated_at: now_ms(),
-        };
-        lock(&self.state).conversations.push(conversation.clone());
-        Ok(conversation)
-    }
-
+impl ConversationReads for MemoryStore {
     async fn conversation(&self, id: &ConversationId) -> anyhow::Result<Option<Conversation>> {
         Ok(lock(&self.state)
             .conversations
@@ -93,8 +76,18 @@ impl ConversationStore for MemoryStore {
         let state = lock(&self.state);
         let of = |c: &ConversationId| c == id;
         Ok(Transcript {
-            messages: state.messages.iter().filter(|(c, _)| of(c)).map(|(_, m)| m.clone()).collect(),
-            calls: state.calls.iter().filter(|(c, _)| of(c)).map(|(_, m)| m.clone()).collect(),
+            messages: state
+                .messages
+                .iter()
+                .filter(|(c, _)| of(c))
+                .map(|(_, m)| m.clone())
+                .collect(),
+            calls: state
+                .calls
+                .iter()
+                .filter(|(c, _)| of(c))
+                .map(|(_, m)| m.clone())
+                .collect(),
             elicitations: state
                 .elicitations
                 .iter()
@@ -131,6 +124,26 @@ impl ConversationStore for MemoryStore {
             .find(|(c, e)| c == id && &e.id == elicitation)
             .map(|(_, e)| e.clone()))
     }
+}
+
+#[async_trait]
+impl ConversationStore for MemoryStore {
+    async fn create_conversation(
+        &self,
+        user: &UserKey,
+        mode: ApprovalMode,
+    ) -> anyhow::Result<Conversation> {
+        let conversation = Conversation {
+            id: ConversationId::random(),
+            user: user.clone(),
+            title: "New chat".to_owned(),
+            mode,
+            always_allow: Vec::new(),
+            updated_at: now_ms(),
+        };
+        lock(&self.state).conversations.push(conversation.clone());
+        Ok(conversation)
+    }
 
     async fn add_message(&self, id: &ConversationId, role: Role, text: &str) -> anyhow::Result<()> {
         self.add_assistant_or_message(id, role, text, Vec::new());
@@ -155,7 +168,11 @@ impl ConversationStore for MemoryStore {
         Ok(())
     }
 
-    async fn allow_always(&self, conversation: &Conversation, function: &str) -> anyhow::Result<()> {
+    async fn allow_always(
+        &self,
+        conversation: &Conversation,
+        function: &str,
+    ) -> anyhow::Result<()> {
         let mut state = lock(&self.state);
         if let Some(c) = state
             .conversations
@@ -242,7 +259,11 @@ impl ConversationStore for MemoryStore {
     ) -> anyhow::Result<bool> {
         let mut state = lock(&self.state);
         Ok(
-            match state.elicitations.iter_mut().find(|(_, e)| &e.id == elicitation) {
+            match state
+                .elicitations
+                .iter_mut()
+                .find(|(_, e)| &e.id == elicitation)
+            {
                 Some((_, e)) if e.status == ElicitationStatus::Pending => {
                     e.status = status;
                     true
@@ -272,11 +293,9 @@ impl MemoryStore {
             role,
             content: text.to_owned(),
         };
-        let first_user = role == Role::User
-            && !state.messages.iter().any(|(c, m)| c == id && m.role == Role::User);
-        if first_user
-            && let Some(c) = state.conversations.iter_mut().find(|c| &c.id == id)
-        {
+        // As the SQL store: the conversation's very first message names it when it is the user's.
+        let first_user = role == Role::User && !state.messages.iter().any(|(c, _)| c == id);
+        if first_user && let Some(c) = state.conversations.iter_mut().find(|c| &c.id == id) {
             c.title = text.chars().take(60).collect::<String>().trim().to_owned();
         }
         let ids: Vec<CallId> = calls

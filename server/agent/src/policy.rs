@@ -59,7 +59,10 @@ mod tests {
             Some(DecidedBy::AlwaysAllow)
         );
         // Not read-only: an "always" entry (which the API refuses to make) still decides nothing.
-        assert_eq!(automatic_decision(&c, call("delete_note", false, true)), None);
+        assert_eq!(
+            automatic_decision(&c, call("delete_note", false, true)),
+            None
+        );
     }
 
     #[test]
@@ -69,7 +72,10 @@ mod tests {
             automatic_decision(&c, call("add_note", false, false)),
             Some(DecidedBy::Auto)
         );
-        assert_eq!(automatic_decision(&c, call("delete_note", false, true)), None);
+        assert_eq!(
+            automatic_decision(&c, call("delete_note", false, true)),
+            None
+        );
         let e = conversation(ApprovalMode::Elicitation, &[]);
         assert_eq!(
             automatic_decision(&e, call("delete_note", false, true)),

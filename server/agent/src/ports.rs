@@ -12,15 +12,9 @@ use crate::domain::{
     Role, Transcript, TurnTiming, UserKey,
 };
 
-/// Where conversations, their messages, tool calls and elicitation requests are kept. The agent writes
-/// only through [`crate::Journal`], which tells the [`Notifier`] after every write.
+/// Reading conversations, their messages, tool calls and elicitation requests.
 #[async_trait]
-pub trait ConversationStore: Send + Sync + 'static {
-    async fn create_conversation(
-        &self,
-        user: &UserKey,
-        mode: ApprovalMode,
-    ) -> anyhow::Result<Conversation>;
+pub trait ConversationReads: Send + Sync + 'static {
     /// By id alone: the loop acts for the conversation's owner. Front-ends check ownership first.
     async fn conversation(&self, id: &ConversationId) -> anyhow::Result<Option<Conversation>>;
     async fn transcript(&self, id: &ConversationId) -> anyhow::Result<Transcript>;
@@ -32,10 +26,19 @@ pub trait ConversationStore: Send + Sync + 'static {
         id: &ConversationId,
         elicitation: &ElicitationId,
     ) -> anyhow::Result<Option<Elicitation>>;
+}
 
-    /// Appends a message; the first user message names the conversation.
-    async fn add_message(&self, id: &ConversationId, role: Role, text: &str)
-    -> anyhow::Result<()>;
+/// Where conversations are kept: reads, and the writes the agent makes only through [`crate::Journal`],
+/// which tells the [`Notifier`] after every write (its `store()` hands out the reads alone).
+#[async_trait]
+pub trait ConversationStore: ConversationReads {
+    async fn create_conversation(
+        &self,
+        user: &UserKey,
+        mode: ApprovalMode,
+    ) -> anyhow::Result<Conversation>;
+    /// Appends a message; the first message of a conversation, when the user's, names it.
+    async fn add_message(&self, id: &ConversationId, role: Role, text: &str) -> anyhow::Result<()>;
     /// Appends an assistant message with the calls it proposes, atomically; returns the calls' ids in
     /// the order given.
     async fn add_assistant(
@@ -86,7 +89,8 @@ pub enum Change {
     Stored,
     /// The assistant text streamed so far (`None`: the stream was abandoned).
     Streaming(Option<String>),
-    /// The streamed text became a stored message and the loop stopped: one change, so nothing is shown twice.
+    /// The streamed text became a stored message (or the loop stopped): one change that also clears the
+    /// streamed text, so nothing is shown twice.
     Settled,
 }
 

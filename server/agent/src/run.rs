@@ -109,7 +109,11 @@ impl Agent {
 
     /// A pending call: decided by the mode, or by the user if the front-end asks now. `false` when it
     /// waits for a decision that comes later.
-    async fn settle_pending(&self, conversation: &Conversation, call: &Call) -> anyhow::Result<bool> {
+    async fn settle_pending(
+        &self,
+        conversation: &Conversation,
+        call: &Call,
+    ) -> anyhow::Result<bool> {
         let facts = CallFacts {
             function_name: &call.function_name,
             read_only: call.read_only,
@@ -127,42 +131,47 @@ impl Agent {
                 .await?;
             return Ok(true);
         }
-        let Some(decision) = self.asker.approve(conversation, call).await else {
-            return Ok(false);
-        };
-        match self
-            .apply(conversation, call, &call.args_hash, decision)
-            .await
-        {
-            Ok(()) => Ok(true),
-            Err(crate::AgentError::Internal(error)) => Err(error),
-            // The front-end offered a choice the call does not allow: ask again on the next run.
-            Err(error) => {
-                tracing::warn!(%error, "a decision was refused");
-                Ok(false)
+        // A front-end should offer only the choices a call allows; if it sends one the call does not allow
+        // (always-allow for a tool that is not read-only), it is asked again, a few times at most.
+        for _ in 0..3 {
+            let Some(decision) = self.asker.approve(conversation, call).await else {
+                return Ok(false);
+            };
+            match self
+                .apply(conversation, call, &call.args_hash, decision)
+                .await
+            {
+                Ok(()) => return Ok(true),
+                Err(crate::AgentError::Internal(error)) => return Err(error),
+                Err(error) => tracing::warn!(%error, "a decision was refused; asking again"),
             }
         }
+        // Still pending: `Agent::decide` settles it later.
+        Ok(false)
     }
 
-    /// The user's catalog, listed once per run; `None` when the sign-in is gone (a notice says so).
+    /// The user's catalog, listed once per run (the directory caches it for a minute across runs); a run
+    /// that lasts longer keeps the list it started with, so a call is always checked against the tools
+    /// the model was offered.
     async fn catalog(
         &self,
         conversation: &Conversation,
         run: &mut RunState,
-    ) -> anyhow::Result<Result<Arc<Catalog>, McpError>> {
+    ) -> Result<Arc<Catalog>, McpError> {
         if let Some(catalog) = &run.catalog {
-            return Ok(Ok(catalog.clone()));
+            return Ok(catalog.clone());
         }
-        let catalog = match self.directory.catalog(&conversation.user).await {
-            Ok(catalog) => catalog,
-            Err(McpError::SignInRequired) => return Ok(Err(McpError::SignInRequired)),
-            Err(McpError::Failed(message)) => {
-                tracing::warn!(%message, "no tool catalog");
-                return Ok(Err(McpError::Failed(message)));
-            }
-        };
+        let catalog = self
+            .directory
+            .catalog(&conversation.user)
+            .await
+            .inspect_err(|error| {
+                if let McpError::Failed(message) = error {
+                    tracing::warn!(%message, "no tool catalog");
+                }
+            })?;
         run.catalog = Some(catalog.clone());
-        Ok(Ok(catalog))
+        Ok(catalog)
     }
 
     /// One model turn; stores what it said. `false` when the loop should stop.
@@ -173,7 +182,7 @@ impl Agent {
         run: &mut RunState,
     ) -> anyhow::Result<bool> {
         let id = &conversation.id;
-        let catalog = match self.catalog(conversation, run).await? {
+        let catalog = match self.catalog(conversation, run).await {
             Ok(catalog) => catalog,
             Err(McpError::SignInRequired) => {
                 self.journal
@@ -191,7 +200,10 @@ impl Agent {
         let tools = model::tools(&catalog);
         let journal = &self.journal;
         let mut on_text = |text: &str| {
-            journal.tell(id, Change::Streaming((!text.is_empty()).then(|| text.to_owned())));
+            journal.tell(
+                id,
+                Change::Streaming((!text.is_empty()).then(|| text.to_owned())),
+            );
         };
         let reply = match self.model.complete(&messages, &tools, &mut on_text).await {
             Ok(reply) => reply,
@@ -201,7 +213,9 @@ impl Agent {
                     .add_message(
                         id,
                         Role::Notice,
-                        &format!("{error} Your message is kept; send another message to try again."),
+                        &format!(
+                            "{error} Your message is kept; send another message to try again."
+                        ),
                     )
                     .await?;
                 return Ok(false);
@@ -218,8 +232,7 @@ impl Agent {
         catalog: &Catalog,
         reply: ModelReply,
     ) -> anyhow::Result<bool> {
-        let mut failures = Vec::with_capacity(reply.calls.len());
-        let calls: Vec<NewCall> = reply
+        let calls: Vec<(NewCall, Option<Finish>)> = reply
             .calls
             .iter()
             .map(|proposed| {
@@ -235,12 +248,15 @@ impl Agent {
                     status: CallStatus::Pending,
                     decided_by: None,
                 };
-                let object = serde_json::from_str::<Value>(&proposed.arguments)
-                    .is_ok_and(|v| v.is_object());
-                failures.push(if tool.is_none() {
-                    Some(format!("There is no tool named {:?}.", proposed.name))
+                let object =
+                    serde_json::from_str::<Value>(&proposed.arguments).is_ok_and(|v| v.is_object());
+                let failure = if tool.is_none() {
+                    Some(Finish::failed(format!(
+                        "There is no tool named {:?}.",
+                        proposed.name
+                    )))
                 } else if !object {
-                    Some("The arguments are not a JSON object.".to_owned())
+                    Some(Finish::failed("The arguments are not a JSON object."))
                 } else {
                     let facts = CallFacts {
                         function_name: &call.function_name,
@@ -252,22 +268,14 @@ impl Agent {
                         call.decided_by = Some(by);
                     }
                     None
-                });
-                call
+                };
+                (call, failure)
             })
             .collect();
         let any_calls = !calls.is_empty();
-        let ids = self
-            .journal
-            .add_assistant(&conversation.id, &reply.text, calls)
+        self.journal
+            .add_reply(&conversation.id, &reply.text, calls)
             .await?;
-        for (call, failure) in ids.iter().zip(failures) {
-            if let Some(failure) = failure {
-                self.journal
-                    .finish_call(&conversation.id, call, &Finish::failed(failure))
-                    .await?;
-            }
-        }
         Ok(any_calls)
     }
 
@@ -282,7 +290,7 @@ impl Agent {
             return Ok(());
         }
         let started = Instant::now();
-        let finish = match self.call_tool(conversation, call, run).await? {
+        let finish = match self.call_tool(conversation, call, run).await {
             Ok(result) => {
                 let failed = result.is_error == Some(true);
                 Finish {
@@ -310,23 +318,19 @@ impl Agent {
         conversation: &Conversation,
         call: &Call,
         run: &mut RunState,
-    ) -> anyhow::Result<Result<rmcp::model::CallToolResult, String>> {
-        let catalog = match self.catalog(conversation, run).await? {
+    ) -> Result<rmcp::model::CallToolResult, String> {
+        let catalog = match self.catalog(conversation, run).await {
             Ok(catalog) => catalog,
             Err(McpError::SignInRequired) => {
-                return Ok(Err(
-                    "Your sign-in has expired; the tool was not called.".to_owned()
-                ));
+                return Err("Your sign-in has expired; the tool was not called.".to_owned());
             }
-            Err(McpError::Failed(message)) => return Ok(Err(message)),
+            Err(McpError::Failed(message)) => return Err(message),
         };
         let Some(tool) = catalog.find_tool(&call.server, &call.tool) else {
-            return Ok(Err(
-                "This tool is no longer offered; it was not called.".to_owned()
-            ));
+            return Err("This tool is no longer offered; it was not called.".to_owned());
         };
         let Ok(Value::Object(arguments)) = serde_json::from_str(&call.arguments) else {
-            return Ok(Err("The arguments are not a JSON object.".to_owned()));
+            return Err("The arguments are not a JSON object.".to_owned());
         };
         let bridge = Bridge {
             asker: self.asker.clone(),
@@ -335,21 +339,19 @@ impl Agent {
             client_name: self.client_name,
         };
         let limit = self.settings.tool_timeout + self.settings.elicitation_timeout;
-        Ok(
-            match tokio::time::timeout(
-                limit,
-                self.directory
-                    .call(&conversation.user, tool, arguments, bridge),
-            )
-            .await
-            {
-                Err(_) => Err("The tool did not finish in time.".to_owned()),
-                Ok(Err(McpError::SignInRequired)) => {
-                    Err("Your sign-in has expired; the tool was not called.".to_owned())
-                }
-                Ok(Err(McpError::Failed(message))) => Err(message),
-                Ok(Ok(result)) => Ok(result),
-            },
+        match tokio::time::timeout(
+            limit,
+            self.directory
+                .call(&conversation.user, tool, arguments, bridge),
         )
+        .await
+        {
+            Err(_) => Err("The tool did not finish in time.".to_owned()),
+            Ok(Err(McpError::SignInRequired)) => {
+                Err("Your sign-in has expired; the tool was not called.".to_owned())
+            }
+            Ok(Err(McpError::Failed(message))) => Err(message),
+            Ok(Ok(result)) => Ok(result),
+        }
     }
 }

@@ -89,9 +89,10 @@ impl Default for AgentSettings {
             step_limit: 8,
             elicitation_timeout: Duration::from_secs(300),
             tool_timeout: Duration::from_secs(60),
-            system_prompt: "You are Portcullis, an assistant that uses the tools offered to act for the \
+            system_prompt:
+                "You are Portcullis, an assistant that uses the tools offered to act for the \
                             signed-in user. Call a tool when it helps; state tool results plainly."
-                .to_owned(),
+                    .to_owned(),
         }
     }
 }

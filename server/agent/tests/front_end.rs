@@ -16,7 +16,7 @@ use agent::{
     mcp::{McpDirectory, ServerSpec, TokenError, TokenSource},
     memory::MemoryStore,
     model::{ChatModel, ModelError, ModelReply, ProposedCall},
-    ports::{Asker, Change, ConversationStore, ElicitReply, Notifier},
+    ports::{Asker, Change, ConversationReads, ElicitReply, Notifier},
     settings::AgentSettings,
 };
 use async_openai::types::chat::{ChatCompletionRequestMessage, ChatCompletionTools};
@@ -264,7 +264,10 @@ async fn a_console_front_end_approves_at_its_prompt_and_the_call_runs_once() {
         "The tool said: echo: hi"
     );
     assert!(!console.agent.is_running(&conversation.id));
-    assert!(console.changes.0.load(Ordering::SeqCst) > 3, "the journal notified");
+    assert!(
+        console.changes.0.load(Ordering::SeqCst) > 3,
+        "the journal notified"
+    );
     assert_eq!(console.store.timings(&conversation.id).len(), 1);
 }
 

@@ -4,7 +4,7 @@
 use agent::{
     AgentError,
     domain::{ArgsHash, CallId, Conversation, ConversationId, ElicitationId, UserKey},
-    ports::ConversationStore,
+    ports::ConversationReads,
 };
 use app::{
     auth::Identity,
@@ -129,11 +129,7 @@ impl ChatBackend for Chat {
     }
 
     async fn audit(&self, user: &Identity) -> Result<Vec<AuditRecord>, ChatError> {
-        let rows = self
-            .store
-            .audit(&user_key(user))
-            .await
-            .map_err(internal)?;
+        let rows = self.store.audit(&user_key(user)).await.map_err(internal)?;
         Ok(rows.into_iter().map(project::audit).collect())
     }
 }
@@ -152,6 +148,11 @@ impl Chat {
             .await
             .map_err(internal)?;
         let live = self.hub.current(&conversation.id);
-        Ok(project::view(&conversation, &transcript, live.streaming, busy))
+        Ok(project::view(
+            &conversation,
+            &transcript,
+            live.streaming,
+            busy,
+        ))
     }
 }

@@ -101,7 +101,19 @@ pub async fn build(
 ) -> anyhow::Result<(Arc<Chat>, app::tools::backend::SharedDirectory)> {
     let directory = Arc::new(McpDirectory::new(servers, Arc::new(CachedTokens(tokens))));
     directory.spawn_sweeper();
-    let model = agent::model::OpenAiModel::new(model, fallback_model).context("APP_MODEL__*")?;
-    let chat = Chat::new(SqlStore::new(pool), Arc::new(model), directory.clone(), settings).await?;
+    let model = agent::model::OpenAiModel::new(model, fallback_model).map_err(|missing| {
+        anyhow::anyhow!(
+            "APP_MODEL__{} is required with APP_MODEL__PROVIDER={}",
+            missing.setting.to_uppercase(),
+            missing.provider
+        )
+    })?;
+    let chat = Chat::new(
+        SqlStore::new(pool),
+        Arc::new(model),
+        directory.clone(),
+        settings,
+    )
+    .await?;
     Ok((chat, Arc::new(crate::mcp::ToolsPage(directory))))
 }

@@ -6,7 +6,9 @@ use serde::Deserialize;
 use url::Url;
 
 /// Which MCP protocol generation to speak to a server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, strum::EnumString, strum::Display)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, strum::EnumString, strum::Display,
+)]
 pub enum Protocol {
     /// Try 2026-07-28 (`server/discover`, stateless) and fall back to `initialize` (2025-11-25).
     #[default]

@@ -8,7 +8,6 @@
 
 use std::time::Duration;
 
-use anyhow::Context;
 use async_openai::{
     Client,
     config::{AzureConfig, Config, OpenAIConfig},
@@ -25,6 +24,14 @@ use url::Url;
 
 use super::{ChatModel, ModelError, ModelReply, ProposedCall};
 use crate::settings::{ModelSettings, Provider};
+
+/// A setting the chosen provider needs is missing (front-ends name it their way, e.g. `APP_MODEL__…`).
+#[derive(Debug, thiserror::Error)]
+#[error("{setting} is required with provider {provider}")]
+pub struct MissingSetting {
+    pub setting: &'static str,
+    pub provider: &'static str,
+}
 
 /// Most tool calls one reply may carry.
 const MAX_CALLS: u32 = 64;
@@ -45,8 +52,10 @@ pub struct OpenAiModel {
 
 impl OpenAiModel {
     /// From settings; `fallback_base_url` is used when none is configured (a development model).
-    /// Errors name the setting (`base_url`, `deployment`) that is missing.
-    pub fn new(settings: &ModelSettings, fallback_base_url: Option<&Url>) -> anyhow::Result<Self> {
+    pub fn new(
+        settings: &ModelSettings,
+        fallback_base_url: Option<&Url>,
+    ) -> Result<Self, MissingSetting> {
         let key = settings
             .api_key
             .as_ref()
@@ -55,14 +64,14 @@ impl OpenAiModel {
         let provider = settings.provider.unwrap_or(Provider::Compatible);
         let config: Box<dyn Config> = match provider {
             Provider::Azure => {
-                let endpoint = settings
-                    .base_url
-                    .as_ref()
-                    .context("base_url (the Azure OpenAI endpoint) is required with provider azure")?;
-                let deployment = settings
-                    .deployment
-                    .clone()
-                    .context("deployment is required with provider azure")?;
+                let endpoint = settings.base_url.as_ref().ok_or(MissingSetting {
+                    setting: "base_url",
+                    provider: "azure",
+                })?;
+                let deployment = settings.deployment.clone().ok_or(MissingSetting {
+                    setting: "deployment",
+                    provider: "azure",
+                })?;
                 Box::new(
                     AzureConfig::new()
                         .with_api_base(endpoint.as_str().trim_end_matches('/'))
@@ -77,7 +86,10 @@ impl OpenAiModel {
                     (None, Provider::Openai, _) => "https://api.openai.com/v1".to_owned(),
                     (None, _, Some(fallback)) => fallback.as_str().to_owned(),
                     (None, _, None) => {
-                        anyhow::bail!("base_url is required with provider compatible")
+                        return Err(MissingSetting {
+                            setting: "base_url",
+                            provider: "compatible",
+                        });
                     }
                 };
                 Box::new(
@@ -200,7 +212,8 @@ impl Assembly {
                 call.id.clone_from(id);
             }
             if let Some(function) = &delta.function {
-                call.name.push_str(function.name.as_deref().unwrap_or_default());
+                call.name
+                    .push_str(function.name.as_deref().unwrap_or_default());
                 call.arguments
                     .push_str(function.arguments.as_deref().unwrap_or_default());
             }

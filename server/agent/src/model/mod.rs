@@ -12,7 +12,7 @@ use async_openai::types::chat::{
 };
 use async_trait::async_trait;
 
-pub use client::OpenAiModel;
+pub use client::{MissingSetting, OpenAiModel};
 
 use crate::{
     domain::{Role, Transcript},

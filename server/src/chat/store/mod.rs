@@ -10,8 +10,8 @@ mod rows;
 mod write;
 
 use agent::domain::{
-    Call, CallId, CallStatus, ElicitationStatus, Conversation, ConversationId, Elicitation, ElicitationId, Finish, Transcript,
-    UserKey,
+    Call, CallId, CallStatus, Conversation, ConversationId, Elicitation, ElicitationId,
+    ElicitationStatus, Finish, Transcript, UserKey,
 };
 use sqlx::AnyPool;
 
@@ -73,7 +73,7 @@ impl SqlStore {
             sqlx::query_scalar("SELECT DISTINCT conversation_id FROM tool_calls WHERE status = $1")
                 .bind(CallStatus::Approved.as_str())
                 .fetch_all(&self.pool)
-        .await?;
+                .await?;
         Ok(ids.into_iter().map(ConversationId::from).collect())
     }
 
@@ -224,7 +224,10 @@ mod tests {
                     })
                     .collect::<Vec<_>>()
                     .join(" ");
-                (path.file_name().unwrap().to_string_lossy().into_owned(), folded)
+                (
+                    path.file_name().unwrap().to_string_lossy().into_owned(),
+                    folded,
+                )
             })
             .collect()
     }
@@ -241,7 +244,10 @@ mod tests {
             "the same migration files on both"
         );
         for (file, statements) in &sqlite {
-            assert_eq!(statements, &postgres[file], "{file} differs beyond its dialect");
+            assert_eq!(
+                statements, &postgres[file],
+                "{file} differs beyond its dialect"
+            );
         }
     }
 }

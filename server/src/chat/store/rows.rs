@@ -126,8 +126,7 @@ pub struct AuditRow {
     pub outcome: String,
 }
 
-pub(super) const CONVERSATION_COLUMNS: &str =
-    "id, user_key, title, mode, always_allow, updated_at";
+pub(super) const CONVERSATION_COLUMNS: &str = "id, user_key, title, mode, always_allow, updated_at";
 pub(super) const CALL_COLUMNS: &str = "id, message_id, model_call_id, function_name, server, tool, \
      arguments, args_hash, read_only, destructive, status, decided_by, result, is_error";
 pub(super) const ELICITATION_COLUMNS: &str = "id, tool_call_id, message, schema, status";

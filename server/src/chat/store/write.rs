@@ -7,7 +7,7 @@ use agent::{
         Elicitation, ElicitationId, ElicitationStatus, Finish, NewCall, Role, Transcript,
         TurnTiming, UserKey,
     },
-    ports::ConversationStore,
+    ports::{ConversationReads, ConversationStore},
 };
 use anyhow::Context;
 use async_trait::async_trait;
@@ -131,6 +131,33 @@ impl SqlStore {
 }
 
 #[async_trait]
+impl ConversationReads for SqlStore {
+    async fn conversation(&self, id: &ConversationId) -> anyhow::Result<Option<Conversation>> {
+        self.by_id(id).await
+    }
+
+    async fn transcript(&self, id: &ConversationId) -> anyhow::Result<Transcript> {
+        self.read_transcript(id).await
+    }
+
+    async fn call(&self, id: &ConversationId, call: &CallId) -> anyhow::Result<Option<Call>> {
+        self.read_call(id, call).await
+    }
+
+    async fn open_calls(&self, id: &ConversationId) -> anyhow::Result<u64> {
+        self.count_open_calls(id).await
+    }
+
+    async fn elicitation(
+        &self,
+        id: &ConversationId,
+        elicitation: &ElicitationId,
+    ) -> anyhow::Result<Option<Elicitation>> {
+        self.read_elicitation(id, elicitation).await
+    }
+}
+
+#[async_trait]
 impl ConversationStore for SqlStore {
     async fn create_conversation(
         &self,
@@ -160,30 +187,6 @@ impl ConversationStore for SqlStore {
         })
     }
 
-    async fn conversation(&self, id: &ConversationId) -> anyhow::Result<Option<Conversation>> {
-        self.by_id(id).await
-    }
-
-    async fn transcript(&self, id: &ConversationId) -> anyhow::Result<Transcript> {
-        self.read_transcript(id).await
-    }
-
-    async fn call(&self, id: &ConversationId, call: &CallId) -> anyhow::Result<Option<Call>> {
-        self.read_call(id, call).await
-    }
-
-    async fn open_calls(&self, id: &ConversationId) -> anyhow::Result<u64> {
-        self.count_open_calls(id).await
-    }
-
-    async fn elicitation(
-        &self,
-        id: &ConversationId,
-        elicitation: &ElicitationId,
-    ) -> anyhow::Result<Option<Elicitation>> {
-        self.read_elicitation(id, elicitation).await
-    }
-
     async fn add_message(&self, id: &ConversationId, role: Role, text: &str) -> anyhow::Result<()> {
         self.append(id, role, text, Vec::new()).await.map(drop)
     }
@@ -207,7 +210,11 @@ impl ConversationStore for SqlStore {
         Ok(())
     }
 
-    async fn allow_always(&self, conversation: &Conversation, function: &str) -> anyhow::Result<()> {
+    async fn allow_always(
+        &self,
+        conversation: &Conversation,
+        function: &str,
+    ) -> anyhow::Result<()> {
         if conversation.always_allow.iter().any(|f| f == function) {
             return Ok(());
         }
