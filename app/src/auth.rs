@@ -24,10 +24,12 @@ pub struct Identity {
 
 /// Reports the signed-in user of this request, or `None` for a visitor.
 #[server(endpoint = "current_user")]
-pub async fn current_user() -> Result<Option<SignedInUser>, ServerFnError> {
+pub async fn current_user() -> Result<Option<SignedInUser>, crate::chat::ChatError> {
     use axum::Extension;
     // Request middleware inserts the extension for signed-in sessions; its absence means a visitor.
-    let user: Option<Extension<SignedInUser>> = leptos_axum::extract().await?;
+    let user: Option<Extension<SignedInUser>> = leptos_axum::extract()
+        .await
+        .map_err(|_| crate::chat::ChatError::Unavailable)?;
     Ok(user.map(|Extension(user)| user))
 }
 

@@ -4,6 +4,8 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::chat::ChatError;
+
 /// One tool as `tools/list` describes it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolInfo {
@@ -56,27 +58,27 @@ pub mod backend {
 }
 
 #[server(endpoint = "list_tools")]
-pub async fn list_tools() -> Result<ToolsView, ServerFnError> {
+pub async fn list_tools() -> Result<ToolsView, ChatError> {
     use axum::Extension;
 
     use self::backend::{ListError, SharedDirectory};
     use crate::auth::Identity;
 
-    let user: Option<Extension<Identity>> = leptos_axum::extract().await?;
+    let user: Option<Extension<Identity>> = leptos_axum::extract()
+        .await
+        .map_err(|_| ChatError::Unavailable)?;
     let Some(Extension(user)) = user else {
         return Ok(ToolsView::SignedOut);
     };
-    let directory = use_context::<SharedDirectory>()
-        .ok_or_else(|| ServerFnError::new("tool directory unavailable"))?;
+    let directory = use_context::<SharedDirectory>().ok_or(ChatError::Unavailable)?;
     match directory.list(&user).await {
         Ok(servers) => Ok(ToolsView::Servers(servers)),
         Err(ListError::SignInRequired) => {
             // The grant is gone: end the session so the next page shows "Sign in", with no loop.
-            let session: tower_sessions::Session = leptos_axum::extract().await?;
-            session
-                .flush()
+            let session: tower_sessions::Session = leptos_axum::extract()
                 .await
-                .map_err(|_| ServerFnError::new("ending the session failed"))?;
+                .map_err(|_| ChatError::Unavailable)?;
+            session.flush().await.map_err(|_| ChatError::Unavailable)?;
             Ok(ToolsView::SignInRequired)
         }
     }

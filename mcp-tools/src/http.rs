@@ -1,7 +1,8 @@
 //! The HTTP surface: `/mcp` (guarded, authenticated, session-bound), RFC 9728 metadata, health.
 //!
-//! Layers on `/mcp`, outermost first: Host/Origin/header-size guard → bearer-token authentication →
-//! session-owner check → rmcp's Streamable HTTP service.
+//! Layers on `/mcp`, outermost first: the router-wide body-size limit (413) → Host/Origin/header-size
+//! guard → bearer-token authentication (401/403, before any body is parsed) → session-owner check →
+//! JSON-RPC answers to unreadable bodies (`jsonrpc`) → rmcp's Streamable HTTP service.
 
 use std::sync::Arc;
 
@@ -22,6 +23,7 @@ use tower_http::{cors::CorsLayer, limit::RequestBodyLimitLayer, trace::TraceLaye
 use crate::{
     AppState, Config,
     auth::{self, Authenticator, Principal},
+    jsonrpc,
     sessions::{BoundSessions, SessionOwners},
     tools::Tools,
 };
@@ -58,6 +60,7 @@ pub fn router(config: Config, state: AppState) -> Router {
 
     let mcp = Router::new()
         .route_service("/mcp", service)
+        .layer(middleware::from_fn(jsonrpc::explain_rejections))
         .layer(middleware::from_fn_with_state(
             state.sessions.clone(),
             bind_session,

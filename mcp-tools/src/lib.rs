@@ -12,6 +12,7 @@
 //! - [`notes`]: per-user notes in SQLite.
 //! - [`weather`]: the weather provider trait and its offline demo implementation.
 //! - `http`: the axum router that puts these together.
+//! - `jsonrpc`: JSON-RPC error answers (-32700, -32600, -32602) to bodies rmcp cannot read.
 //!
 //! Serving (idle limit, graceful shutdown), tracing set-up and the lock-poisoning policy come from the
 //! leaf crate `service-kit`; this crate depends on no other Portcullis crate.
@@ -21,6 +22,7 @@
 pub mod auth;
 pub mod config;
 mod http;
+mod jsonrpc;
 pub mod notes;
 pub mod sessions;
 pub mod tools;

@@ -10,9 +10,10 @@ use common::Server;
 use rmcp::{
     ClientHandler, ErrorData, RoleClient, ServiceError, ServiceExt,
     model::{
-        CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig,
-        ElicitRequestParams, ElicitResult, ElicitationAction, ErrorCode, GetPromptRequestParams,
-        Implementation, ProtocolVersion, ReadResourceRequestParams, ResourceContents,
+        CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, ClientRequest,
+        CustomRequest, ElicitRequestParams, ElicitResult, ElicitationAction, ErrorCode,
+        GetPromptRequestParams, Implementation, ProtocolVersion, ReadResourceRequestParams,
+        ResourceContents,
     },
     service::{ClientLifecycleMode, ClientServiceExt, RequestContext, RunningService},
     transport::{
@@ -299,6 +300,47 @@ async fn stateless_tools_work_in_every_generation() {
             .await,
         );
         assert_invalid_params(call(&client, "no_such_tool", json!({})).await);
+        client.cancel().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn tool_calls_rmcp_cannot_read_are_invalid_params_not_unknown_methods() {
+    let server = Server::start().await;
+    for generation in ALL {
+        let (client, _) = connect(&server, "alice", generation, None).await;
+        for params in [
+            json!({ "name": "get_random_number", "arguments": [1, 6] }),
+            json!({ "name": "get_random_number", "arguments": "1 to 6" }),
+        ] {
+            let request = CustomRequest::new("tools/call", Some(params.clone()));
+            match client
+                .send_request(ClientRequest::CustomRequest(request))
+                .await
+            {
+                Err(ServiceError::McpError(error)) => assert_eq!(
+                    error.code,
+                    ErrorCode::INVALID_PARAMS,
+                    "{generation:?} {params}: {error:?}"
+                ),
+                other => panic!("{generation:?} {params}: invalid params expected, got {other:?}"),
+            }
+        }
+        let unknown = CustomRequest::new("tools/frobnicate", Some(json!({})));
+        match client
+            .send_request(ClientRequest::CustomRequest(unknown))
+            .await
+        {
+            Err(ServiceError::McpError(error)) => {
+                assert_eq!(error.code, ErrorCode::METHOD_NOT_FOUND, "{generation:?}")
+            }
+            other => panic!("{generation:?}: method not found expected, got {other:?}"),
+        }
+        // The client and its session are unharmed.
+        assert_eq!(
+            ok_text(&client, "get_random_number", json!({ "min": 4, "max": 4 })).await,
+            "4"
+        );
         client.cancel().await.unwrap();
     }
 }

@@ -250,15 +250,18 @@ async fn cross_site_writes_are_refused_and_sign_out_ends_everything() {
             ("sec-fetch-site", "same-origin"),
         ]))
         .await;
-    assert_eq!(reply.status, StatusCode::SEE_OTHER);
-    let end_session = Url::parse(reply.location()).unwrap();
+    // RP-initiated logout by POST: a page whose form carries the hint; no token in a URL or header.
+    let end_session = EndSessionForm::of(&reply);
     assert!(
-        end_session.path().ends_with("/oauth2/v2.0/logout"),
-        "RP-initiated logout: {end_session}"
+        end_session.action.path().ends_with("/oauth2/v2.0/logout"),
+        "RP-initiated logout: {}",
+        end_session.action
     );
-    let params: std::collections::HashMap<_, _> = end_session.query_pairs().into_owned().collect();
-    assert_eq!(params["post_logout_redirect_uri"], "http://127.0.0.1:3000/");
-    assert!(params.contains_key("id_token_hint"));
+    assert_eq!(
+        end_session.field("post_logout_redirect_uri"),
+        "http://127.0.0.1:3000/"
+    );
+    assert!(end_session.field("id_token_hint").starts_with("eyJ"));
 
     // The old cookie no longer works, and the token cache is purged.
     assert!(
@@ -306,7 +309,11 @@ async fn token_cache_refreshes_single_flight_and_encrypts_at_rest() {
         "one refresh served everyone"
     );
     assert_eq!(
-        tokens.access_token(&key, scope).await.unwrap().expose_secret(),
+        tokens
+            .access_token(&key, scope)
+            .await
+            .unwrap()
+            .expose_secret(),
         issued[0],
         "cached while fresh"
     );
@@ -546,4 +553,145 @@ async fn the_dev_stack_runs_every_stand_in_on_loopback() {
         .await
         .unwrap();
     assert_eq!(completion["object"], "chat.completion");
+}
+
+/// The sign-out page's form, checked for what must and must not be in the response.
+struct EndSessionForm {
+    action: Url,
+    fields: Vec<(String, String)>,
+}
+
+impl EndSessionForm {
+    fn of(reply: &Reply) -> Self {
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        assert!(
+            reply.headers.get(header::LOCATION).is_none(),
+            "no redirect carries the token"
+        );
+        for (name, value) in &reply.headers {
+            assert!(
+                !value.as_bytes().windows(3).any(|w| w == b"eyJ"),
+                "no token in the {name} header"
+            );
+        }
+        assert_eq!(reply.headers[header::CACHE_CONTROL], "no-store");
+        let body = &reply.body;
+        let attribute = |tag: &str, name: &str| -> String {
+            tag.split(&format!(" {name}=\""))
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .unwrap_or_default()
+                .replace("&amp;", "&")
+        };
+        let form = body
+            .split("<form")
+            .nth(1)
+            .and_then(|rest| rest.split('>').next())
+            .expect("a form");
+        assert_eq!(attribute(form, "method"), "post", "{form}");
+        let action = Url::parse(&attribute(form, "action")).unwrap();
+        let fields = body
+            .split("<input")
+            .skip(1)
+            .map(|tag| tag.split('>').next().unwrap())
+            .filter(|tag| attribute(tag, "type") == "hidden")
+            .map(|tag| (attribute(tag, "name"), attribute(tag, "value")))
+            .collect();
+        // The form goes to the provider with the page's own script, which the policy allows by nonce.
+        let csp = reply.headers[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap();
+        let origin = action.origin().ascii_serialization();
+        assert!(
+            csp.contains(&format!("form-action 'self' {origin};")),
+            "{csp}"
+        );
+        let nonce = csp
+            .split("'nonce-")
+            .nth(1)
+            .unwrap()
+            .split('\'')
+            .next()
+            .unwrap();
+        assert!(
+            body.contains(&format!("<script nonce=\"{nonce}\">")),
+            "{body}"
+        );
+        assert!(
+            body.contains(">Continue</button>"),
+            "a button without scripts"
+        );
+        Self { action, fields }
+    }
+
+    fn field(&self, name: &str) -> &str {
+        self.fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_else(|| panic!("no {name} field in {:?}", self.fields))
+    }
+}
+
+#[tokio::test]
+async fn sign_out_posts_the_hint_to_the_provider_which_revokes_the_grant() {
+    let app = test_app().await;
+    let first = app.sign_in("alice").await;
+    let sign_out = app
+        .send(
+            Request::post("/auth/logout")
+                .header(header::COOKIE, &first)
+                .header("sec-fetch-site", "same-origin")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    let form = EndSessionForm::of(&sign_out);
+    assert_eq!(form.field("client_id"), "portcullis-web");
+
+    // Alice signs in again elsewhere before her browser reaches the provider: a live grant.
+    let second = app.sign_in("alice").await;
+    let key = app.user_key("alice");
+    let tokens = app.state.auth.tokens.clone();
+    let scope = "api://portcullis-mcp/mcp:tools";
+    assert!(tokens.access_token(&key, scope).await.is_ok());
+
+    // The provider checks a posted request as it checks a GET: an unregistered return address is refused.
+    let mut foreign = form.fields.clone();
+    for (name, value) in &mut foreign {
+        if name == "post_logout_redirect_uri" {
+            *value = "https://evil.example/".to_owned();
+        }
+    }
+    let response = app
+        .http
+        .post(form.action.clone())
+        .form(&foreign)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(response.headers().get(header::LOCATION).is_none());
+
+    // What the browser posts: back to the app, signed out, and the grant is revoked at the provider
+    // (tokens live 30 s here, so the next access token needs the refresh token).
+    let response = app
+        .http
+        .post(form.action.clone())
+        .form(&form.fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        response.headers()[header::LOCATION],
+        "http://127.0.0.1:3000/"
+    );
+    let home = app.get("/", Some(&first)).await;
+    assert!(home.body.contains("Not signed in"));
+    assert!(matches!(
+        tokens.access_token(&key, scope).await,
+        Err(TokenError::SignInRequired)
+    ));
+    assert!(app.get("/", Some(&second)).await.status.is_success());
 }

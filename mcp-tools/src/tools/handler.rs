@@ -4,15 +4,68 @@
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     model::{
-        GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
-        ListResourcesResult, PaginatedRequestParams, ReadResourceRequestParams,
-        ReadResourceResponse, ServerCapabilities, ServerConfig,
+        CallToolRequestMethod, CallToolRequestParams, CancelTaskMethod, CompleteRequestMethod,
+        ConstString, CustomRequest, CustomResult, DiscoverRequestMethod, ErrorCode,
+        GetPromptRequestMethod, GetPromptRequestParams, GetPromptResponse, GetSkillRequestMethod,
+        GetTaskMethod, Implementation, InitializeResultMethod, ListPromptsRequestMethod,
+        ListPromptsResult, ListResourceTemplatesRequestMethod, ListResourcesRequestMethod,
+        ListResourcesResult, ListSkillsRequestMethod, ListToolsRequestMethod,
+        PaginatedRequestParams, PingRequestMethod, ReadResourceDirectoryRequestMethod,
+        ReadResourceRequestMethod, ReadResourceRequestParams, ReadResourceResponse,
+        ServerCapabilities, ServerConfig, SetLevelRequestMethod, SubscribeRequestMethod,
+        SubscriptionsListenRequestMethod, UnsubscribeRequestMethod, UpdateTaskMethod,
     },
     service::RequestContext,
     tool_handler,
 };
 
 use super::{Tools, prompts, resources};
+
+/// Every method rmcp reads into a typed client request. A request for one of them that arrives as
+/// a custom request had params rmcp could not read as that method's.
+const TYPED_METHODS: [&str; 21] = [
+    PingRequestMethod::VALUE,
+    InitializeResultMethod::VALUE,
+    DiscoverRequestMethod::VALUE,
+    CompleteRequestMethod::VALUE,
+    SetLevelRequestMethod::VALUE,
+    GetPromptRequestMethod::VALUE,
+    ListPromptsRequestMethod::VALUE,
+    ListResourcesRequestMethod::VALUE,
+    ListResourceTemplatesRequestMethod::VALUE,
+    ReadResourceRequestMethod::VALUE,
+    SubscriptionsListenRequestMethod::VALUE,
+    SubscribeRequestMethod::VALUE,
+    UnsubscribeRequestMethod::VALUE,
+    CallToolRequestMethod::VALUE,
+    ListToolsRequestMethod::VALUE,
+    GetTaskMethod::VALUE,
+    UpdateTaskMethod::VALUE,
+    CancelTaskMethod::VALUE,
+    ListSkillsRequestMethod::VALUE,
+    GetSkillRequestMethod::VALUE,
+    ReadResourceDirectoryRequestMethod::VALUE,
+];
+
+/// -32602 for a known method whose params did not fit (rmcp's default says "method not found"),
+/// -32601 for a method nobody serves.
+fn custom_request_error(request: &CustomRequest) -> ErrorData {
+    if !TYPED_METHODS.contains(&request.method.as_str()) {
+        return ErrorData::new(ErrorCode::METHOD_NOT_FOUND, request.method.clone(), None);
+    }
+    // For tool calls, the most common case, say what did not fit.
+    let reason = (request.method == CallToolRequestMethod::VALUE)
+        .then(|| {
+            let params = request.params.clone().unwrap_or_default();
+            serde_json::from_value::<CallToolRequestParams>(params).err()
+        })
+        .flatten()
+        .map_or_else(String::new, |error| format!(": {error}"));
+    ErrorData::invalid_params(
+        format!("Invalid params for {}{reason}", request.method),
+        None,
+    )
+}
 
 #[tool_handler(router = self.shared.router)]
 impl ServerHandler for Tools {
@@ -64,5 +117,38 @@ impl ServerHandler for Tools {
         _context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
         prompts::get(&request).map(Into::into)
+    }
+
+    async fn on_custom_request(
+        &self,
+        request: CustomRequest,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CustomResult, ErrorData> {
+        Err(custom_request_error(&request))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn known_methods_with_unreadable_params_are_invalid_params() {
+        let call = CustomRequest::new(
+            "tools/call",
+            Some(json!({ "name": "get_random_number", "arguments": [1, 6] })),
+        );
+        let error = custom_request_error(&call);
+        assert_eq!(error.code, ErrorCode::INVALID_PARAMS);
+        assert!(error.message.contains("tools/call: "), "{}", error.message);
+        let list = CustomRequest::new("tools/list", Some(json!({ "cursor": 5 })));
+        assert_eq!(custom_request_error(&list).code, ErrorCode::INVALID_PARAMS);
+        let unknown = CustomRequest::new("tools/frobnicate", None);
+        assert_eq!(
+            custom_request_error(&unknown).code,
+            ErrorCode::METHOD_NOT_FOUND
+        );
     }
 }

@@ -3,13 +3,19 @@
 //!
 //! - `oidc`: the relying party (openidconnect).
 //! - `token_cache`: encrypted per-user, per-scope tokens with single-flight refresh.
-//! - this module: the session record, the `/auth/*` routes, and the middleware that turns a session
-//!   into request extensions (`SignedInUser` for the UI, `Identity` for server code).
+//! - `sign_out`: `POST /auth/logout` (RP-initiated logout by an auto-submitted POST form) and the
+//!   re-check that tells a long-lived response its session has ended.
+//! - this module: the session record, sign-in (`/auth/login`, `/auth/callback`), and the middleware
+//!   that turns a session into request extensions (`SignedInUser` for the UI, `Identity` for server
+//!   code).
 //!
-//! Tokens never reach the browser: the session cookie is an opaque id, and every token (ID token for
-//! the logout hint, access and refresh tokens) lives encrypted in the token cache, not in the session.
+//! Tokens never reach the browser, with one exception: the session cookie is an opaque id, and every
+//! token (ID token for the logout hint, access and refresh tokens) lives encrypted in the token cache,
+//! not in the session. The exception is the ID token on the sign-out page, a hidden form field posted
+//! to the provider as its logout hint (RP-Initiated Logout by POST), never in a URL.
 
 pub mod oidc;
+pub mod sign_out;
 pub mod token_cache;
 
 use std::sync::Arc;
@@ -26,6 +32,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tower_sessions::Session;
 
+pub use self::sign_out::logout;
 use self::{
     oidc::{Oidc, PendingSignIn},
     token_cache::TokenCache,
@@ -233,37 +240,6 @@ pub async fn callback(
     Redirect::to(safe_return_path(&pending.return_to)).into_response()
 }
 
-/// `POST /auth/logout`: purges the token cache, destroys the session, and ends the provider session
-/// (RP-initiated logout) when the provider supports it.
-pub async fn logout(State(auth): State<Arc<AuthState>>, session: Session) -> Response {
-    let user: Option<SessionUser> = session.get(USER_KEY).await.ok().flatten();
-    let mut id_token = None;
-    if let Some(user) = &user {
-        id_token = auth.tokens.id_token(&user.key).await.ok().flatten();
-        if let Err(error) = auth.tokens.purge(&user.key).await {
-            tracing::error!(
-                error = format!("{error:#}"),
-                "purging tokens at sign-out failed"
-            );
-        }
-    }
-    if let Err(error) = session.flush().await {
-        return internal("ending the session failed", error);
-    }
-    let target = match &id_token {
-        Some(id_token) => {
-            auth.oidc
-                .logout_url(id_token, &auth.post_logout_redirect_uri)
-                .await
-        }
-        None => None,
-    };
-    match target {
-        Some(url) => Redirect::to(url.as_str()).into_response(),
-        None => Redirect::to("/").into_response(),
-    }
-}
-
 /// Middleware: a live session's user becomes request extensions; expired sessions are ended. Responses
 /// to signed-in users are marked `no-store`.
 pub async fn attach_user(
@@ -274,9 +250,7 @@ pub async fn attach_user(
 ) -> Response {
     let user: Option<SessionUser> = session.get(USER_KEY).await.ok().flatten();
     let user = match user {
-        Some(user)
-            if chrono::Utc::now().timestamp() - user.signed_in_at > auth.absolute_timeout_secs =>
-        {
+        Some(user) if auth.past_absolute_lifetime(&user) => {
             if let Some(error) = session.flush().await.err() {
                 tracing::error!(%error, "ending an expired session failed");
             }

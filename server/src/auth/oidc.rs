@@ -297,20 +297,30 @@ impl Oidc {
         }
     }
 
-    /// RP-initiated logout URL, when the provider supports it.
-    pub async fn logout_url(
+    /// An RP-initiated logout request, when the provider has an end-session endpoint. It is sent by
+    /// POST (OIDC RP-Initiated Logout 1.0 §2 allows both), so the ID token travels in a form body and
+    /// never in a URL, where browser history, logs and `Referer` would keep it.
+    pub async fn end_session(
         &self,
-        id_token: &SecretString,
+        id_token: SecretString,
         post_logout_redirect_uri: &str,
-    ) -> Option<Url> {
+    ) -> Option<EndSession> {
         let discovered = self.discovered().await.ok()?;
-        let mut url = discovered.end_session.clone()?;
-        url.query_pairs_mut()
-            .append_pair("id_token_hint", id_token.expose_secret())
-            .append_pair("client_id", &self.settings.client_id)
-            .append_pair("post_logout_redirect_uri", post_logout_redirect_uri);
-        Some(url)
+        Some(EndSession {
+            endpoint: discovered.end_session.clone()?,
+            id_token_hint: id_token,
+            client_id: self.settings.client_id.clone(),
+            post_logout_redirect_uri: post_logout_redirect_uri.to_owned(),
+        })
     }
+}
+
+/// The provider's end-session endpoint and the form fields to post to it.
+pub struct EndSession {
+    pub endpoint: Url,
+    pub id_token_hint: SecretString,
+    pub client_id: String,
+    pub post_logout_redirect_uri: String,
 }
 
 /// Error text without secrets (provider error code and description only).

@@ -1,5 +1,10 @@
 //! `GET /api/chat/{id}/events`: a conversation's live updates as Server-Sent Events, each the complete
 //! conversation view (so a reload or a reconnect always shows the current state).
+//!
+//! A stream lives no longer than the session that opened it: the session is re-checked in the store
+//! every [`SESSION_CHECK`] and before every new entry is sent, so sign-out, the idle and absolute
+//! timeouts and a store purge all end the stream within that time, and nothing added after the end
+//! reaches it. A browser's reconnect then meets the sign-in check.
 
 use std::{convert::Infallible, sync::Arc, time::Duration};
 
@@ -17,16 +22,24 @@ use axum::{
         sse::{Event, KeepAlive, Sse},
     },
 };
+use tokio::time::{Instant, MissedTickBehavior};
+use tower_sessions::Session;
 
-use crate::chat::Chat;
+use crate::{auth::AuthState, chat::Chat, sessions::AnyStore};
 
-/// The conversation's view now, then again after every change.
+/// How often a stream re-checks its session while nothing new is sent.
+pub const SESSION_CHECK: Duration = Duration::from_secs(2);
+
+/// The conversation's view now, then again after every change, while the session lasts.
 pub async fn events(
     State(chat): State<Arc<Chat>>,
+    State(auth): State<Arc<AuthState>>,
+    State(sessions): State<AnyStore>,
+    session: Session,
     user: Option<Extension<Identity>>,
     Path(id): Path<String>,
 ) -> Response {
-    let Some(Extension(user)) = user else {
+    let (Some(Extension(user)), Some(session_id)) = (user, session.id()) else {
         return (StatusCode::UNAUTHORIZED, "sign in first").into_response();
     };
     let conversation = ConversationId::from(id.as_str());
@@ -41,11 +54,26 @@ pub async fn events(
     let stream = async_stream::stream! {
         let mut view = first;
         yield Ok::<_, Infallible>(state_event(&view));
-        while changes.changed().await.is_ok() {
+        let mut checks = tokio::time::interval_at(Instant::now() + SESSION_CHECK, SESSION_CHECK);
+        checks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                changed = changes.changed() => if changed.is_err() { break },
+                _ = checks.tick() => {
+                    if auth.session_holds(&sessions, &session_id, &user.key).await {
+                        continue;
+                    }
+                    break;
+                }
+            }
             // Before the borrow, for the reason given in `Chat::view_for`.
             let busy = chat.is_running(&conversation);
             let live = changes.borrow_and_update().clone();
             if live.version != version {
+                // A new entry goes only to a session that still holds this user.
+                if !auth.session_holds(&sessions, &session_id, &user.key).await {
+                    break;
+                }
                 version = live.version;
                 match chat.view_for(&user, &id).await {
                     Ok(fresh) => view = fresh,

@@ -120,7 +120,8 @@ fn choose_tool<'a>(tools: &'a [ChatCompletionTools], text: &str) -> Option<&'a F
         })
         // Every keyword of the tool's name must appear: "list notes" is not "delete note".
         .filter(|(hits, total, _)| *hits > 0 && hits == total)
-        .max_by_key(|(hits, _, _)| *hits)
+        // `max_by_key` keeps the last of equal maxima; the smallest `Reverse` is the first of them.
+        .min_by_key(|(hits, _, _)| std::cmp::Reverse(*hits))
         .map(|(_, _, function)| function)
 }
 
@@ -265,6 +266,24 @@ mod tests {
             }
         );
         assert!(matches!(call("tell me a joke"), Reply::Text(t) if t.contains("not an AI")));
+    }
+
+    #[test]
+    fn a_tie_goes_to_the_first_tool_offered() {
+        // "add a note and list notes" names both tools completely: two hits each.
+        let text = "add a note and list notes";
+        let offered = |names: [&str; 2]| -> Vec<ChatCompletionTools> {
+            names
+                .iter()
+                .map(|name| tool(name, json!({ "text": { "type": "string" } })))
+                .collect()
+        };
+        let chosen = |tools: &[ChatCompletionTools]| match plan(&user(text), tools) {
+            Reply::ToolCall { name, .. } => name,
+            other => panic!("a tool call expected, got {other:?}"),
+        };
+        assert_eq!(chosen(&offered(["add_note", "list_notes"])), "add_note");
+        assert_eq!(chosen(&offered(["list_notes", "add_note"])), "list_notes");
     }
 
     #[test]
