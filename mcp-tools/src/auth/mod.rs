@@ -132,26 +132,40 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
+impl Authenticator {
+    /// The user of a request with a valid delegated token, or the 401/403 answer.
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, Response> {
+        let Some(token) = bearer_token(headers) else {
+            let sent_something = headers.contains_key(header::AUTHORIZATION);
+            return Err(self.refusal(sent_something.then_some(AuthError::InvalidToken)));
+        };
+        match self.validator.validate(token).await {
+            Ok(principal) => {
+                tracing::Span::current()
+                    .record("user", tracing::field::display(&principal.user_id));
+                Ok(principal)
+            }
+            Err(error) => {
+                tracing::info!(reason = %error, "request refused");
+                Err(self.refusal(Some(error)))
+            }
+        }
+    }
+}
+
 /// axum middleware: admits requests with a valid delegated token and attaches their [`Principal`].
+/// (`/mcp` calls [`Authenticator::authenticate`] from its one admission middleware instead.)
 pub async fn require_user(
     State(auth): State<Arc<Authenticator>>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    let Some(token) = bearer_token(request.headers()) else {
-        let sent_something = request.headers().contains_key(header::AUTHORIZATION);
-        return auth.refusal(sent_something.then_some(AuthError::InvalidToken));
-    };
-    match auth.validator.validate(token).await {
+    match auth.authenticate(request.headers()).await {
         Ok(principal) => {
-            tracing::Span::current().record("user", tracing::field::display(&principal.user_id));
             request.extensions_mut().insert(principal);
             next.run(request).await
         }
-        Err(error) => {
-            tracing::info!(reason = %error, "request refused");
-            auth.refusal(Some(error))
-        }
+        Err(refusal) => refusal,
     }
 }
 
