@@ -1,9 +1,10 @@
 //! The HTTP surface: `/mcp` (guarded, authenticated, session-bound), RFC 9728 metadata, health.
 //!
-//! Layers on `/mcp`, outermost first: the router-wide body-size limit (413) → Host/Origin/header-size
+//! Checks on `/mcp`, in order: request span → declared body size (413) → Host/Origin/header-size
 //! guard → bearer-token authentication (401/403, before any body is parsed) → session-owner check →
-//! JSON-RPC answers to unreadable bodies (`jsonrpc`) → rmcp's Streamable HTTP service. The four in the
-//! middle run in one middleware, `admit`.
+//! JSON-RPC answers to unreadable bodies (`jsonrpc`, which also stops a streamed body past the limit
+//! with 413) → rmcp's Streamable HTTP service. All but the last run in one middleware, `admit`; the
+//! other routes read no body and keep tower-http's `TraceLayer`.
 
 use std::sync::Arc;
 
@@ -19,7 +20,8 @@ use rmcp::transport::{
     StreamableHttpServerConfig, StreamableHttpService,
     streamable_http_server::session::local::LocalSessionManager,
 };
-use tower_http::{cors::CorsLayer, limit::RequestBodyLimitLayer, trace::TraceLayer};
+use tower_http::{cors::CorsLayer, trace::TraceLayer};
+use tracing::Instrument;
 
 use crate::{
     AppState, Config,
@@ -84,19 +86,20 @@ pub fn router(config: Config, state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .merge(metadata)
-        .merge(mcp)
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(
-            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-                // Path only; `user` is filled in once the token is validated.
-                tracing::info_span!(
-                    "http",
-                    method = %request.method(),
-                    path = %request.uri().path(),
-                    user = tracing::field::Empty,
-                )
-            }),
+            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| request_span(request)),
         )
+        .merge(mcp)
+}
+
+/// Method and path only (never the query string); `user` is filled in once the token is validated.
+fn request_span<B>(request: &Request<B>) -> tracing::Span {
+    tracing::info_span!(
+        "http",
+        method = %request.method(),
+        path = %request.uri().path(),
+        user = tracing::field::Empty,
+    )
 }
 
 /// `/.well-known/oauth-protected-resource/<path of MCP_PUBLIC_URL>`, and `/mcp` in any case.
@@ -151,10 +154,35 @@ struct Gate {
     sessions: SessionOwners,
 }
 
-/// The `/mcp` checks in their order, as one middleware: each axum middleware layer costs a service
-/// clone and a boxed future per request, about a tenth of a call's cost with four of them (load
-/// benchmark).
-async fn admit(State(gate): State<Arc<Gate>>, mut request: Request, next: Next) -> Response {
+/// The `/mcp` checks in their order, as one middleware: each axum or tower layer costs a service
+/// clone, a boxed future or a body wrapper per request; with six of them (`TraceLayer` and
+/// `RequestBodyLimitLayer` included) they took about a sixth of a call's cost (load benchmark).
+async fn admit(State(gate): State<Arc<Gate>>, request: Request, next: Next) -> Response {
+    // Disabled spans (the default `info,rmcp=warn` keeps this one) cost a level check and nothing else.
+    let span = request_span(&request);
+    let timed = tracing::enabled!(tracing::Level::DEBUG).then(std::time::Instant::now);
+    let response = admit_in_span(&gate, request, next)
+        .instrument(span.clone())
+        .await;
+    // What `TraceLayer` logged: server errors always, every response at debug.
+    let status = response.status();
+    let _entered = span.enter();
+    if status.is_server_error() {
+        tracing::error!(%status, "response failed");
+    } else if let Some(start) = timed {
+        tracing::debug!(%status, latency = ?start.elapsed(), "finished processing request");
+    }
+    response
+}
+
+async fn admit_in_span(gate: &Gate, mut request: Request, next: Next) -> Response {
+    if declared_length(request.headers()).is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+        return (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("Payload Too Large: request body exceeds {MAX_BODY_BYTES} bytes"),
+        )
+            .into_response();
+    }
     if let Err(refusal) = guard_request(&gate.guard, &request) {
         return refusal;
     }
@@ -167,6 +195,17 @@ async fn admit(State(gate): State<Arc<Gate>>, mut request: Request, next: Next) 
     }
     request.extensions_mut().insert(principal);
     jsonrpc::explain_rejections(request, next).await
+}
+
+/// `Content-Length`, when the client declared one.
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// DNS-rebinding and cross-site protection for `/mcp`, before any token work.

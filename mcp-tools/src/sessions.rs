@@ -2,8 +2,8 @@
 //!
 //! rmcp knows session ids but not users. [`BoundSessions`] wraps its session manager and records, at
 //! `initialize`, which [`Principal`] opened each session (the HTTP layer has already authenticated the
-//! request and attached the principal). The HTTP middleware [`SessionOwners::check`] then refuses any
-//! request that names a session its caller does not own, with the same 404 an unknown session gets, so
+//! request and attached the principal). The `/mcp` admission middleware, through
+//! [`SessionOwners::is_owned_by`], then refuses any request that names a session its caller does not own, with the same 404 an unknown session gets, so
 //! a session id alone never authenticates and reveals nothing. Entries go when rmcp closes the session
 //! (DELETE or idle timeout), so the map does not grow with sessions that ended.
 
@@ -34,11 +34,11 @@ use crate::auth::Principal;
 /// Who owns which session.
 #[derive(Clone, Default)]
 pub struct SessionOwners {
-    owners: Arc<RwLock<HashMap<SessionId, Principal>>>,
+    owners: Arc<RwLock<HashMap<SessionId, Arc<Principal>>>>,
 }
 
 impl SessionOwners {
-    fn insert(&self, id: SessionId, owner: Principal) {
+    fn insert(&self, id: SessionId, owner: Arc<Principal>) {
         write(&self.owners).insert(id, owner);
     }
 
@@ -50,7 +50,7 @@ impl SessionOwners {
     pub fn is_owned_by(&self, id: &str, caller: &Principal) -> bool {
         read(&self.owners)
             .get(id)
-            .is_some_and(|owner| owner == caller)
+            .is_some_and(|owner| **owner == *caller)
     }
 
     /// Number of live sessions (for tests and metrics).
@@ -75,7 +75,7 @@ impl BoundSessions {
     }
 }
 
-fn principal_of(message: &ClientJsonRpcMessage) -> Option<Principal> {
+fn principal_of(message: &ClientJsonRpcMessage) -> Option<Arc<Principal>> {
     let ClientJsonRpcMessage::Request(request) = message else {
         return None;
     };
@@ -84,7 +84,7 @@ fn principal_of(message: &ClientJsonRpcMessage) -> Option<Principal> {
         .extensions()
         .get::<axum::http::request::Parts>()?
         .extensions
-        .get::<Principal>()
+        .get::<Arc<Principal>>()
         .cloned()
 }
 

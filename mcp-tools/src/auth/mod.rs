@@ -26,7 +26,8 @@ pub use validator::{Policy, TokenValidator};
 use crate::Config;
 
 /// The user a request acts for: taken from a validated delegated token, never from anything the model or
-/// client sends. Identity is (issuer, tenant, user id); the name is for display only.
+/// client sends. Identity is (issuer, tenant, user id); the name is for display only. Requests carry it
+/// as an `Arc<Principal>` extension: one record per validated token, shared rather than copied per call.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Principal {
     pub issuer: String,
@@ -134,7 +135,7 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 
 impl Authenticator {
     /// The user of a request with a valid delegated token, or the 401/403 answer.
-    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, Response> {
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<Principal>, Response> {
         let Some(token) = bearer_token(headers) else {
             let sent_something = headers.contains_key(header::AUTHORIZATION);
             return Err(self.refusal(sent_something.then_some(AuthError::InvalidToken)));

@@ -46,7 +46,8 @@ pub struct TokenValidator {
 
 #[derive(Clone)]
 struct Validated {
-    principal: Principal,
+    /// Shared, not copied: every request of the token's user gets this one record.
+    principal: Arc<Principal>,
     /// `exp` plus leeway, in Unix seconds.
     valid_until: u64,
     /// Key-set generation the signature was checked against.
@@ -122,7 +123,7 @@ impl TokenValidator {
     }
 
     /// Validates `token` and returns the user it speaks for.
-    pub async fn validate(&self, token: &str) -> Result<Principal, AuthError> {
+    pub async fn validate(&self, token: &str) -> Result<Arc<Principal>, AuthError> {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let generation = self.keys.generation();
         let now = jsonwebtoken::get_current_timestamp();
@@ -135,6 +136,7 @@ impl TokenValidator {
             return Ok(hit.principal);
         }
         let (principal, exp) = self.validate_fully(token).await?;
+        let principal = Arc::new(principal);
         self.validated.insert(
             digest,
             Validated {
@@ -203,12 +205,12 @@ mod tests {
 
     fn validated(valid_until: u64) -> Validated {
         Validated {
-            principal: Principal {
+            principal: Arc::new(Principal {
                 issuer: "https://issuer.test".into(),
                 tenant_id: "t".into(),
                 user_id: "u".into(),
                 name: String::new(),
-            },
+            }),
             valid_until,
             key_generation: 0,
         }

@@ -77,10 +77,10 @@ fn failure(message: impl Into<String>) -> CallToolResult {
 }
 
 /// The authenticated user of this request. Always present behind the auth middleware.
-fn principal(parts: &axum::http::request::Parts) -> Result<Principal, ErrorData> {
+fn principal(parts: &axum::http::request::Parts) -> Result<Arc<Principal>, ErrorData> {
     parts
         .extensions
-        .get::<Principal>()
+        .get::<Arc<Principal>>()
         .cloned()
         .ok_or_else(|| ErrorData::internal_error("request is not authenticated", None))
 }
