@@ -588,7 +588,11 @@ async fn auto_mode_runs_tools_but_destructive_ones_still_ask() {
         .await;
     let call = last_call(&view).unwrap();
     assert_eq!(
-        (call.tool.as_str(), call.status, call.decided_by.map(DecidedBy::as_str)),
+        (
+            call.tool.as_str(),
+            call.status,
+            call.decided_by.map(DecidedBy::as_str)
+        ),
         ("get_weather", CallStatus::Done, Some("auto"))
     );
     app.say(&alice, &id, "delete note 42").await;
