@@ -37,16 +37,6 @@ pub enum ApprovalMode {
 }
 
 impl ApprovalMode {
-    /// The text form (`manual`, `auto`, `elicitation`).
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    /// The mode a text form names, if any.
-    pub fn parse(value: &str) -> Option<Self> {
-        value.parse().ok()
-    }
-
     /// What the mode selector shows.
     pub fn label(self) -> &'static str {
         match self {
@@ -84,16 +74,6 @@ pub enum CallStatus {
 }
 
 impl CallStatus {
-    /// The text form (`pending`, `approved`, …).
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    /// The status a text form names, if any.
-    pub fn parse(value: &str) -> Option<Self> {
-        value.parse().ok()
-    }
-
     pub fn is_final(self) -> bool {
         matches!(self, Self::Declined | Self::Done | Self::Failed)
     }
@@ -125,18 +105,6 @@ pub enum DecidedBy {
     AlwaysAllow,
 }
 
-impl DecidedBy {
-    /// The text form (`user`, `auto`, `always-allow`).
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    /// The decider a text form names, if any.
-    pub fn parse(value: &str) -> Option<Self> {
-        value.parse().ok()
-    }
-}
-
 /// Where an elicitation request stands.
 #[derive(
     Debug,
@@ -162,18 +130,6 @@ pub enum ElicitationStatus {
     Expired,
 }
 
-impl ElicitationStatus {
-    /// The text form (`pending`, `accepted`, …).
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    /// The status a text form names, if any.
-    pub fn parse(value: &str) -> Option<Self> {
-        value.parse().ok()
-    }
-}
-
 /// The user's answer to an elicitation request. Values are as typed; the server checks them against
 /// the requested schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -191,6 +147,24 @@ pub enum Decision {
     ApproveAlways,
     Decline,
 }
+
+/// The one text form of each set: `as_str` (what is stored and shown) and `parse` (`None` for anything else),
+/// both from the strum derives.
+macro_rules! text_form {
+    ($($name:ident),*) => {$(
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                self.into()
+            }
+
+            pub fn parse(value: &str) -> Option<Self> {
+                value.parse().ok()
+            }
+        }
+    )*};
+}
+
+text_form!(ApprovalMode, CallStatus, DecidedBy, ElicitationStatus);
 
 #[cfg(test)]
 mod tests {

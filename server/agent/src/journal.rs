@@ -67,22 +67,16 @@ impl Journal {
         calls: Vec<(NewCall, Option<Finish>)>,
     ) -> anyhow::Result<Vec<CallId>> {
         let (calls, endings): (Vec<NewCall>, Vec<Option<Finish>>) = calls.into_iter().unzip();
-        let stored = self.store.add_assistant(id, text, calls).await;
-        let outcome = match stored {
-            Ok(ids) => {
-                let mut ended = Ok(());
-                for (call, finish) in ids.iter().zip(&endings) {
-                    if let Some(finish) = finish
-                        && let Err(error) = self.store.finish_call(call, finish).await
-                    {
-                        ended = Err(error);
-                        break;
-                    }
+        let outcome = async {
+            let ids = self.store.add_assistant(id, text, calls).await?;
+            for (call, finish) in ids.iter().zip(&endings) {
+                if let Some(finish) = finish {
+                    self.store.finish_call(call, finish).await?;
                 }
-                ended.map(|()| ids)
             }
-            Err(error) => Err(error),
-        };
+            anyhow::Ok(ids)
+        }
+        .await;
         self.notifier.notify(id, Change::Settled);
         outcome
     }
