@@ -1,4 +1,5 @@
-//! The HTTP surface: `/mcp` (guarded, authenticated, session-bound), RFC 9728 metadata, health.
+//! The HTTP surface: `/mcp` (guarded, authenticated, session-bound), RFC 9728 metadata, health, and
+//! the page the identity provider returns users to after a Graph consent.
 //!
 //! Checks on `/mcp`, in order: request span → declared body size (413) → Host/Origin/header-size
 //! guard → bearer-token authentication (401/403, before any body is parsed) → session-owner check →
@@ -11,7 +12,7 @@ use std::sync::Arc;
 use axum::{
     Router,
     extract::{Request, State},
-    http::{HeaderMap, Method, StatusCode, header},
+    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::get,
@@ -38,7 +39,11 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 /// Builds the complete router.
 pub fn router(config: Config, state: AppState) -> Router {
-    let auth = Arc::new(Authenticator::new(&config, state.http.clone()));
+    let auth = Arc::new(Authenticator::with_discovery(
+        &config,
+        state.http.clone(),
+        state.discovery.clone(),
+    ));
     let gate = Arc::new(Gate {
         guard: Guard {
             hosts: config.allowed_hosts.clone(),
@@ -85,6 +90,7 @@ pub fn router(config: Config, state: AppState) -> Router {
 
     Router::new()
         .route("/healthz", get(healthz))
+        .route(CONSENT_COMPLETE_PATH, get(consent_complete))
         .merge(metadata)
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| request_span(request)),
@@ -115,6 +121,41 @@ fn metadata_paths(config: &Config) -> Vec<String> {
 /// Liveness: no authentication, no details.
 async fn healthz() -> &'static str {
     "ok"
+}
+
+/// Where the identity provider sends the user after a consent page (the default
+/// `MCP_OBO__CONSENT_REDIRECT_URI`).
+pub(crate) const CONSENT_COMPLETE_PATH: &str = "/oauth/consent-complete";
+
+const CONSENT_COMPLETE_PAGE: &str = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<title>Consent recorded</title></head><body><main><h1>Consent recorded</h1>\
+<p>Consent recorded. Return to your chat and continue.</p></main></body></html>\n";
+
+/// The consent redirect's landing page. The provider records consent on its own consent page; the
+/// authorization code in this request's query is never redeemed, read or logged here (request spans
+/// carry the path only), and the page loads nothing and links nowhere, so no referrer carries it on.
+async fn consent_complete() -> Response {
+    let mut response = (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        CONSENT_COMPLETE_PAGE,
+    )
+        .into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
 }
 
 struct Guard {
@@ -186,14 +227,15 @@ async fn admit_in_span(gate: &Gate, mut request: Request, next: Next) -> Respons
     if let Err(refusal) = guard_request(&gate.guard, &request) {
         return refusal;
     }
-    let principal = match gate.auth.authenticate(request.headers()).await {
-        Ok(principal) => principal,
+    let (principal, token) = match gate.auth.authenticate(request.headers()).await {
+        Ok(authenticated) => authenticated,
         Err(refusal) => return refusal,
     };
     if let Err(refusal) = bind_session(&gate.sessions, request.headers(), &principal) {
         return refusal;
     }
     request.extensions_mut().insert(principal);
+    request.extensions_mut().insert(token);
     jsonrpc::explain_rejections(request, next).await
 }
 

@@ -9,9 +9,11 @@
 //! - [`sessions`]: binds each MCP session to the user who opened it.
 //! - [`tools`]: the MCP handler, in rooms: the `ServerHandler`, the utility tools, the note tools with
 //!   their elicitation round trip, the `about` resource and the `daily_briefing` prompt.
+//! - [`graph`]: Microsoft Graph for the signed-in user through an on-behalf-of token exchange (only
+//!   with `MCP_OBO__*`): the exchange, its per-user cache, consent links, the Graph calls.
 //! - [`notes`]: per-user notes in SQLite.
 //! - [`weather`]: the weather provider trait and its offline demo implementation.
-//! - `http`: the axum router that puts these together.
+//! - `http`: the axum router that puts these together (and the consent-complete page).
 //! - `jsonrpc`: JSON-RPC error answers (-32700, -32600, -32602) to bodies rmcp cannot read.
 //!
 //! Serving (idle limit, graceful shutdown), tracing set-up and the lock-poisoning policy come from the
@@ -21,6 +23,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod graph;
 mod http;
 mod jsonrpc;
 pub mod notes;
@@ -43,6 +46,8 @@ pub use http::{MAX_BODY_BYTES, MAX_HEADER_BYTES, router};
 pub struct AppState {
     pub(crate) shared: Arc<tools::Shared>,
     pub(crate) http: reqwest::Client,
+    /// The issuer's discovery document, shared by token validation and the token exchange.
+    pub(crate) discovery: Arc<auth::Discovery>,
     /// Live sessions and their owners.
     pub sessions: sessions::SessionOwners,
     /// Cancelled at shutdown so open SSE streams end and the server can drain.
@@ -50,16 +55,44 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Opens the database named by the configuration and sets up the default (offline) providers.
+    /// Opens the database named by the configuration and sets up the default (offline) providers, and
+    /// Microsoft Graph when an on-behalf-of client is configured.
     pub async fn open(config: &Config) -> anyhow::Result<Self> {
         let notes = notes::NoteStore::open(&config.database_url).await?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
             .context("building the HTTP client")?;
+        let discovery = Arc::new(auth::Discovery::new(
+            config.auth.authority.clone(),
+            http.clone(),
+        ));
+        let graph = match &config.obo {
+            Some(obo) => {
+                tracing::info!(
+                    client_id = %obo.client_id,
+                    grant = %obo.grant,
+                    graph = %config.graph.base_url,
+                    "Microsoft Graph tools on: user tokens are exchanged on behalf of the user"
+                );
+                Some(Arc::new(graph::Graph::new(
+                    obo.clone(),
+                    config.graph.clone(),
+                    discovery.clone(),
+                )?))
+            }
+            None => {
+                tracing::info!(
+                    "Microsoft Graph tools off: set MCP_OBO__CLIENT_ID and MCP_OBO__CLIENT_SECRET so \
+                     mcp-tools can exchange user tokens for Graph tokens"
+                );
+                None
+            }
+        };
         Ok(Self {
-            shared: tools::Shared::new(notes, Arc::new(weather::OfflineWeather)),
+            shared: tools::Shared::new(notes, Arc::new(weather::OfflineWeather), graph),
             http,
+            discovery,
             sessions: sessions::SessionOwners::default(),
             shutdown: CancellationToken::new(),
         })

@@ -100,6 +100,7 @@ mod tests {
             tenant_id: "t1".into(),
             user_id: id.into(),
             name: id.into(),
+            preferred_username: None,
         }
     }
 

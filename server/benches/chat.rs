@@ -254,6 +254,7 @@ async fn main() -> anyhow::Result<()> {
         )
         .env("APP_DEV_MCP__BIND", format!("127.0.0.1:{mcp_port}"))
         .env("APP_DEV_MODEL__BIND", format!("127.0.0.1:{model_port}"))
+        .env("APP_DEV_GRAPH__BIND", format!("127.0.0.1:{}", free_port()))
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)

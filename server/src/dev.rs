@@ -1,7 +1,7 @@
 //! The development stand-ins for this process (`dev-stack` feature only): [`start`] runs, from the
 //! `dev_stack` crate, the ones the configuration leaves unconfigured: the identity provider when no
 //! `APP_AUTH__AUTHORITY` is set, and then mcp-tools (trusting that provider) when no `APP_MCP_SERVERS`
-//! is set; the development model when no `APP_MODEL__PROVIDER` / `APP_MODEL__BASE_URL` is set.
+//! is set, with the Graph stand-in it reads the user's profile and calendar from (on-behalf-of); the development model when no `APP_MODEL__PROVIDER` / `APP_MODEL__BASE_URL` is set.
 
 use agent::mcp::ServerSpec;
 use tokio_util::sync::CancellationToken;
@@ -60,8 +60,25 @@ async fn start_mcp_tools(
     idp: &DevIdp,
     shutdown: CancellationToken,
 ) -> anyhow::Result<ServerSpec> {
+    let graph = dev_stack::graph::start(
+        config.dev_graph.bind,
+        idp,
+        shutdown.clone().cancelled_owned(),
+    )
+    .await?;
+    let downstream = dev_stack::mcp::Downstream {
+        graph: &graph,
+        grant: config.dev_mcp.obo_grant,
+    };
     let stop = shutdown.cancelled_owned();
-    let url = dev_stack::mcp::start(config.dev_mcp.bind, idp, &config.data_dir, stop).await?;
+    let url = dev_stack::mcp::start(
+        config.dev_mcp.bind,
+        idp,
+        &config.data_dir,
+        Some(downstream),
+        stop,
+    )
+    .await?;
     Ok(ServerSpec {
         name: "Portcullis tools (dev)".to_owned(),
         url,

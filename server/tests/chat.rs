@@ -14,8 +14,8 @@ use std::{
 };
 
 use app::chat::{
-    AuditRecord, CallStatus, ConversationSummary, ConversationView, DecidedBy, ElicitationStatus,
-    Entry, ToolCallView,
+    AuditRecord, CallStatus, ConversationSummary, ConversationView, DecidedBy, ElicitationRequest,
+    ElicitationStatus, Entry, ToolCallView,
 };
 use axum::{
     body::Body,
@@ -420,7 +420,10 @@ async fn elicitation_round(protocol: &str) {
         );
         let request = call.elicitations.last().unwrap().clone();
         assert!(request.message.contains("call mum"), "{}", request.message);
-        assert_eq!(request.fields[0].name, "confirm");
+        let ElicitationRequest::Form { fields } = &request.request else {
+            panic!("a form: {request:?}");
+        };
+        assert_eq!(fields[0].name, "confirm");
         // A bad answer is refused with a reason; the request still waits.
         let reply = app
             .answer(

@@ -126,6 +126,7 @@ async fn instance(
         "dev_idp": { "bind": "127.0.0.1:0", "web_redirect_uri": "http://127.0.0.1:3000/auth/callback" },
         "dev_mcp": { "bind": "127.0.0.1:0" },
         "dev_model": { "bind": "127.0.0.1:0" },
+        "dev_graph": { "bind": "127.0.0.1:0" },
     });
     for (k, v) in extra.as_object().unwrap() {
         raw[k] = v.clone();

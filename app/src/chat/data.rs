@@ -3,7 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::status::{ApprovalMode, CallStatus, DecidedBy, ElicitationStatus};
+use super::{
+    status::{ApprovalMode, CallStatus, DecidedBy, ElicitationStatus},
+    structured::StructuredView,
+};
 
 /// One conversation in the list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,7 +61,11 @@ pub struct ToolCallView {
     /// SHA-256 (hex) of the arguments as the model sent them; an approval names it.
     pub args_hash: String,
     pub status: CallStatus,
+    /// The result as text (what the model read).
     pub result: Option<String>,
+    /// The result's structured content, shaped for display, when the tool gave one.
+    /// (Boxed: most calls have none, and every entry is as large as the largest.)
+    pub structured: Option<Box<StructuredView>>,
     pub is_error: bool,
     pub read_only: bool,
     pub destructive: bool,
@@ -67,13 +74,24 @@ pub struct ToolCallView {
     pub elicitations: Vec<ElicitationView>,
 }
 
-/// An MCP server's request for input, as a form.
+/// An MCP server's request for input during a tool call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ElicitationView {
     pub id: String,
     pub message: String,
-    pub fields: Vec<FormField>,
+    pub request: ElicitationRequest,
     pub status: ElicitationStatus,
+}
+
+/// What the server asks for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ElicitationRequest {
+    /// Fill in a form.
+    Form { fields: Vec<FormField> },
+    /// Open a page and complete a step there (e.g. consent for a downstream API), then answer Accept,
+    /// Decline or Cancel; the answer carries no values. The server checked the URL: absolute http(s),
+    /// no user information; `host` is its host as the URL spells it (IDN in punycode).
+    Url { url: String, host: String },
 }
 
 /// One field of an elicitation form, from the requested schema's property.

@@ -3,7 +3,10 @@
 
 use leptos::prelude::*;
 
-use super::{ElicitationAction, ElicitationView, FieldKind, FormField, answer_elicitation};
+use super::{
+    ElicitationAction, ElicitationRequest, ElicitationView, FieldKind, FormField,
+    answer_elicitation,
+};
 
 fn initial_value(field: &FormField) -> String {
     match &field.kind {
@@ -16,9 +19,13 @@ fn initial_value(field: &FormField) -> String {
 
 #[component]
 pub fn ElicitationForm(conversation_id: String, request: ElicitationView) -> impl IntoView {
+    let fields = match request.request {
+        ElicitationRequest::Form { fields } => fields,
+        // URL requests have their own component; none reaches here.
+        ElicitationRequest::Url { .. } => Vec::new(),
+    };
     let values: RwSignal<Vec<(String, String)>> = RwSignal::new(
-        request
-            .fields
+        fields
             .iter()
             .map(|f| (f.name.clone(), initial_value(f)))
             .collect(),
@@ -55,8 +62,7 @@ pub fn ElicitationForm(conversation_id: String, request: ElicitationView) -> imp
             }
         }
     };
-    let fields = request
-        .fields
+    let fields = fields
         .into_iter()
         .map(|field| field_view(field, values))
         .collect_view();

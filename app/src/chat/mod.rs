@@ -11,7 +11,11 @@
 //! - [`backend`] (server only): the trait the server crate implements.
 //! - `page`: the Chat page (conversation list, selected conversation); `transcript`: one
 //!   conversation's entries and message box; `tool_call`: a tool call's card; `form`: an elicitation
-//!   request rendered as a form; `audit`: the Audit page.
+//!   request rendered as a form; `url_request`: a URL-mode elicitation (the link shown in full, opened
+//!   only by a click); `result`: a structured tool result as a table or key/value rows; `audit`: the
+//!   Audit page.
+//! - [`structured`]: shaping a result's `structuredContent` for display (pure, capped; the server runs
+//!   it).
 //! - `live`: the browser side of the live updates (Server-Sent Events).
 //!
 //! Everything here is display data: ids are opaque, tokens never appear, and every server function
@@ -26,16 +30,19 @@ mod error;
 mod form;
 mod live;
 mod page;
+mod result;
 mod status;
+pub mod structured;
 mod tool_call;
 mod transcript;
+mod url_request;
 
 pub use self::{
     api::*,
     audit::AuditPage,
     data::{
-        AuditRecord, ConversationSummary, ConversationView, ElicitationView, Entry, FieldKind,
-        FormField, ToolCallView,
+        AuditRecord, ConversationSummary, ConversationView, ElicitationRequest, ElicitationView,
+        Entry, FieldKind, FormField, ToolCallView,
     },
     error::ChatError,
     page::ChatPage,

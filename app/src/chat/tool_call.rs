@@ -1,11 +1,14 @@
 //! A tool call as a card: server, tool, badges, status and who decided, the exact arguments, the
-//! Approve / Decline / Always-allow buttons while pending, its elicitation forms, and the result.
+//! Approve / Decline / Always-allow buttons while pending, its elicitation requests (forms, links), and
+//! the result: a structured result as a table or key/value rows with its text form folded beneath, else
+//! the text.
 
 use leptos::prelude::*;
 
 use super::{
-    CallStatus, ConversationView, DecidedBy, Decision, ElicitationStatus, ToolCallView, decide,
-    form::ElicitationForm,
+    CallStatus, ConversationView, DecidedBy, Decision, ElicitationRequest, ElicitationStatus,
+    ToolCallView, decide, form::ElicitationForm, result::structured_view,
+    url_request::UrlElicitation,
 };
 
 pub(super) fn tool_call_card(
@@ -86,21 +89,46 @@ pub(super) fn tool_call_card(
         .decided_by
         .filter(|by| *by != DecidedBy::User)
         .map(|by| view! { <span class="muted">{format!(" ({by})")}</span> });
-    let result = call.result.clone().map(|r| {
+    let text = call.result.clone().map(|r| {
         view! {
             <pre class=if call.is_error { "result error" } else { "result" } data-testid="tool-result">
                 {r}
             </pre>
         }
     });
+    let result = match call.structured.clone() {
+        Some(structured) => view! {
+            {structured_view(*structured)}
+            <details class="result-text" data-testid="tool-result-text">
+                <summary>"Text result"</summary>
+                {text}
+            </details>
+        }
+        .into_any(),
+        None => text.into_any(),
+    };
     let forms = call
         .elicitations
         .iter()
         .cloned()
         .map(|request| {
             if request.status == ElicitationStatus::Pending {
-                view! { <ElicitationForm conversation_id=conversation_id.clone() request /> }
-                    .into_any()
+                match request.request {
+                    ElicitationRequest::Form { .. } => view! {
+                        <ElicitationForm conversation_id=conversation_id.clone() request />
+                    }
+                    .into_any(),
+                    ElicitationRequest::Url { url, host } => view! {
+                        <UrlElicitation
+                            conversation_id=conversation_id.clone()
+                            request_id=request.id
+                            message=request.message
+                            url
+                            host
+                        />
+                    }
+                    .into_any(),
+                }
             } else {
                 view! {
                     <p class="muted" data-testid="elicitation-outcome">

@@ -17,16 +17,19 @@ use anyhow::{Context, bail};
 use jsonwebtoken::DecodingKey;
 use serde::Deserialize;
 use service_kit::sync::{read, write};
-use tokio::sync::{Mutex, OnceCell};
+use tokio::sync::Mutex;
 use url::Url;
+
+use super::discovery::Discovery;
 
 /// Where the keys come from: a fixed JWKS URI, or OIDC discovery under the issuer.
 #[derive(Debug, Clone)]
 pub enum KeySource {
     /// `MCP_AUTH__JWKS_URI`.
     Jwks(Url),
-    /// `{issuer}/.well-known/openid-configuration` → `jwks_uri`.
-    Discovery { issuer: String },
+    /// `{issuer}/.well-known/openid-configuration` → `jwks_uri` (the document is shared with the
+    /// token exchange).
+    Discovery(Arc<Discovery>),
 }
 
 /// A cache of RS256 verification keys by `kid`.
@@ -35,7 +38,6 @@ pub struct JwksCache {
     http: reqwest::Client,
     cooldown: Duration,
     keys: RwLock<Arc<HashMap<String, Arc<DecodingKey>>>>,
-    jwks_uri: OnceCell<Url>,
     /// Held while fetching; remembers when the last fetch started, for the cooldown.
     last_fetch: Mutex<Option<Instant>>,
     /// Bumped on every refresh, so results derived from older keys can be dropped.
@@ -58,12 +60,6 @@ struct Jwk {
     e: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct OidcMetadata {
-    issuer: String,
-    jwks_uri: Url,
-}
-
 impl JwksCache {
     pub fn new(source: KeySource, http: reqwest::Client, cooldown: Duration) -> Self {
         Self {
@@ -71,7 +67,6 @@ impl JwksCache {
             http,
             cooldown,
             keys: RwLock::new(Arc::new(HashMap::new())),
-            jwks_uri: OnceCell::new(),
             last_fetch: Mutex::new(None),
             generation: AtomicU64::new(0),
         }
@@ -110,11 +105,10 @@ impl JwksCache {
     }
 
     async fn refresh(&self) -> anyhow::Result<usize> {
-        let uri = self
-            .jwks_uri
-            .get_or_try_init(|| self.discover_jwks_uri())
-            .await?
-            .clone();
+        let uri = match &self.source {
+            KeySource::Jwks(uri) => uri.clone(),
+            KeySource::Discovery(discovery) => discovery.metadata().await?.jwks_uri.clone(),
+        };
         let set: JwkSet = self
             .http
             .get(uri.clone())
@@ -134,36 +128,6 @@ impl JwksCache {
         // Any refresh may have replaced or retired a key (even under the same kid).
         self.generation.fetch_add(1, Ordering::AcqRel);
         Ok(count)
-    }
-
-    async fn discover_jwks_uri(&self) -> anyhow::Result<Url> {
-        match &self.source {
-            KeySource::Jwks(uri) => Ok(uri.clone()),
-            KeySource::Discovery { issuer } => {
-                let url = format!(
-                    "{}/.well-known/openid-configuration",
-                    issuer.trim_end_matches('/')
-                );
-                let metadata: OidcMetadata = self
-                    .http
-                    .get(&url)
-                    .send()
-                    .await
-                    .and_then(reqwest::Response::error_for_status)
-                    .with_context(|| format!("fetching OIDC discovery from {url}"))?
-                    .json()
-                    .await
-                    .with_context(|| format!("parsing OIDC discovery from {url}"))?;
-                // OpenID Connect Discovery §4.3: the document must name the issuer it was fetched for.
-                if metadata.issuer.trim_end_matches('/') != issuer.trim_end_matches('/') {
-                    bail!(
-                        "discovery at {url} names issuer {:?}, expected {issuer:?}",
-                        metadata.issuer
-                    );
-                }
-                Ok(metadata.jwks_uri)
-            }
-        }
     }
 }
 

@@ -1,15 +1,18 @@
 //! OAuth 2.0 resource-server side of the MCP endpoint.
 //!
+//! - `discovery`: the issuer's OIDC discovery document, fetched once and shared with the token exchange.
 //! - `jwks`: the issuer's signing keys, cached with a refetch cooldown.
 //! - `validator`: JWT checks (RS256 only, `iss`, `aud`, `exp`, `nbf`, tenant, delegated scope), with a
 //!   `moka` cache of validated tokens that lives until each token expires.
-//! - this module: the [`Principal`] a request acts for, the axum middleware that turns the `Authorization`
+//! - this module: the [`Principal`] a request acts for, the [`InboundToken`] it came with (kept only as
+//!   the assertion of an on-behalf-of exchange, never printed), the axum middleware that turns the `Authorization`
 //!   header into one (or a 401/403 with `WWW-Authenticate`), and the RFC 9728 metadata document.
 
+mod discovery;
 mod jwks;
 mod validator;
 
-use std::sync::Arc;
+use std::{fmt, sync::Arc};
 
 use axum::{
     Json,
@@ -18,8 +21,10 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
+pub use discovery::{Discovery, ProviderMetadata};
 pub use jwks::{JwksCache, KeySource};
 pub use validator::{Policy, TokenValidator};
 
@@ -36,6 +41,32 @@ pub struct Principal {
     /// `oid`, or `sub` when the issuer has no `oid`.
     pub user_id: String,
     pub name: String,
+    /// `preferred_username`, when the token has one: a `login_hint` for consent pages.
+    pub preferred_username: Option<String>,
+}
+
+/// The bearer token a request came with. mcp-tools never forwards it: its one use is as the
+/// `assertion` / `subject_token` of an on-behalf-of exchange at the issuer's token endpoint. `Debug`
+/// shows no part of it; requests carry it as an extension next to their [`Principal`] (kept apart so
+/// that a refreshed token does not change who owns a session).
+#[derive(Clone)]
+pub struct InboundToken(Arc<SecretString>);
+
+impl InboundToken {
+    pub fn new(token: &str) -> Self {
+        Self(Arc::new(SecretString::from(token)))
+    }
+
+    /// The raw token, for the exchange request body only.
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Debug for InboundToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("InboundToken([REDACTED])")
+    }
 }
 
 /// Why a request was refused.
@@ -60,11 +91,20 @@ pub struct Authenticator {
 
 impl Authenticator {
     pub fn new(config: &Config, http: reqwest::Client) -> Self {
+        let discovery = Arc::new(Discovery::new(config.auth.authority.clone(), http.clone()));
+        Self::with_discovery(config, http, discovery)
+    }
+
+    /// Like [`Authenticator::new`], reading the issuer's discovery document through `discovery`
+    /// (shared with the token exchange, so it is fetched once).
+    pub fn with_discovery(
+        config: &Config,
+        http: reqwest::Client,
+        discovery: Arc<Discovery>,
+    ) -> Self {
         let source = match &config.auth.jwks_uri {
             Some(uri) => KeySource::Jwks(uri.clone()),
-            None => KeySource::Discovery {
-                issuer: config.auth.authority.clone(),
-            },
+            None => KeySource::Discovery(discovery),
         };
         let keys = Arc::new(JwksCache::new(source, http, config.auth.jwks_cooldown));
         let policy = Policy {
@@ -134,8 +174,11 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 }
 
 impl Authenticator {
-    /// The user of a request with a valid delegated token, or the 401/403 answer.
-    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<Principal>, Response> {
+    /// The user of a request with a valid delegated token and that token, or the 401/403 answer.
+    pub async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<(Arc<Principal>, InboundToken), Response> {
         let Some(token) = bearer_token(headers) else {
             let sent_something = headers.contains_key(header::AUTHORIZATION);
             return Err(self.refusal(sent_something.then_some(AuthError::InvalidToken)));
@@ -144,7 +187,7 @@ impl Authenticator {
             Ok(principal) => {
                 tracing::Span::current()
                     .record("user", tracing::field::display(&principal.user_id));
-                Ok(principal)
+                Ok((principal, InboundToken::new(token)))
             }
             Err(error) => {
                 tracing::info!(reason = %error, "request refused");
@@ -162,8 +205,9 @@ pub async fn require_user(
     next: Next,
 ) -> Response {
     match auth.authenticate(request.headers()).await {
-        Ok(principal) => {
+        Ok((principal, token)) => {
             request.extensions_mut().insert(principal);
+            request.extensions_mut().insert(token);
             next.run(request).await
         }
         Err(refusal) => refusal,
@@ -197,6 +241,14 @@ mod tests {
             map.append(header::AUTHORIZATION, HeaderValue::from_str(v).unwrap());
         }
         map
+    }
+
+    #[test]
+    fn inbound_tokens_never_print() {
+        let token = InboundToken::new("eyJhbGciOi.secret-part.sig");
+        assert_eq!(token.expose(), "eyJhbGciOi.secret-part.sig");
+        let debug = format!("{token:?} {:?}", Some(token.clone()));
+        assert!(!debug.contains("secret-part"), "{debug}");
     }
 
     #[test]

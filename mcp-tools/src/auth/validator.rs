@@ -193,8 +193,9 @@ impl TokenValidator {
             user_id,
             name: claims
                 .name
-                .or(claims.preferred_username)
+                .or_else(|| claims.preferred_username.clone())
                 .unwrap_or_default(),
+            preferred_username: claims.preferred_username.filter(|u| !u.is_empty()),
         })
     }
 }
@@ -210,6 +211,7 @@ mod tests {
                 tenant_id: "t".into(),
                 user_id: "u".into(),
                 name: String::new(),
+                preferred_username: None,
             }),
             valid_until,
             key_generation: 0,

@@ -3,9 +3,10 @@
 
 use std::{net::SocketAddr, time::Duration};
 
+use secrecy::SecretString;
 use url::Url;
 
-use super::{Config, ConfigError, Raw, RawAuth};
+use super::{ClientAuth, Config, ConfigError, OboGrant, Raw, RawAuth, RawGraph, RawObo};
 
 impl Config {
     /// Builds a configuration in code; [`ConfigBuilder::build`] validates it like [`Config::from_env`].
@@ -22,6 +23,8 @@ impl Config {
                 allowed_origins: None,
                 allowed_hosts: None,
                 database_url: None,
+                obo: RawObo::default(),
+                graph: RawGraph::default(),
             },
         }
     }
@@ -63,6 +66,38 @@ impl ConfigBuilder {
     }
     pub fn database_url(mut self, url: impl Into<String>) -> Self {
         self.raw.database_url = Some(url.into());
+        self
+    }
+    /// Turns on the Graph tools: mcp-tools exchanges user tokens as this confidential client.
+    pub fn obo(
+        mut self,
+        client_id: impl Into<String>,
+        client_secret: SecretString,
+        grant: OboGrant,
+    ) -> Self {
+        self.raw.obo.client_id = Some(client_id.into());
+        self.raw.obo.client_secret = Some(client_secret);
+        self.raw.obo.grant = Some(grant);
+        self
+    }
+    /// Client authentication at the token endpoint; by default chosen from discovery.
+    pub fn obo_client_auth(mut self, auth: ClientAuth) -> Self {
+        self.raw.obo.client_auth = Some(auth);
+        self
+    }
+    /// Where the provider returns the user after consent (default `<public origin>/oauth/consent-complete`).
+    pub fn consent_redirect_uri(mut self, url: Url) -> Self {
+        self.raw.obo.consent_redirect_uri = Some(url);
+        self
+    }
+    /// Microsoft Graph's base URL (default `https://graph.microsoft.com`).
+    pub fn graph_base_url(mut self, url: Url) -> Self {
+        self.raw.graph.base_url = Some(url);
+        self
+    }
+    /// The resource that prefixes Graph scopes (default `https://graph.microsoft.com`).
+    pub fn graph_resource(mut self, resource: impl Into<String>) -> Self {
+        self.raw.graph.resource = Some(resource.into());
         self
     }
     pub fn build(self) -> Result<Config, ConfigError> {

@@ -81,10 +81,16 @@ impl ServerHandler for Tools {
             "portcullis-mcp-tools",
             env!("CARGO_PKG_VERSION"),
         ))
-        .with_instructions(
+        .with_instructions(if self.shared.graph.is_some() {
             "Tools act for the signed-in user only. delete_note asks the user to confirm through \
-             elicitation. Read portcullis://server/about for what each tool does with the user's data.",
-        )
+             elicitation. get_my_profile and list_my_events read Microsoft Graph with a token \
+             exchanged for the user; when the user has not yet consented, they ask the user to open \
+             the provider's consent page. Read portcullis://server/about for what each tool does \
+             with the user's data."
+        } else {
+            "Tools act for the signed-in user only. delete_note asks the user to confirm through \
+             elicitation. Read portcullis://server/about for what each tool does with the user's data."
+        })
     }
 
     async fn list_resources(

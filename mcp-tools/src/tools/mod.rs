@@ -3,7 +3,10 @@
 //! - `handler`: the [`Tools`] `ServerHandler` (server info, and the routes to what follows).
 //! - `utilities`: the stateless tools: random number, current date, weather.
 //! - `notes`: the per-user note tools (add, list, delete after confirmation).
-//! - `confirm`: the elicitation round trip `delete_note` uses, for both protocol generations.
+//! - `graph`: the Microsoft Graph tools (profile, calendar), only when an on-behalf-of client is
+//!   configured; their consent question is a URL elicitation.
+//! - `confirm`: the elicitation round trips (`delete_note`'s form, Graph's consent URL), for both
+//!   protocol generations.
 //! - `resources`: the `about` resource, rendered from the live tool list.
 //! - `prompts`: the `daily_briefing` prompt.
 //! - `params`: typed arguments whose failures are JSON-RPC invalid-params errors.
@@ -13,6 +16,7 @@
 //! request); nothing the model sends can choose whose data a tool touches.
 
 mod confirm;
+mod graph;
 mod handler;
 mod notes;
 mod params;
@@ -30,28 +34,45 @@ use rmcp::{
 
 use self::confirm::Confirmer;
 pub use self::{
+    graph::{ListEventsArgs, MAX_WINDOW_DAYS},
     notes::{AddNoteArgs, DeleteNoteArgs, EmptyArgs},
     prompts::BRIEFING_PROMPT,
     resources::ABOUT_URI,
     utilities::{CurrentDateArgs, RandomNumberArgs, WeatherArgs},
 };
-use crate::{auth::Principal, notes::NoteStore, weather::WeatherProvider};
+use crate::{
+    auth::{InboundToken, Principal},
+    graph::Graph,
+    notes::NoteStore,
+    weather::WeatherProvider,
+};
 
 /// State shared by every handler instance (one per session, or per request in stateless mode).
 pub struct Shared {
     pub notes: NoteStore,
     pub weather: Arc<dyn WeatherProvider>,
+    /// Microsoft Graph through an on-behalf-of exchange; `None` leaves its tools out of the router.
+    pub graph: Option<Arc<Graph>>,
     confirmer: Confirmer,
     router: ToolRouter<Tools>,
 }
 
 impl Shared {
-    pub fn new(notes: NoteStore, weather: Arc<dyn WeatherProvider>) -> Arc<Self> {
+    pub fn new(
+        notes: NoteStore,
+        weather: Arc<dyn WeatherProvider>,
+        graph: Option<Arc<Graph>>,
+    ) -> Arc<Self> {
+        let mut router = Tools::utility_router() + Tools::notes_router();
+        if graph.is_some() {
+            router += Tools::graph_router();
+        }
         Arc::new(Self {
             notes,
             weather,
+            graph,
             confirmer: Confirmer::new(),
-            router: Tools::utility_router() + Tools::notes_router(),
+            router,
         })
     }
 }
@@ -81,6 +102,16 @@ fn principal(parts: &axum::http::request::Parts) -> Result<Arc<Principal>, Error
     parts
         .extensions
         .get::<Arc<Principal>>()
+        .cloned()
+        .ok_or_else(|| ErrorData::internal_error("request is not authenticated", None))
+}
+
+/// The token this request came with, for an on-behalf-of exchange only. Always present behind the auth
+/// middleware.
+fn inbound_token(parts: &axum::http::request::Parts) -> Result<InboundToken, ErrorData> {
+    parts
+        .extensions
+        .get::<InboundToken>()
         .cloned()
         .ok_or_else(|| ErrorData::internal_error("request is not authenticated", None))
 }

@@ -59,5 +59,13 @@ fn about(router: &ToolRouter<Tools>) -> String {
         "\nNotes are stored per user in this server's database. Weather comes from an offline demo \
          provider unless the operator configured a real one.\n",
     );
+    if router.has_route("get_my_profile") {
+        out.push_str(
+            "\nThe Microsoft Graph tools never forward your token: this server exchanges it at your \
+             identity provider for a Graph token for you, with only the one permission a tool needs \
+             (`User.Read` for the profile, `Calendars.Read` for the calendar). If you have not granted \
+             that permission yet, you are sent to your provider's consent page.\n",
+        );
+    }
     out
 }

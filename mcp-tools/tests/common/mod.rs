@@ -1,6 +1,9 @@
-//! Test harness: a real issuer (RSA keys generated here, JWKS and discovery served over HTTP), a real
-//! mcp-tools server on `127.0.0.1:0`, and rmcp clients.
+//! Test harness: a real issuer (RSA keys generated here, JWKS and discovery served over HTTP, and a
+//! token endpoint for on-behalf-of exchanges: `obo`), a Graph stand-in (`obo`), a real mcp-tools server
+//! on `127.0.0.1:0`, and rmcp clients.
 #![allow(dead_code)]
+
+pub mod obo;
 
 use std::{
     net::SocketAddr,
@@ -11,7 +14,13 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
-use axum::{Json, Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
+use axum::{
+    Json, Router,
+    extract::State,
+    http::StatusCode,
+    response::IntoResponse,
+    routing::{get, post},
+};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use rsa::{RsaPrivateKey, pkcs1::EncodeRsaPrivateKey, traits::PublicKeyParts};
@@ -75,6 +84,8 @@ struct IssuerState {
     jwks: Mutex<Vec<Value>>,
     down: AtomicBool,
     jwks_fetches: AtomicUsize,
+    /// The token endpoint's side: exchanges, consent records, issued Graph tokens.
+    obo: obo::TokenEndpoint,
 }
 
 impl Issuer {
@@ -87,6 +98,7 @@ impl Issuer {
             jwks: Mutex::new(vec![keys()[0].jwk.clone()]),
             down: AtomicBool::new(false),
             jwks_fetches: AtomicUsize::new(0),
+            obo: obo::TokenEndpoint::default(),
         });
         let app = Router::new()
             .route(
@@ -94,6 +106,7 @@ impl Issuer {
                 get(discovery),
             )
             .route("/keys", get(jwks))
+            .route(&format!("/{TENANT}/v2.0/token"), post(obo::token))
             .with_state(state.clone());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         Self { url, state }
@@ -166,6 +179,7 @@ async fn discovery(
         "jwks_uri": format!("{base}/keys"),
         "authorization_endpoint": format!("{issuer}/authorize"),
         "token_endpoint": format!("{issuer}/token"),
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
         "response_types_supported": ["code"],
         "subject_types_supported": ["pairwise"],
         "id_token_signing_alg_values_supported": ["RS256"],
@@ -198,7 +212,15 @@ impl Server {
     pub async fn start_with(
         customize: impl FnOnce(mcp_tools::config::ConfigBuilder) -> mcp_tools::config::ConfigBuilder,
     ) -> Self {
-        let issuer = Issuer::start().await;
+        Self::start_with_issuer(Issuer::start().await, customize).await
+    }
+
+    /// Like [`Server::start_with`], trusting an issuer the caller started (and may have given to other
+    /// stand-ins).
+    pub async fn start_with_issuer(
+        issuer: Issuer,
+        customize: impl FnOnce(mcp_tools::config::ConfigBuilder) -> mcp_tools::config::ConfigBuilder,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -244,6 +244,7 @@ impl Agent {
                 let declined = Finish {
                     status: CallStatus::Declined,
                     text: "Declined by the user.".to_owned(),
+                    structured: None,
                     is_error: false,
                 };
                 self.journal

@@ -257,6 +257,9 @@ pub struct Call {
     pub status: CallStatus,
     pub decided_by: Option<DecidedBy>,
     pub result: Option<String>,
+    /// The result's `structuredContent`, as JSON text, when the tool gave one (shown as a table or a
+    /// key/value list; the model reads `result`).
+    pub structured: Option<String>,
     pub is_error: bool,
 }
 
@@ -266,9 +269,104 @@ pub struct Elicitation {
     pub id: ElicitationId,
     pub call_id: CallId,
     pub message: String,
-    /// The requested schema (MCP's restricted JSON Schema), as JSON text.
-    pub schema: String,
+    pub kind: ElicitationKind,
     pub status: ElicitationStatus,
+}
+
+/// What an MCP server asks of the user during a tool call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ElicitationKind {
+    /// Fill in a form. `schema` is the requested schema (MCP's restricted JSON Schema) as JSON text,
+    /// already known to render as a [`crate::forms::Form`] (read it with [`crate::forms::form_from_json`]).
+    Form { schema: String },
+    /// Visit a page and complete a step there (third-party consent, anything secret): the answer is
+    /// only Accept / Decline / Cancel, never content.
+    Url { url: ElicitationUrl },
+}
+
+impl ElicitationKind {
+    /// The stored text form of the kind (`form` | `url`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Form { .. } => "form",
+            Self::Url { .. } => "url",
+        }
+    }
+}
+
+/// Longest URL a URL-mode elicitation may carry (common browser and server limits sit near 2 KB; a
+/// longer one is more likely a smuggling attempt than a consent page).
+pub const MAX_ELICITATION_URL_CHARS: usize = 2048;
+
+/// The URL of a URL-mode elicitation, checked: absolute `http`/`https`, with a host, without user
+/// information (`https://trusted.example@evil.example/` reads as the first host but goes to the
+/// second), without whitespace or control characters, at most [`MAX_ELICITATION_URL_CHARS`]. Its text
+/// is the URL's normalised form (IDN hosts in punycode, so look-alike letters show as what they are).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ElicitationUrl(url::Url);
+
+/// Why a URL-mode elicitation's URL was refused (logged; the request is declined).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlRefused {
+    #[error("longer than {MAX_ELICITATION_URL_CHARS} characters")]
+    TooLong,
+    #[error("contains whitespace or control characters")]
+    Characters,
+    #[error("not an absolute URL: {0}")]
+    Parse(url::ParseError),
+    #[error("scheme {0:?} (only http and https)")]
+    Scheme(String),
+    #[error("carries user information")]
+    UserInfo,
+    #[error("has no host")]
+    NoHost,
+}
+
+impl ElicitationUrl {
+    pub fn parse(raw: &str) -> Result<Self, UrlRefused> {
+        if raw.chars().count() > MAX_ELICITATION_URL_CHARS {
+            return Err(UrlRefused::TooLong);
+        }
+        // The URL parser silently drops tabs and newlines and trims spaces: what the user is shown must
+        // be what the server sent, so such input is refused rather than repaired.
+        if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(UrlRefused::Characters);
+        }
+        let url = url::Url::parse(raw).map_err(UrlRefused::Parse)?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(UrlRefused::Scheme(url.scheme().to_owned()));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(UrlRefused::UserInfo);
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(UrlRefused::NoHost);
+        }
+        // Normalising can lengthen it (percent-encoding); the cap holds for what is shown.
+        if url.as_str().chars().count() > MAX_ELICITATION_URL_CHARS {
+            return Err(UrlRefused::TooLong);
+        }
+        Ok(Self(url))
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+
+    /// The host as the URL's text spells it (`example.com`, `xn--…`, `127.0.0.1`, `[::1]`).
+    pub fn host(&self) -> &str {
+        self.0.host_str().unwrap_or_default()
+    }
+
+    pub fn url(&self) -> &url::Url {
+        &self.0
+    }
+}
+
+impl fmt::Display for ElicitationUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A tool call as the model proposed it, before it is stored.
@@ -293,6 +391,8 @@ pub struct Finish {
     pub status: CallStatus,
     /// The result (or the reason) as text for the model and the user.
     pub text: String,
+    /// The result's `structuredContent` as JSON text, if any.
+    pub structured: Option<String>,
     pub is_error: bool,
 }
 
@@ -301,6 +401,7 @@ impl Finish {
         Self {
             status: CallStatus::Failed,
             text: text.into(),
+            structured: None,
             is_error: true,
         }
     }
@@ -353,6 +454,70 @@ mod tests {
         assert_eq!(Role::Notice.as_str(), "notice");
         assert_eq!(ElicitationStatus::Expired.as_str(), "expired");
         assert!("yolo".parse::<ApprovalMode>().is_err());
+    }
+
+    #[test]
+    fn elicitation_urls_must_be_plain_absolute_http_urls() {
+        let url = ElicitationUrl::parse("https://login.example.com/consent?scope=a%20b#x").unwrap();
+        assert_eq!(url.host(), "login.example.com");
+        assert_eq!(
+            url.as_str(),
+            "https://login.example.com/consent?scope=a%20b#x"
+        );
+        assert_eq!(
+            ElicitationUrl::parse("http://127.0.0.1:3400/consent")
+                .unwrap()
+                .host(),
+            "127.0.0.1"
+        );
+        // Look-alike hosts are shown as what they are.
+        assert_eq!(
+            ElicitationUrl::parse("https://exаmple.com/")
+                .unwrap()
+                .host(),
+            "xn--exmple-4nf.com"
+        );
+        let refused = |raw: &str| ElicitationUrl::parse(raw).unwrap_err();
+        assert!(matches!(refused("/relative/path"), UrlRefused::Parse(_)));
+        assert!(matches!(
+            refused("javascript:alert(1)"),
+            UrlRefused::Scheme(_)
+        ));
+        assert!(matches!(
+            refused("data:text/html,<b>x</b>"),
+            UrlRefused::Scheme(_)
+        ));
+        assert!(matches!(
+            refused("file:///etc/passwd"),
+            UrlRefused::Scheme(_)
+        ));
+        assert_eq!(
+            refused("https://trusted.example@evil.example/"),
+            UrlRefused::UserInfo
+        );
+        assert_eq!(
+            refused("https://user:pw@evil.example/"),
+            UrlRefused::UserInfo
+        );
+        assert_eq!(refused("https://evil.example/\n"), UrlRefused::Characters);
+        assert_eq!(refused("https://a.example/\tb"), UrlRefused::Characters);
+        assert_eq!(refused(" https://a.example/"), UrlRefused::Characters);
+        let long = format!(
+            "https://a.example/{}",
+            "x".repeat(MAX_ELICITATION_URL_CHARS)
+        );
+        assert_eq!(refused(&long), UrlRefused::TooLong);
+        let kind = ElicitationKind::Url {
+            url: ElicitationUrl::parse("https://a.example/").unwrap(),
+        };
+        assert_eq!(kind.as_str(), "url");
+        assert_eq!(
+            ElicitationKind::Form {
+                schema: "{}".into()
+            }
+            .as_str(),
+            "form"
+        );
     }
 
     #[test]

@@ -2,10 +2,12 @@
 //!
 //! - [`Bridge`]: the MCP client handler of one tool call; both protocol generations reach it (rmcp turns
 //!   2026-07-28 input-required results into the same `create_elicitation` call as 2025-11-25 server
-//!   requests). It hands form requests to the front-end's [`Asker`].
+//!   requests). It declares form and URL elicitation, checks each request (a form must render, a URL
+//!   must be a plain absolute http(s) URL) and hands it to the front-end's [`Asker`]; anything else is
+//!   declined without asking.
 //! - [`Deferred`]: an [`Asker`] for front-ends that answer later, from another request (the web): the
 //!   request is stored and shown, the call waits (bounded), and [`Deferred::answer`] delivers the user's
-//!   answer, checked against the schema, to exactly the request it belongs to.
+//!   answer, checked against the schema (a URL request takes none), to exactly the request it belongs to.
 
 use std::{collections::HashMap, sync::Arc, sync::Mutex, time::Duration};
 
@@ -13,8 +15,8 @@ use async_trait::async_trait;
 use rmcp::{
     ClientHandler, ErrorData, RoleClient,
     model::{
-        ClientCapabilities, ClientConfig, ElicitRequestParams, ElicitResult, ElicitationSchema,
-        Implementation,
+        ClientCapabilities, ClientConfig, ElicitRequestParams, ElicitResult, ElicitationCapability,
+        FormElicitationCapability, Implementation, UrlElicitationCapability,
     },
     service::RequestContext,
 };
@@ -24,7 +26,10 @@ use tokio::sync::oneshot;
 
 use crate::{
     AgentError,
-    domain::{Call, Conversation, Decision, ElicitationAction, ElicitationId, ElicitationStatus},
+    domain::{
+        Call, Conversation, Decision, ElicitationAction, ElicitationId, ElicitationKind,
+        ElicitationStatus, ElicitationUrl,
+    },
     forms,
     journal::Journal,
     ports::{Asker, ElicitReply},
@@ -42,7 +47,13 @@ pub struct Bridge {
 impl ClientHandler for Bridge {
     fn get_info(&self) -> ClientConfig {
         ClientConfig::new(
-            ClientCapabilities::builder().enable_elicitation().build(),
+            ClientCapabilities::builder()
+                .enable_elicitation_with(
+                    ElicitationCapability::new()
+                        .with_form(FormElicitationCapability::new())
+                        .with_url(UrlElicitationCapability::new()),
+                )
+                .build(),
             Implementation::new(self.client_name, env!("CARGO_PKG_VERSION")),
         )
     }
@@ -59,31 +70,55 @@ impl ClientHandler for Bridge {
 impl Bridge {
     async fn ask(&self, request: ElicitRequestParams) -> ElicitResult {
         use rmcp::model::ElicitationAction as Action;
-        // URL-mode elicitation is not offered (the client does not declare it).
-        let (message, schema) = match request {
+        let (message, kind) = match request {
             ElicitRequestParams::FormElicitationParams {
                 message,
                 requested_schema,
                 ..
-            } => (message, requested_schema),
+            } => {
+                if let Err(reason) = forms::form(&requested_schema) {
+                    tracing::warn!(%reason, server = %self.call.server, "form elicitation declined");
+                    return ElicitResult::new(Action::Decline);
+                }
+                let schema = match serde_json::to_string(&requested_schema) {
+                    Ok(schema) => schema,
+                    Err(error) => {
+                        tracing::error!(%error, "an elicitation schema could not be stored");
+                        return ElicitResult::new(Action::Cancel);
+                    }
+                };
+                (message, ElicitationKind::Form { schema })
+            }
+            ElicitRequestParams::UrlElicitationParams { message, url, .. } => {
+                match ElicitationUrl::parse(&url) {
+                    Ok(url) => (message, ElicitationKind::Url { url }),
+                    Err(reason) => {
+                        // The URL itself is not logged: it may carry a one-time code.
+                        tracing::warn!(%reason, server = %self.call.server, "URL elicitation declined");
+                        return ElicitResult::new(Action::Decline);
+                    }
+                }
+            }
+            // A mode a newer protocol may add: not declared, so not offered.
             _ => return ElicitResult::new(Action::Decline),
         };
-        if let Err(reason) = forms::form(&schema) {
-            tracing::warn!(%reason, "elicitation request declined");
-            return ElicitResult::new(Action::Decline);
-        }
         let reply = self
             .asker
-            .elicit(&self.conversation, &self.call, &message, &schema)
+            .elicit(&self.conversation, &self.call, &message, &kind)
             .await;
         let result = ElicitResult::new(match reply.action {
             ElicitationAction::Accept => Action::Accept,
             ElicitationAction::Decline => Action::Decline,
             ElicitationAction::Cancel => Action::Cancel,
         });
-        match reply.content {
-            Some(content) => result.with_content(Value::Object(content)),
-            None => result,
+        match (reply.content, &kind) {
+            // Only a form's acceptance carries content; a URL request is answered on the other page.
+            (Some(content), ElicitationKind::Form { .. })
+                if reply.action == ElicitationAction::Accept =>
+            {
+                result.with_content(Value::Object(content))
+            }
+            _ => result,
         }
     }
 }
@@ -125,12 +160,18 @@ impl Deferred {
                 request.status
             )));
         }
-        let content = match action {
-            ElicitationAction::Accept => {
-                let form = forms::form_from_json(&request.schema).map_err(AgentError::Invalid)?;
+        let content = match (action, &request.kind) {
+            (ElicitationAction::Accept, ElicitationKind::Form { schema }) => {
+                let form = forms::form_from_json(schema).map_err(AgentError::Invalid)?;
                 Some(forms::answer(&form, values).map_err(AgentError::Invalid)?)
             }
-            ElicitationAction::Decline | ElicitationAction::Cancel => None,
+            // The step happens on the linked page; nothing typed here may travel with the answer.
+            (ElicitationAction::Accept, ElicitationKind::Url { .. }) if !values.is_empty() => {
+                return Err(AgentError::Invalid(
+                    "A link request is answered without values.".to_owned(),
+                ));
+            }
+            _ => None,
         };
         let Some(waiter) = lock(&self.waiters).remove(id) else {
             // Nobody here waits for it (a double submit already answered it, or the process restarted and
@@ -167,22 +208,15 @@ impl Asker for Deferred {
         conversation: &Conversation,
         call: &Call,
         message: &str,
-        schema: &ElicitationSchema,
+        kind: &ElicitationKind,
     ) -> ElicitReply {
         let id = ElicitationId::random();
-        let schema = match serde_json::to_string(schema) {
-            Ok(schema) => schema,
-            Err(error) => {
-                tracing::error!(%error, "an elicitation schema could not be stored");
-                return ElicitReply::cancel();
-            }
-        };
         // The waiter exists before anyone can see the request, so an answer cannot arrive too early.
         let (sender, receiver) = oneshot::channel();
         lock(&self.waiters).insert(id.clone(), sender);
         if let Err(error) = self
             .journal
-            .add_elicitation(&conversation.id, &id, &call.id, message, &schema)
+            .add_elicitation(&conversation.id, &id, &call.id, message, kind)
             .await
         {
             lock(&self.waiters).remove(&id);
@@ -216,5 +250,308 @@ impl Asker for Deferred {
                 ElicitReply::cancel()
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rmcp::model::{ElicitationAction as Action, ElicitationSchema, PrimitiveSchemaDefinition};
+    use serde_json::{Map, json};
+
+    use super::*;
+    use crate::{
+        domain::{ApprovalMode, ArgsHash, CallStatus, ConversationId, UserKey},
+        memory::MemoryStore,
+        ports::{Change, ConversationReads, Notifier},
+    };
+
+    struct Quiet;
+
+    impl Notifier for Quiet {
+        fn notify(&self, _: &ConversationId, _: Change) {}
+    }
+
+    /// Remembers what it was asked; answers with a fixed reply.
+    struct Recorder {
+        asked: Mutex<Vec<(String, ElicitationKind)>>,
+        reply: ElicitReply,
+    }
+
+    impl Recorder {
+        fn new(reply: ElicitReply) -> Arc<Self> {
+            Arc::new(Self {
+                asked: Mutex::new(Vec::new()),
+                reply,
+            })
+        }
+
+        fn asked(&self) -> Vec<(String, ElicitationKind)> {
+            lock(&self.asked).clone()
+        }
+    }
+
+    #[async_trait]
+    impl Asker for Recorder {
+        async fn approve(&self, _: &Conversation, _: &Call) -> Option<Decision> {
+            None
+        }
+
+        async fn elicit(
+            &self,
+            _: &Conversation,
+            _: &Call,
+            message: &str,
+            kind: &ElicitationKind,
+        ) -> ElicitReply {
+            lock(&self.asked).push((message.to_owned(), kind.clone()));
+            self.reply.clone()
+        }
+    }
+
+    fn conversation() -> Conversation {
+        Conversation {
+            id: ConversationId::random(),
+            user: UserKey::from("tenant.user"),
+            title: "t".into(),
+            mode: ApprovalMode::Elicitation,
+            always_allow: Vec::new(),
+            updated_at: 0,
+        }
+    }
+
+    fn call() -> Call {
+        Call {
+            id: crate::domain::CallId::random(),
+            message_id: crate::domain::MessageId::random(),
+            model_call_id: "call_1".into(),
+            function_name: "list_my_events".into(),
+            server: "tools".into(),
+            tool: "list_my_events".into(),
+            arguments: "{}".into(),
+            args_hash: ArgsHash::of("{}"),
+            read_only: true,
+            destructive: false,
+            status: CallStatus::Running,
+            decided_by: None,
+            result: None,
+            structured: None,
+            is_error: false,
+        }
+    }
+
+    fn bridge(asker: Arc<dyn Asker>) -> Bridge {
+        Bridge {
+            asker,
+            conversation: conversation(),
+            call: call(),
+            client_name: "portcullis-test",
+        }
+    }
+
+    fn url_request(url: &str) -> ElicitRequestParams {
+        ElicitRequestParams::UrlElicitationParams {
+            meta: None,
+            message: "Grant Calendars.Read".into(),
+            url: url.into(),
+            elicitation_id: String::new(),
+        }
+    }
+
+    fn accept_with_content() -> ElicitReply {
+        let mut content = Map::new();
+        content.insert("secret".into(), json!("typed by mistake"));
+        ElicitReply {
+            action: ElicitationAction::Accept,
+            content: Some(content),
+        }
+    }
+
+    #[test]
+    fn the_client_declares_form_and_url_elicitation() {
+        let info = bridge(Recorder::new(ElicitReply::decline())).get_info();
+        let elicitation = info.capabilities.elicitation.expect("elicitation declared");
+        assert!(elicitation.form.is_some(), "form mode");
+        assert!(elicitation.url.is_some(), "URL mode");
+    }
+
+    #[tokio::test]
+    async fn url_requests_reach_the_asker_checked_and_are_answered_without_content() {
+        // Even an asker that returns content cannot make a URL answer carry it.
+        let asker = Recorder::new(accept_with_content());
+        let bridge = bridge(asker.clone());
+        let result = bridge
+            .ask(url_request(
+                "https://login.example.com/consent?scope=Calendars.Read",
+            ))
+            .await;
+        assert_eq!(result.action, Action::Accept);
+        assert_eq!(result.content, None);
+        let asked = asker.asked();
+        assert_eq!(asked.len(), 1);
+        assert_eq!(asked[0].0, "Grant Calendars.Read");
+        let ElicitationKind::Url { url } = &asked[0].1 else {
+            panic!("{:?}", asked[0].1)
+        };
+        assert_eq!(
+            url.as_str(),
+            "https://login.example.com/consent?scope=Calendars.Read"
+        );
+        assert_eq!(url.host(), "login.example.com");
+
+        for bad in [
+            "javascript:alert(document.cookie)",
+            "https://login.example.com@evil.example/",
+            "/consent",
+            "data:text/html,<script>alert(1)</script>",
+            "https://evil.example/\nhttps://login.example.com/",
+        ] {
+            let result = bridge.ask(url_request(bad)).await;
+            assert_eq!(result.action, Action::Decline, "{bad}");
+            assert_eq!(result.content, None);
+        }
+        assert_eq!(asker.asked().len(), 1, "refused URLs never reach the user");
+
+        for (reply, action) in [
+            (ElicitReply::decline(), Action::Decline),
+            (ElicitReply::cancel(), Action::Cancel),
+        ] {
+            let result = self::bridge(Recorder::new(reply))
+                .ask(url_request("http://127.0.0.1:3400/consent"))
+                .await;
+            assert_eq!((result.action, result.content), (action, None));
+        }
+    }
+
+    #[tokio::test]
+    async fn form_requests_carry_their_schema_and_their_accepted_content() {
+        let asker = Recorder::new(accept_with_content());
+        let schema = ElicitationSchema::builder()
+            .property(
+                "confirm",
+                PrimitiveSchemaDefinition::Boolean(rmcp::model::BooleanSchema::new()),
+            )
+            .build_unchecked();
+        let result = bridge(asker.clone())
+            .ask(ElicitRequestParams::FormElicitationParams {
+                meta: None,
+                message: "Sure?".into(),
+                requested_schema: schema.clone(),
+            })
+            .await;
+        assert_eq!(result.action, Action::Accept);
+        assert_eq!(
+            result.content,
+            Some(json!({ "secret": "typed by mistake" }))
+        );
+        let ElicitationKind::Form { schema: stored } = &asker.asked()[0].1 else {
+            panic!()
+        };
+        assert_eq!(
+            serde_json::from_str::<ElicitationSchema>(stored).unwrap(),
+            schema
+        );
+    }
+
+    async fn pending(
+        store: &MemoryStore,
+        conversation: &Conversation,
+    ) -> crate::domain::Elicitation {
+        for _ in 0..200 {
+            let transcript = store.transcript(&conversation.id).await.unwrap();
+            if let Some(request) = transcript
+                .elicitations
+                .into_iter()
+                .find(|e| e.status == ElicitationStatus::Pending)
+            {
+                return request;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("no pending request");
+    }
+
+    #[tokio::test]
+    async fn deferred_stores_url_requests_and_answers_them_without_content() {
+        let store = Arc::new(MemoryStore::default());
+        let journal = Journal::new(store.clone(), Arc::new(Quiet));
+        let deferred = Arc::new(Deferred::new(journal.clone(), Duration::from_secs(10)));
+        let conversation = journal
+            .create_conversation(&UserKey::from("tenant.user"), ApprovalMode::Elicitation)
+            .await
+            .unwrap();
+        let kind = ElicitationKind::Url {
+            url: ElicitationUrl::parse("https://login.example.com/consent").unwrap(),
+        };
+        let waiting = {
+            let (deferred, conversation, kind) =
+                (deferred.clone(), conversation.clone(), kind.clone());
+            tokio::spawn(async move {
+                deferred
+                    .elicit(&conversation, &call(), "Grant access", &kind)
+                    .await
+            })
+        };
+        let request = pending(&store, &conversation).await;
+        assert_eq!(request.kind, kind);
+        assert_eq!(request.message, "Grant access");
+
+        // Values are refused (the step happens on the linked page); the request still waits.
+        let refused = deferred
+            .answer(
+                &conversation,
+                &request.id,
+                ElicitationAction::Accept,
+                &[("code".into(), "123456".into())],
+            )
+            .await;
+        assert!(
+            matches!(refused, Err(AgentError::Invalid(_))),
+            "{refused:?}"
+        );
+        deferred
+            .answer(&conversation, &request.id, ElicitationAction::Accept, &[])
+            .await
+            .unwrap();
+        let reply = waiting.await.unwrap();
+        assert_eq!(
+            reply,
+            ElicitReply {
+                action: ElicitationAction::Accept,
+                content: None
+            }
+        );
+        let stored = store
+            .elicitation(&conversation.id, &request.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.status, ElicitationStatus::Accepted);
+        // Answered once only.
+        let again = deferred
+            .answer(&conversation, &request.id, ElicitationAction::Decline, &[])
+            .await;
+        assert!(matches!(again, Err(AgentError::Conflict(_))), "{again:?}");
+
+        // Declining ignores values, as for forms.
+        let waiting = {
+            let (deferred, conversation, kind) =
+                (deferred.clone(), conversation.clone(), kind.clone());
+            tokio::spawn(async move {
+                deferred
+                    .elicit(&conversation, &call(), "Grant access", &kind)
+                    .await
+            })
+        };
+        let request = pending(&store, &conversation).await;
+        deferred
+            .answer(
+                &conversation,
+                &request.id,
+                ElicitationAction::Decline,
+                &[("x".into(), "y".into())],
+            )
+            .await
+            .unwrap();
+        assert_eq!(waiting.await.unwrap(), ElicitReply::decline());
     }
 }

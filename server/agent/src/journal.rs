@@ -7,7 +7,8 @@ use std::sync::Arc;
 use crate::{
     domain::{
         ApprovalMode, ArgsHash, CallId, CallStatus, Conversation, ConversationId, DecidedBy,
-        ElicitationId, ElicitationStatus, Finish, NewCall, Role, TurnTiming, UserKey,
+        ElicitationId, ElicitationKind, ElicitationStatus, Finish, NewCall, Role, TurnTiming,
+        UserKey,
     },
     ports::{Change, ConversationReads, ConversationStore, Notifier},
 };
@@ -137,10 +138,10 @@ impl Journal {
         elicitation: &ElicitationId,
         call: &CallId,
         message: &str,
-        schema: &str,
+        kind: &ElicitationKind,
     ) -> anyhow::Result<()> {
         self.store
-            .add_elicitation(id, elicitation, call, message, schema)
+            .add_elicitation(id, elicitation, call, message, kind)
             .await?;
         self.stored(id);
         Ok(())

@@ -10,8 +10,8 @@ use service_kit::sync::lock;
 use crate::{
     domain::{
         ApprovalMode, ArgsHash, Call, CallId, CallStatus, Conversation, ConversationId, DecidedBy,
-        Elicitation, ElicitationId, ElicitationStatus, Finish, Message, MessageId, NewCall, Role,
-        Transcript, TurnTiming, UserKey,
+        Elicitation, ElicitationId, ElicitationKind, ElicitationStatus, Finish, Message, MessageId,
+        NewCall, Role, Transcript, TurnTiming, UserKey,
     },
     ports::{ConversationReads, ConversationStore},
 };
@@ -225,6 +225,7 @@ impl ConversationStore for MemoryStore {
         if let Some(c) = state.call_mut(call) {
             c.status = finish.status;
             c.result = Some(finish.text.clone());
+            c.structured.clone_from(&finish.structured);
             c.is_error = finish.is_error;
         }
         Ok(())
@@ -236,7 +237,7 @@ impl ConversationStore for MemoryStore {
         elicitation: &ElicitationId,
         call: &CallId,
         message: &str,
-        schema: &str,
+        kind: &ElicitationKind,
     ) -> anyhow::Result<()> {
         lock(&self.state).elicitations.push((
             id.clone(),
@@ -244,7 +245,7 @@ impl ConversationStore for MemoryStore {
                 id: elicitation.clone(),
                 call_id: call.clone(),
                 message: message.to_owned(),
-                schema: schema.to_owned(),
+                kind: kind.clone(),
                 status: ElicitationStatus::Pending,
             },
         ));
@@ -315,6 +316,7 @@ impl MemoryStore {
                     status: call.status,
                     decided_by: call.decided_by,
                     result: None,
+                    structured: None,
                     is_error: false,
                 };
                 let call_id = stored.id.clone();

@@ -8,8 +8,8 @@ use serde_json::{Map, Value};
 
 use crate::domain::{
     ApprovalMode, ArgsHash, Call, CallId, CallStatus, Conversation, ConversationId, DecidedBy,
-    Decision, Elicitation, ElicitationAction, ElicitationId, ElicitationStatus, Finish, NewCall,
-    Role, Transcript, TurnTiming, UserKey,
+    Decision, Elicitation, ElicitationAction, ElicitationId, ElicitationKind, ElicitationStatus,
+    Finish, NewCall, Role, Transcript, TurnTiming, UserKey,
 };
 
 /// Reading conversations, their messages, tool calls and elicitation requests.
@@ -70,7 +70,7 @@ pub trait ConversationStore: ConversationReads {
         elicitation: &ElicitationId,
         call: &CallId,
         message: &str,
-        schema: &str,
+        kind: &ElicitationKind,
     ) -> anyhow::Result<()>;
     /// Closes a pending request; `false` when it was no longer pending.
     async fn close_elicitation(
@@ -131,13 +131,14 @@ pub trait Asker: Send + Sync + 'static {
     /// [`crate::Agent::decide`] resumes it when the decision arrives (the web).
     async fn approve(&self, conversation: &Conversation, call: &Call) -> Option<Decision>;
 
-    /// Input an MCP server asks for during `call`. `schema` is the requested (restricted) JSON Schema,
-    /// already known to render as a [`crate::forms::Form`].
+    /// Input an MCP server asks for during `call`: a form (its schema already known to render as a
+    /// [`crate::forms::Form`]), or a checked URL to show in full and open only at the user's click (the
+    /// reply to a URL request carries no content).
     async fn elicit(
         &self,
         conversation: &Conversation,
         call: &Call,
         message: &str,
-        schema: &rmcp::model::ElicitationSchema,
+        kind: &ElicitationKind,
     ) -> ElicitReply;
 }

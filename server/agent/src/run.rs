@@ -300,6 +300,7 @@ impl Agent {
                         CallStatus::Done
                     },
                     text: result_text(&result),
+                    structured: result.structured_content.as_ref().map(Value::to_string),
                     is_error: failed,
                 }
             }

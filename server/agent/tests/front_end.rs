@@ -1,6 +1,6 @@
 //! The agent core driven by a front-end that is not the web: an in-memory store, a model that follows a
 //! script, an asker that decides at once (as a console's y/n prompt does), against a real MCP server
-//! over Streamable HTTP. The loop is the same one the web runs.
+//! over Streamable HTTP, in both protocol generations. The loop is the same one the web runs.
 
 use std::sync::{
     Arc, Mutex,
@@ -10,8 +10,8 @@ use std::sync::{
 use agent::{
     Agent, Journal,
     domain::{
-        ApprovalMode, Call, CallStatus, Conversation, ConversationId, DecidedBy, Decision, Role,
-        UserKey,
+        ApprovalMode, Call, CallStatus, Conversation, ConversationId, DecidedBy, Decision,
+        ElicitationKind, Role, UserKey,
     },
     mcp::{McpDirectory, ServerSpec, TokenError, TokenSource},
     memory::MemoryStore,
@@ -22,9 +22,18 @@ use agent::{
 use async_openai::types::chat::{ChatCompletionRequestMessage, ChatCompletionTools};
 use async_trait::async_trait;
 use rmcp::{
-    ServerHandler,
-    handler::server::{router::tool::ToolRouter, wrapper::Parameters},
-    model::{CallToolResult, ContentBlock as Content, ServerCapabilities, ServerConfig},
+    ErrorData, RoleServer, ServerHandler,
+    handler::server::{
+        router::tool::ToolRouter,
+        tool::{InputResponses, RequestState},
+        wrapper::Parameters,
+    },
+    model::{
+        CallToolResponse, CallToolResult, ContentBlock as Content, ElicitRequest,
+        ElicitRequestParams, ElicitResult, InputRequest, InputRequests, InputRequiredResult,
+        ProtocolVersion, ServerCapabilities, ServerConfig,
+    },
+    service::RequestContext,
     tool, tool_handler, tool_router,
     transport::streamable_http_server::{
         StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
@@ -46,7 +55,15 @@ struct EraseArgs {
     name: String,
 }
 
-/// A real MCP server with one read-only and one destructive tool; it counts the calls that reach it.
+#[derive(Debug, Deserialize, JsonSchema)]
+struct NoArgs {}
+
+/// Where the demo server's URL-mode elicitation points.
+const CONSENT_URL: &str = "https://login.example.com/consent?scope=Calendars.Read";
+
+/// A real MCP server with read-only tools (`echo`, `consent` which asks the user to open a page,
+/// `events` which answers with structured content) and a destructive one; it counts the calls that
+/// reach it.
 #[derive(Clone)]
 #[allow(dead_code)] // `tool_router` is read by the macros
 struct Demo {
@@ -60,6 +77,83 @@ impl Demo {
     async fn echo(&self, Parameters(args): Parameters<EchoArgs>) -> CallToolResult {
         self.calls.fetch_add(1, Ordering::SeqCst);
         CallToolResult::success(vec![Content::text(format!("echo: {}", args.text))])
+    }
+
+    /// A URL-mode elicitation in either generation: a server request on a 2025-11-25 session, an
+    /// input-required result under 2026-07-28. Says what the client answered.
+    #[tool(description = "Asks for consent.", annotations(read_only_hint = true))]
+    async fn consent(
+        &self,
+        Parameters(_): Parameters<NoArgs>,
+        context: RequestContext<RoleServer>,
+        RequestState(state): RequestState,
+        InputResponses(responses): InputResponses,
+    ) -> Result<CallToolResponse, ErrorData> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let url_declared = context
+            .client_capabilities()
+            .and_then(|caps| caps.elicitation)
+            .is_some_and(|elicitation| elicitation.url.is_some());
+        if !url_declared {
+            return Ok(CallToolResult::error(vec![Content::text("no URL elicitation")]).into());
+        }
+        let params = ElicitRequestParams::UrlElicitationParams {
+            meta: None,
+            message: "Grant Calendars.Read".into(),
+            url: CONSENT_URL.into(),
+            elicitation_id: "consent-1".into(),
+        };
+        let stateless = context
+            .protocol_version()
+            .is_some_and(|version| version >= ProtocolVersion::V_2026_07_28);
+        let answer: ElicitResult = if stateless {
+            match (state, responses) {
+                (Some(state), Some(mut responses)) if state == "asked" => {
+                    let answer = responses
+                        .remove("consent")
+                        .ok_or_else(|| ErrorData::invalid_params("no consent answer", None))?;
+                    serde_json::from_value(answer)
+                        .map_err(|e| ErrorData::invalid_params(e.to_string(), None))?
+                }
+                _ => {
+                    let mut requests = InputRequests::new();
+                    requests.insert(
+                        "consent".into(),
+                        InputRequest::Elicitation(ElicitRequest::new(params)),
+                    );
+                    return Ok(
+                        InputRequiredResult::new(Some(requests), Some("asked".into())).into(),
+                    );
+                }
+            }
+        } else {
+            context
+                .peer
+                .create_elicitation(params)
+                .await
+                .map_err(|e| ErrorData::internal_error(e.to_string(), None))?
+        };
+        let generation = if stateless {
+            "input-required"
+        } else {
+            "request"
+        };
+        Ok(CallToolResult::success(vec![Content::text(format!(
+            "consent by {generation}: {:?}, content {:?}",
+            answer.action, answer.content
+        ))])
+        .into())
+    }
+
+    #[tool(description = "Lists events.", annotations(read_only_hint = true))]
+    async fn events(&self, Parameters(_): Parameters<NoArgs>) -> CallToolResult {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let mut result = CallToolResult::success(vec![Content::text("2 events: Standup, Review")]);
+        result.structured_content = Some(serde_json::json!({
+            "events": [{ "subject": "Standup" }, { "subject": "Review" }],
+            "truncated": false,
+        }));
+        result
     }
 
     #[tool(description = "Erases a thing.", annotations(destructive_hint = true))]
@@ -126,6 +220,10 @@ impl ChatModel for ScriptedModel {
                 let text = text.as_str().unwrap_or_default();
                 let (name, arguments) = if text.contains("erase") {
                     ("erase", r#"{"name":"report"}"#)
+                } else if text.contains("consent") {
+                    ("consent", "{}")
+                } else if text.contains("events") {
+                    ("events", "{}")
                 } else {
                     ("echo", r#"{"text":"hi"}"#)
                 };
@@ -153,9 +251,11 @@ impl ChatModel for ScriptedModel {
 }
 
 /// Decides at once, like a y/n prompt: approves `echo`, declines everything else; remembers whom it asked.
+/// Elicitation: accepts links (as a user who opened one and finished there), declines forms.
 #[derive(Default)]
 struct Prompt {
     asked: Mutex<Vec<String>>,
+    elicited: Mutex<Vec<(String, ElicitationKind)>>,
 }
 
 #[async_trait]
@@ -173,10 +273,20 @@ impl Asker for Prompt {
         &self,
         _: &Conversation,
         _: &Call,
-        _: &str,
-        _: &rmcp::model::ElicitationSchema,
+        message: &str,
+        kind: &ElicitationKind,
     ) -> ElicitReply {
-        ElicitReply::decline()
+        self.elicited
+            .lock()
+            .unwrap()
+            .push((message.to_owned(), kind.clone()));
+        match kind {
+            ElicitationKind::Url { .. } => ElicitReply {
+                action: agent::domain::ElicitationAction::Accept,
+                content: None,
+            },
+            ElicitationKind::Form { .. } => ElicitReply::decline(),
+        }
     }
 }
 
@@ -199,12 +309,19 @@ struct Console {
 }
 
 async fn console() -> Console {
+    console_speaking("auto").await
+}
+
+/// A console whose MCP client speaks `protocol` (`auto`, `legacy` or `2026-07-28`).
+async fn console_speaking(protocol: &str) -> Console {
     let served = Arc::new(AtomicUsize::new(0));
     let url = start_server(served.clone()).await;
     let store = Arc::new(MemoryStore::default());
     let changes = Arc::new(Counter::default());
     let prompt = Arc::new(Prompt::default());
-    let spec: ServerSpec = format!("demo={url} demo:scope").parse().unwrap();
+    let spec: ServerSpec = format!("demo={url} demo:scope protocol={protocol}")
+        .parse()
+        .unwrap();
     let directory = Arc::new(McpDirectory::new(vec![spec], Arc::new(FixedToken)));
     let agent = Agent::new(
         Journal::new(store.clone(), changes.clone()),
@@ -297,4 +414,72 @@ async fn a_declined_call_never_reaches_the_server_and_auto_mode_still_asks_for_d
         console.last_text(&conversation.id).await,
         "The tool said: Declined by the user."
     );
+}
+
+#[tokio::test]
+async fn url_elicitation_reaches_the_front_end_in_both_protocol_generations() {
+    for (protocol, generation) in [("legacy", "request"), ("2026-07-28", "input-required")] {
+        let console = console_speaking(protocol).await;
+        let conversation = console.conversation(ApprovalMode::Elicitation).await;
+        console
+            .agent
+            .send_and_wait(&conversation, "ask for consent")
+            .await
+            .unwrap();
+        let calls = console.calls(&conversation.id).await;
+        assert_eq!(calls[0].status, CallStatus::Done, "{protocol}: {calls:?}");
+        // The server saw the URL capability, and the user's Accept without content.
+        assert_eq!(
+            calls[0].result.as_deref(),
+            Some(format!("consent by {generation}: Accept, content None").as_str()),
+            "{protocol}"
+        );
+        let elicited = console.prompt.elicited.lock().unwrap().clone();
+        assert_eq!(elicited.len(), 1, "{protocol}");
+        assert_eq!(elicited[0].0, "Grant Calendars.Read");
+        let ElicitationKind::Url { url } = &elicited[0].1 else {
+            panic!("{protocol}: {:?}", elicited[0].1)
+        };
+        assert_eq!(
+            (url.as_str(), url.host()),
+            (CONSENT_URL, "login.example.com")
+        );
+    }
+}
+
+#[tokio::test]
+async fn structured_results_are_kept_with_the_call_and_the_model_reads_the_text() {
+    let console = console().await;
+    let conversation = console.conversation(ApprovalMode::Auto).await;
+    console
+        .agent
+        .send_and_wait(&conversation, "list my events")
+        .await
+        .unwrap();
+    let calls = console.calls(&conversation.id).await;
+    assert_eq!(calls[0].status, CallStatus::Done);
+    assert_eq!(
+        calls[0].result.as_deref(),
+        Some("2 events: Standup, Review")
+    );
+    let structured: serde_json::Value =
+        serde_json::from_str(calls[0].structured.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        structured,
+        serde_json::json!({
+            "events": [{ "subject": "Standup" }, { "subject": "Review" }],
+            "truncated": false,
+        })
+    );
+    assert_eq!(
+        console.last_text(&conversation.id).await,
+        "The tool said: 2 events: Standup, Review"
+    );
+    // A plain text result has none.
+    console
+        .agent
+        .send_and_wait(&conversation, "echo hi")
+        .await
+        .unwrap();
+    assert_eq!(console.calls(&conversation.id).await[1].structured, None);
 }

@@ -1,6 +1,6 @@
 //! Typed settings of the stand-ins. A front-end embeds them in its own configuration (the web server
-//! reads them from `APP_DEV_IDP__*` and `APP_DEV_MODEL__*`); every field has a default, so an empty
-//! section starts a working stand-in.
+//! reads them from `APP_DEV_IDP__*`, `APP_DEV_MODEL__*` and `APP_DEV_GRAPH__*`); every field has a
+//! default, so an empty section starts a working stand-in.
 
 use std::{fmt, net::SocketAddr, str::FromStr, time::Duration};
 
@@ -42,6 +42,34 @@ impl FromStr for UserEntry {
 impl fmt::Display for UserEntry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.username, self.name)
+    }
+}
+
+/// Delegated Graph scopes a dev user has already consented to for mcp-tools, as configured:
+/// `name=Scope Scope` (one entry of `APP_DEV_IDP__GRAPH_CONSENTS`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentEntry {
+    pub username: String,
+    /// Graph scope names (`User.Read`), checked against the Graph resource when the IdP opens.
+    pub scopes: Vec<String>,
+}
+
+impl FromStr for ConsentEntry {
+    type Err = String;
+
+    fn from_str(entry: &str) -> Result<Self, String> {
+        let (username, scopes) = entry
+            .split_once('=')
+            .ok_or_else(|| format!("expected user=Scope …, got {entry:?}"))?;
+        let username = username.trim();
+        let scopes: Vec<String> = scopes.split_whitespace().map(str::to_owned).collect();
+        if username.is_empty() || scopes.is_empty() {
+            return Err(format!("{entry:?} needs a user and at least one scope"));
+        }
+        Ok(Self {
+            username: username.to_owned(),
+            scopes,
+        })
     }
 }
 
@@ -88,6 +116,21 @@ pub struct IdpConfig {
     pub web_post_logout_redirect_uri: String,
     /// The console client's id (public client, loopback redirect). `APP_DEV_IDP__CONSOLE_CLIENT_ID`.
     pub console_client_id: String,
+    /// mcp-tools' client id as a confidential client (the on-behalf-of and token-exchange caller). The
+    /// default matches the MCP resource `api://portcullis-mcp`, so the tokens mcp-tools receives have
+    /// the audience the exchange requires (`api://{client id}`). `APP_DEV_IDP__MCP_CLIENT_ID`.
+    pub mcp_client_id: String,
+    /// mcp-tools' client secret; generated and kept under the data folder when unset.
+    /// `APP_DEV_IDP__MCP_CLIENT_SECRET`.
+    pub mcp_client_secret: Option<SecretString>,
+    /// mcp-tools' registered redirect URI (where its consent journey ends); the front-end replaces it
+    /// once mcp-tools has bound (`DevIdp::set_mcp_redirect_uri`). `APP_DEV_IDP__MCP_REDIRECT_URI`.
+    pub mcp_redirect_uri: String,
+    /// Graph consents users have already given mcp-tools, as `name=Scope Scope`, comma-separated;
+    /// inserted when missing at start and restored by `POST /dev/reset-consents`.
+    /// `APP_DEV_IDP__GRAPH_CONSENTS`.
+    #[serde(deserialize_with = "comma_list")]
+    pub graph_consents: Vec<ConsentEntry>,
     /// Lets the dev IdP start although the environment says production. The name says what it is for.
     /// `APP_DEV_IDP__ALLOW_IN_PRODUCTION_FOR_DEVELOPMENT_ONLY`.
     pub allow_in_production_for_development_only: bool,
@@ -112,7 +155,38 @@ impl Default for IdpConfig {
             web_redirect_uri: "http://127.0.0.1:3000/auth/callback".to_owned(),
             web_post_logout_redirect_uri: "http://127.0.0.1:3000/".to_owned(),
             console_client_id: "portcullis-console".to_owned(),
+            mcp_client_id: "portcullis-mcp".to_owned(),
+            mcp_client_secret: None,
+            mcp_redirect_uri: "http://127.0.0.1:8081/oauth/consent-complete".to_owned(),
+            // Bob has not consented to Calendars.Read, so the consent journey has someone to walk it.
+            graph_consents: vec![
+                consent("alice", &["User.Read", "Calendars.Read"]),
+                consent("bob", &["User.Read"]),
+            ],
             allow_in_production_for_development_only: false,
+        }
+    }
+}
+
+fn consent(username: &str, scopes: &[&str]) -> ConsentEntry {
+    ConsentEntry {
+        username: username.to_owned(),
+        scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+    }
+}
+
+/// The Graph-shaped stand-in (`/v1.0/me`, `/v1.0/me/calendarView`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct GraphConfig {
+    /// Listen address; loopback only. `APP_DEV_GRAPH__BIND`.
+    pub bind: SocketAddr,
+}
+
+impl Default for GraphConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 3600)),
         }
     }
 }
@@ -145,6 +219,8 @@ mod tests {
     struct Env {
         #[serde(default)]
         dev_idp: IdpConfig,
+        #[serde(default)]
+        dev_graph: GraphConfig,
     }
 
     #[test]
@@ -173,6 +249,59 @@ mod tests {
                 .expect("refused")
                 .to_string();
             assert!(error.contains("T_DEV_IDP__USERS"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn mcp_client_graph_consents_and_the_graph_bind_have_defaults_and_read_from_the_environment() {
+        Jail::expect_with(|jail| {
+            let env: Env =
+                service_kit::config::extract(&service_kit::config::env("T_"), "T_").expect("valid");
+            let config = env.dev_idp;
+            assert_eq!(config.mcp_client_id, "portcullis-mcp");
+            assert!(config.mcp_client_secret.is_none());
+            assert_eq!(
+                config.mcp_redirect_uri,
+                "http://127.0.0.1:8081/oauth/consent-complete"
+            );
+            assert_eq!(
+                config.graph_consents,
+                [
+                    consent("alice", &["User.Read", "Calendars.Read"]),
+                    consent("bob", &["User.Read"])
+                ]
+            );
+            assert_eq!(env.dev_graph.bind, SocketAddr::from(([127, 0, 0, 1], 3600)));
+
+            jail.set_env("T_DEV_IDP__MCP_CLIENT_ID", "tools");
+            jail.set_env("T_DEV_IDP__MCP_CLIENT_SECRET", "t0ps3cret");
+            jail.set_env("T_DEV_IDP__GRAPH_CONSENTS", "bob=User.Read Calendars.Read");
+            jail.set_env("T_DEV_GRAPH__BIND", "127.0.0.1:3601");
+            let env: Env =
+                service_kit::config::extract(&service_kit::config::env("T_"), "T_").expect("valid");
+            assert_eq!(env.dev_idp.mcp_client_id, "tools");
+            assert!(!format!("{:?}", env.dev_idp).contains("t0ps3cret"));
+            assert_eq!(
+                env.dev_idp.graph_consents,
+                [consent("bob", &["User.Read", "Calendars.Read"])]
+            );
+            assert_eq!(env.dev_graph.bind.port(), 3601);
+
+            jail.set_env("T_DEV_IDP__GRAPH_CONSENTS", "");
+            let env: Env =
+                service_kit::config::extract(&service_kit::config::env("T_"), "T_").expect("valid");
+            assert!(
+                env.dev_idp.graph_consents.is_empty(),
+                "nobody has consented"
+            );
+
+            jail.set_env("T_DEV_IDP__GRAPH_CONSENTS", "bob");
+            let error = service_kit::config::extract::<Env>(&service_kit::config::env("T_"), "T_")
+                .err()
+                .expect("refused")
+                .to_string();
+            assert!(error.contains("T_DEV_IDP__GRAPH_CONSENTS"), "{error}");
             Ok(())
         });
     }

@@ -3,10 +3,15 @@
 //! crate (the web server's `dev-stack` cargo feature).
 //!
 //! Modules:
-//! - [`config`]: the stand-ins' typed settings ([`IdpConfig`], [`ModelConfig`]).
-//! - [`idp`]: an Entra-shaped OpenID provider: directory (users, resources, scopes), store (SQLite),
-//!   keys (RS256, JWKS, rotation), tokens, pages (maud), and the endpoints (authorize, token and its
-//!   grants, discovery, userinfo/logout/rotation, dynamic registration).
+//! - [`config`]: the stand-ins' typed settings ([`IdpConfig`], [`ModelConfig`], [`GraphConfig`]).
+//! - [`idp`]: an Entra-shaped OpenID provider: directory (users, resources with Microsoft Graph among
+//!   them, scopes), store (SQLite), consent (per user and client, for Graph), keys (RS256, JWKS,
+//!   rotation), tokens, pages (maud: sign-in, consent), and the endpoints (authorize, token and its
+//!   grants with on-behalf-of and RFC 8693 token exchange, discovery, userinfo/logout/rotation/consent
+//!   reset, dynamic registration).
+//! - [`graph`]: a Microsoft Graph-shaped resource server (`/v1.0/me`, `/v1.0/me/calendarView`) taking
+//!   only the dev IdP's Graph tokens, with deterministic per-user data; it records every token it is
+//!   sent, so tests can show the token mcp-tools received never travels downstream.
 //! - [`model`]: a deterministic OpenAI-compatible chat-completions endpoint (not an AI): plan (the
 //!   policy), arguments (filling tool parameters), wire (async-openai's typed responses and chunks).
 //! - [`mcp`]: mcp-tools in process, trusting the dev IdP.
@@ -14,8 +19,9 @@
 //! Every stand-in binds loopback only; the IdP refuses to start in production unless explicitly allowed.
 
 pub mod config;
+pub mod graph;
 pub mod idp;
 pub mod mcp;
 pub mod model;
 
-pub use config::{IdpConfig, ModelConfig, UserEntry};
+pub use config::{ConsentEntry, GraphConfig, IdpConfig, ModelConfig, UserEntry};

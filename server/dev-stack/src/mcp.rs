@@ -1,25 +1,36 @@
 //! mcp-tools in process, trusting the development identity provider: the offline stand-in for a real
 //! MCP server. It is the same code as the standalone binary, configured for the dev IdP's issuer,
-//! tenant and the `api://portcullis-mcp` resource.
+//! tenant and the `api://portcullis-mcp` resource; with a Graph stand-in it is also the dev IdP's
+//! confidential client `portcullis-mcp` and exchanges its callers' tokens for Graph tokens (on-behalf-of,
+//! or RFC 8693 token exchange).
 
 use std::{future::Future, net::SocketAddr, path::Path};
 
 use anyhow::Context;
+use mcp_tools::config::OboGrant;
 use url::Url;
 
-use crate::idp::DevIdp;
+use crate::{graph::GraphStandIn, idp::DevIdp};
 
 /// The audience of the in-process mcp-tools (the dev IdP's default resource).
 pub const AUDIENCE: &str = "api://portcullis-mcp";
 /// The delegated scope its tokens are requested with.
 pub const SCOPE: &str = "api://portcullis-mcp/mcp:tools";
 
+/// The downstream API the in-process mcp-tools reaches for its users, and how it exchanges tokens.
+pub struct Downstream<'a> {
+    pub graph: &'a GraphStandIn,
+    pub grant: OboGrant,
+}
+
 /// Binds `bind` (loopback only), serves mcp-tools until `shutdown` with its notes in
-/// `data_dir/mcp-tools.db`, and returns its MCP endpoint URL.
+/// `data_dir/mcp-tools.db`, and returns its MCP endpoint URL. With `downstream`, the Graph tools are on:
+/// the dev IdP learns the consent landing page of this listener's port.
 pub async fn start(
     bind: SocketAddr,
     idp: &DevIdp,
     data_dir: &Path,
+    downstream: Option<Downstream<'_>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Url> {
     if !bind.ip().is_loopback() {
@@ -29,15 +40,28 @@ pub async fn start(
         .await
         .with_context(|| format!("binding the dev mcp-tools on APP_DEV_MCP__BIND={bind}"))?;
     let addr = listener.local_addr()?;
-    let config = mcp_tools::Config::builder(idp.issuer(), AUDIENCE)
+    let mut builder = mcp_tools::Config::builder(idp.issuer(), AUDIENCE)
         .bind(addr)
         .tenant_id(idp.tenant_id())
         .scopes_supported(vec![SCOPE.to_owned()])
         .database_url(format!(
             "sqlite://{}",
             data_dir.join("mcp-tools.db").display()
-        ))
-        .build()?;
+        ));
+    if let Some(downstream) = downstream {
+        let client = idp.mcp_client();
+        let landing = Url::parse(&format!("http://{addr}/oauth/consent-complete"))?;
+        idp.set_mcp_redirect_uri(landing.as_str()).await?;
+        builder = builder
+            .obo(
+                client.client_id.clone(),
+                client.client_secret.clone(),
+                downstream.grant,
+            )
+            .graph_base_url(downstream.graph.base_url())
+            .consent_redirect_uri(landing);
+    }
+    let config = builder.build()?;
     let state = mcp_tools::AppState::open(&config).await?;
     let url = config.public_url.clone();
     tokio::spawn(async move {

@@ -1096,3 +1096,786 @@ async fn openid_client_relying_party_interoperates() {
         "api://portcullis-mcp"
     );
 }
+
+// --- Graph, mcp-tools as a confidential client, consent, on-behalf-of and token exchange ---
+
+const MCP: &str = "portcullis-mcp";
+const GRAPH: &str = "https://graph.microsoft.com";
+const USER_READ: &str = "https://graph.microsoft.com/User.Read";
+const CALENDARS_READ: &str = "https://graph.microsoft.com/Calendars.Read";
+const MCP_CONSENT_REDIRECT: &str = "http://127.0.0.1:45678/oauth/consent-complete";
+const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+
+fn mcp_secret(idp: &Idp) -> String {
+    idp.idp
+        .mcp_client()
+        .client_secret
+        .expose_secret()
+        .to_owned()
+}
+
+/// What mcp-tools receives: a user's token for the MCP resource, obtained by the web app.
+async fn mcp_inbound(idp: &Idp, user: &str) -> String {
+    let body = web_sign_in(idp, user, MCP_SCOPE).await;
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(claims(&token)["aud"], "api://portcullis-mcp");
+    token
+}
+
+async fn obo(idp: &Idp, assertion: &str, scope: &str) -> (StatusCode, Value) {
+    token(
+        idp,
+        &[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+            ("requested_token_use", "on_behalf_of"),
+            ("assertion", assertion),
+            ("scope", scope),
+        ],
+        Some((MCP, &mcp_secret(idp))),
+    )
+    .await
+}
+
+async fn exchange(idp: &Idp, subject: &str, target: &[(&str, &str)]) -> (StatusCode, Value) {
+    let mut form = vec![
+        ("grant_type", TOKEN_EXCHANGE),
+        ("subject_token", subject),
+        ("subject_token_type", ACCESS_TOKEN_TYPE),
+    ];
+    form.extend_from_slice(target);
+    token(idp, &form, Some((MCP, &mcp_secret(idp)))).await
+}
+
+fn assert_consent_required(status: StatusCode, body: &Value) {
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "invalid_grant");
+    let description = body["error_description"].as_str().unwrap();
+    assert!(
+        description.starts_with(
+            "AADSTS65001: The user or administrator has not consented to use the application with \
+             ID 'portcullis-mcp' named 'Portcullis MCP tools'. Send an interactive authorization \
+             request for this user and resource."
+        ),
+        "{description}"
+    );
+    assert_eq!(body["error_codes"], json!([65001]));
+    assert_eq!(body["suberror"], "consent_required");
+    assert!(body["trace_id"].is_string() && body["correlation_id"].is_string());
+}
+
+/// The hidden fields of the page's form, unescaped, as a browser would submit them.
+fn hidden_fields(html: &str) -> Vec<(String, String)> {
+    let unescape = |s: &str| {
+        s.replace("&quot;", "\"")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&")
+    };
+    let mut fields = Vec::new();
+    let mut rest = html;
+    while let Some(at) = rest.find(r#"<input type="hidden" name=""#) {
+        rest = &rest[at + r#"<input type="hidden" name=""#.len()..];
+        let (name, after) = rest.split_once(r#"" value=""#).unwrap();
+        let (value, after) = after.split_once('"').unwrap();
+        fields.push((unescape(name), unescape(value)));
+        rest = after;
+    }
+    fields
+}
+
+/// A browser at the authorization endpoint: opens the sign-in page, clicks `user`, and returns the
+/// answer to that click (a consent page, or the redirect).
+async fn browser_pick(idp: &Idp, params: &[(String, String)], user: &str) -> reqwest::Response {
+    let page = idp
+        .http
+        .get(endpoint(idp, "oauth2/v2.0/authorize"))
+        .query(params)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let mut form = hidden_fields(&page.text().await.unwrap());
+    form.push(("user".to_owned(), user.to_owned()));
+    idp.http
+        .post(endpoint(idp, "oauth2/v2.0/authorize"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Clicks `action` (`consent` or `cancel`) on a consent page; returns the answer.
+async fn consent_click(idp: &Idp, consent_page: &str, action: &str) -> reqwest::Response {
+    let mut form = hidden_fields(consent_page);
+    form.push(("action".to_owned(), action.to_owned()));
+    idp.http
+        .post(endpoint(idp, "oauth2/v2.0/authorize"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn redirect_pairs(response: &reqwest::Response) -> Vec<(String, String)> {
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let location = Url::parse(response.headers()[header::LOCATION].to_str().unwrap()).unwrap();
+    location
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// The consent journey mcp-tools sends a user on: its own client, its consent-complete redirect.
+fn mcp_consent_request(scope: &str) -> Vec<(String, String)> {
+    authorize_params(MCP, MCP_CONSENT_REDIRECT, scope, None)
+}
+
+async fn start_with_mcp_redirect() -> Idp {
+    let idp = start().await;
+    idp.idp
+        .set_mcp_redirect_uri(MCP_CONSENT_REDIRECT)
+        .await
+        .unwrap();
+    idp
+}
+
+async fn reset_consents_over_http(idp: &Idp) {
+    let refused = idp
+        .http
+        .post(endpoint_root(idp, "dev/reset-consents"))
+        .header("x-dev-idp-admin", "rotate")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let response = idp
+        .http
+        .post(endpoint_root(idp, "dev/reset-consents"))
+        .header("x-dev-idp-admin", "reset-consents")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["seeded"], 3, "alice: 2 scopes, bob: 1");
+}
+
+#[tokio::test]
+async fn on_behalf_of_to_graph_follows_each_users_consent() {
+    let idp = start_with_mcp_redirect().await;
+    let alice = &idp.idp.users()[0];
+
+    // Alice consented to both scopes: the exchanged token is for Graph, for her, for mcp-tools.
+    let inbound = mcp_inbound(&idp, "alice").await;
+    let (status, body) = obo(&idp, &inbound, &format!("{USER_READ} {CALENDARS_READ}")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["scope"],
+        json!(format!("{USER_READ} {CALENDARS_READ}"))
+    );
+    assert!(
+        body.get("issued_token_type").is_none(),
+        "OBO is not RFC 8693"
+    );
+    let graph = claims(body["access_token"].as_str().unwrap());
+    assert_eq!(graph["aud"], GRAPH);
+    assert_eq!(graph["azp"], MCP);
+    assert_eq!(graph["oid"], json!(alice.oid));
+    assert_eq!(graph["tid"], json!(idp.config.tenant_id));
+    assert_eq!(graph["scp"], "User.Read Calendars.Read");
+    assert_eq!(graph["iss"], json!(idp.idp.issuer()));
+    assert_ne!(body["access_token"], json!(inbound), "a new token");
+    // Exactly what was asked, in either spelling.
+    let (status, body) = obo(&idp, &inbound, "User.Read").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        claims(body["access_token"].as_str().unwrap())["scp"],
+        "User.Read"
+    );
+
+    // Bob has not consented to Calendars.Read.
+    let bob_inbound = mcp_inbound(&idp, "bob").await;
+    let (status, body) = obo(&idp, &bob_inbound, CALENDARS_READ).await;
+    assert_consent_required(status, &body);
+    let (status, body) = obo(&idp, &bob_inbound, &format!("{USER_READ} {CALENDARS_READ}")).await;
+    assert_consent_required(status, &body);
+    let (status, body) = obo(&idp, &bob_inbound, USER_READ).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // `.default` is what he has consented to (Entra).
+    let (status, body) = obo(&idp, &bob_inbound, &format!("{GRAPH}/.default")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        claims(body["access_token"].as_str().unwrap())["scp"],
+        "User.Read"
+    );
+    assert_eq!(body["scope"], json!(USER_READ));
+
+    // Consent is per client: the web app has none for Graph, so its OBO is refused too.
+    let web_api = web_sign_in(&idp, "alice", "api://portcullis-web/access_as_user").await;
+    let (status, body) = token(
+        &idp,
+        &[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+            ("requested_token_use", "on_behalf_of"),
+            ("assertion", web_api["access_token"].as_str().unwrap()),
+            ("scope", USER_READ),
+        ],
+        Some((WEB, idp.idp.web_client_secret().expose_secret())),
+    )
+    .await;
+    assert_eq!(
+        (status, body["suberror"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("consent_required"))
+    );
+
+    // Bob walks the consent page mcp-tools sends him to; then the same OBO succeeds.
+    let answer = browser_pick(&idp, &mcp_consent_request(CALENDARS_READ), "bob").await;
+    assert_eq!(
+        answer.status(),
+        StatusCode::OK,
+        "a consent page, not a redirect"
+    );
+    let page = answer.text().await.unwrap();
+    assert!(page.contains("Portcullis MCP tools") && page.contains("Read your calendars"));
+    let back = redirect_pairs(&consent_click(&idp, &page, "consent").await);
+    assert_eq!(get(&back, "state"), Some("st@te with spaces&="));
+    assert_eq!(get(&back, "iss"), Some(idp.idp.issuer().as_str()));
+    let code = get(&back, "code").unwrap();
+    // The code is good at mcp-tools' registration (a confidential client, no PKCE).
+    let (status, body) = token(
+        &idp,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", MCP_CONSENT_REDIRECT),
+        ],
+        Some((MCP, &mcp_secret(&idp))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(claims(body["access_token"].as_str().unwrap())["aud"], GRAPH);
+    let (status, body) = obo(&idp, &bob_inbound, CALENDARS_READ).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let graph = claims(body["access_token"].as_str().unwrap());
+    assert_eq!(graph["scp"], "Calendars.Read");
+    assert_eq!(graph["oid"], json!(idp.idp.users()[1].oid));
+
+    // The reset endpoint restores the configured consents: bob must consent again, alice need not.
+    reset_consents_over_http(&idp).await;
+    let (status, body) = obo(&idp, &bob_inbound, CALENDARS_READ).await;
+    assert_consent_required(status, &body);
+    let (status, _) = obo(&idp, &inbound, CALENDARS_READ).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // And so does the API, after another consent.
+    let answer = browser_pick(&idp, &mcp_consent_request(CALENDARS_READ), "bob").await;
+    let page = answer.text().await.unwrap();
+    assert!(
+        get(
+            &redirect_pairs(&consent_click(&idp, &page, "consent").await),
+            "code"
+        )
+        .is_some()
+    );
+    assert_eq!(
+        obo(&idp, &bob_inbound, CALENDARS_READ).await.0,
+        StatusCode::OK
+    );
+    idp.idp.reset_consents().await.unwrap();
+    let (status, body) = obo(&idp, &bob_inbound, CALENDARS_READ).await;
+    assert_consent_required(status, &body);
+}
+
+#[tokio::test]
+async fn the_consent_page_asks_only_for_what_is_missing_and_cannot_be_forged() {
+    let idp = start_with_mcp_redirect().await;
+    let both = format!("{USER_READ} {CALENDARS_READ}");
+
+    // Alice has consented: a code straight away, no page.
+    let answer = browser_pick(&idp, &mcp_consent_request(&both), "alice").await;
+    assert!(get(&redirect_pairs(&answer), "code").is_some());
+    // Unless the client asks for the prompt.
+    let mut prompted = mcp_consent_request(&both);
+    prompted.push(("prompt".to_owned(), "consent".to_owned()));
+    let answer = browser_pick(&idp, &prompted, "alice").await;
+    assert_eq!(answer.status(), StatusCode::OK);
+    let page = answer.text().await.unwrap();
+    assert!(
+        page.contains("Sign you in and read your profile") && page.contains("Read your calendars")
+    );
+    assert!(
+        get(
+            &redirect_pairs(&consent_click(&idp, &page, "consent").await),
+            "code"
+        )
+        .is_some()
+    );
+
+    // Bob sees only what he has not granted, on a page nothing may cache or frame.
+    let answer = browser_pick(&idp, &mcp_consent_request(&both), "bob").await;
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert_eq!(answer.headers()[header::CACHE_CONTROL], "no-store");
+    let csp = answer.headers()[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(
+        csp.contains("form-action 'self' http://127.0.0.1:45678"),
+        "{csp}"
+    );
+    let page = answer.text().await.unwrap();
+    assert!(page.contains(&format!(r#"data-testid="consent-scope-{CALENDARS_READ}""#)));
+    assert!(!page.contains(&format!(r#"data-testid="consent-scope-{USER_READ}""#)));
+    assert!(page.contains("Bob Jones"));
+
+    // Cancel: access_denied back to the client, nothing recorded.
+    let back = redirect_pairs(&consent_click(&idp, &page, "cancel").await);
+    assert_eq!(get(&back, "error"), Some("access_denied"));
+    assert_eq!(get(&back, "state"), Some("st@te with spaces&="));
+    assert!(get(&back, "code").is_none());
+    let bob_inbound = mcp_inbound(&idp, "bob").await;
+    assert_consent_required_status(&idp, &bob_inbound).await;
+
+    // Accept needs the page's own ticket: not a made-up one, not one shown for another user, not twice.
+    let refused = |response: reqwest::Response| async move {
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert!(response.headers().get(header::LOCATION).is_none());
+        assert!(
+            response
+                .text()
+                .await
+                .unwrap()
+                .contains("consent page has expired")
+        );
+    };
+    let forged: Vec<(String, String)> = mcp_consent_request(&both)
+        .into_iter()
+        .chain([
+            ("user".to_owned(), "bob".to_owned()),
+            ("action".to_owned(), "consent".to_owned()),
+            ("consent_ticket".to_owned(), "guessed".to_owned()),
+        ])
+        .collect();
+    refused(
+        idp.http
+            .post(endpoint(&idp, "oauth2/v2.0/authorize"))
+            .form(&forged)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let no_ticket: Vec<_> = forged
+        .iter()
+        .filter(|(k, _)| k != "consent_ticket")
+        .cloned()
+        .collect();
+    refused(
+        idp.http
+            .post(endpoint(&idp, "oauth2/v2.0/authorize"))
+            .form(&no_ticket)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let page = browser_pick(&idp, &mcp_consent_request(&both), "bob")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let swapped: Vec<(String, String)> = hidden_fields(&page)
+        .into_iter()
+        .map(|(k, v)| {
+            if k == "user" {
+                (k, "alice".to_owned())
+            } else {
+                (k, v)
+            }
+        })
+        .chain([("action".to_owned(), "consent".to_owned())])
+        .collect();
+    refused(
+        idp.http
+            .post(endpoint(&idp, "oauth2/v2.0/authorize"))
+            .form(&swapped)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    // That attempt used the ticket up.
+    refused(consent_click(&idp, &page, "consent").await).await;
+    assert_consent_required_status(&idp, &bob_inbound).await;
+
+    // A fresh page accepted once works, and a replay of it does not.
+    let page = browser_pick(&idp, &mcp_consent_request(&both), "bob")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        get(
+            &redirect_pairs(&consent_click(&idp, &page, "consent").await),
+            "code"
+        )
+        .is_some()
+    );
+    refused(consent_click(&idp, &page, "consent").await).await;
+    assert_eq!(
+        obo(&idp, &bob_inbound, CALENDARS_READ).await.0,
+        StatusCode::OK
+    );
+
+    // Resources that track no consent never show the page (the web app's sign-in is unchanged).
+    let p = pkce();
+    let answer = browser_pick(
+        &idp,
+        &authorize_params(WEB, REDIRECT, &format!("openid {MCP_SCOPE}"), Some(&p)),
+        "bob",
+    )
+    .await;
+    assert!(get(&redirect_pairs(&answer), "code").is_some());
+}
+
+async fn assert_consent_required_status(idp: &Idp, bob_inbound: &str) {
+    let (status, body) = obo(idp, bob_inbound, CALENDARS_READ).await;
+    assert_consent_required(status, &body);
+}
+
+#[tokio::test]
+async fn token_exchange_to_graph_follows_consent_and_takes_only_delegated_tokens_for_the_caller() {
+    let idp = start_with_mcp_redirect().await;
+    let alice = &idp.idp.users()[0];
+    let inbound = mcp_inbound(&idp, "alice").await;
+
+    let (status, body) = exchange(&idp, &inbound, &[("scope", CALENDARS_READ)]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["issued_token_type"], ACCESS_TOKEN_TYPE);
+    assert_eq!(body["token_type"], "Bearer");
+    assert!(body["expires_in"].as_i64().unwrap() > 0);
+    assert_eq!(body["scope"], json!(CALENDARS_READ));
+    let graph = claims(body["access_token"].as_str().unwrap());
+    assert_eq!(graph["aud"], GRAPH);
+    assert_eq!(graph["azp"], MCP);
+    assert_eq!(graph["oid"], json!(alice.oid));
+    assert_eq!(graph["tid"], json!(idp.config.tenant_id));
+    assert_eq!(graph["scp"], "Calendars.Read");
+    // requested_token_type may be given; audience alone means every consented scope.
+    let (status, body) = exchange(
+        &idp,
+        &inbound,
+        &[
+            ("audience", GRAPH),
+            ("requested_token_type", ACCESS_TOKEN_TYPE),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        claims(body["access_token"].as_str().unwrap())["scp"],
+        "User.Read Calendars.Read"
+    );
+    let (status, body) = exchange(
+        &idp,
+        &inbound,
+        &[("audience", GRAPH), ("scope", "User.Read")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        claims(body["access_token"].as_str().unwrap())["scp"],
+        "User.Read"
+    );
+
+    // Bob: invalid_scope naming what he has not consented to; audience alone gives what he has.
+    let bob_inbound = mcp_inbound(&idp, "bob").await;
+    let (status, body) = exchange(
+        &idp,
+        &bob_inbound,
+        &[("scope", &format!("{USER_READ} {CALENDARS_READ}"))],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_scope")),
+        "{body}"
+    );
+    let description = body["error_description"].as_str().unwrap();
+    assert!(description.contains(CALENDARS_READ), "{description}");
+    assert!(!description.contains(USER_READ), "{description}");
+    let (status, body) = exchange(&idp, &bob_inbound, &[("audience", GRAPH)]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        claims(body["access_token"].as_str().unwrap())["scp"],
+        "User.Read"
+    );
+    // After his consent the exchange works.
+    let page = browser_pick(&idp, &mcp_consent_request(CALENDARS_READ), "bob")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        get(
+            &redirect_pairs(&consent_click(&idp, &page, "consent").await),
+            "code"
+        )
+        .is_some()
+    );
+    let (status, body) = exchange(&idp, &bob_inbound, &[("scope", CALENDARS_READ)]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Refused: a public client...
+    let (status, body) = token(
+        &idp,
+        &[
+            ("grant_type", TOKEN_EXCHANGE),
+            ("subject_token", &inbound),
+            ("subject_token_type", ACCESS_TOKEN_TYPE),
+            ("scope", USER_READ),
+            ("client_id", "portcullis-console"),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("unauthorized_client"))
+    );
+    // ...an app-only token (even one whose audience is the caller)...
+    let (_, app) = token(
+        &idp,
+        &[
+            ("grant_type", "client_credentials"),
+            ("scope", "api://portcullis-mcp/.default"),
+        ],
+        Some((WEB, idp.idp.web_client_secret().expose_secret())),
+    )
+    .await;
+    let app_token = app["access_token"].as_str().unwrap();
+    assert_eq!(claims(app_token)["aud"], "api://portcullis-mcp");
+    let (status, body) = exchange(&idp, app_token, &[("scope", USER_READ)]).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request")),
+        "{body}"
+    );
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("application token")
+    );
+    let (status, body) = obo(&idp, app_token, USER_READ).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+        "on-behalf-of refuses it as well"
+    );
+    // ...a subject token issued for someone else (the web app's API), with either grant...
+    let web_api = web_sign_in(&idp, "alice", "api://portcullis-web/access_as_user").await;
+    let foreign = web_api["access_token"].as_str().unwrap();
+    let (status, body) = exchange(&idp, foreign, &[("scope", USER_READ)]).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request")),
+        "{body}"
+    );
+    assert_eq!(
+        obo(&idp, foreign, USER_READ).await.1["error"],
+        "invalid_grant"
+    );
+    // ...and a forged one (payload changed, signature kept).
+    let mut parts: Vec<String> = inbound.split('.').map(str::to_owned).collect();
+    let mut payload = claims(&inbound);
+    payload["oid"] = json!(idp.idp.users()[1].oid);
+    parts[1] = URL_SAFE_NO_PAD.encode(payload.to_string());
+    let (status, _) = exchange(&idp, &parts.join("."), &[("scope", USER_READ)]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Malformed requests.
+    for (target, error) in [
+        (
+            vec![
+                ("scope", USER_READ),
+                (
+                    "requested_token_type",
+                    "urn:ietf:params:oauth:token-type:id_token",
+                ),
+            ],
+            "invalid_request",
+        ),
+        (
+            vec![("audience", "https://unknown.example")],
+            "invalid_target",
+        ),
+        (
+            vec![("audience", "api://portcullis-mcp"), ("scope", USER_READ)],
+            "invalid_target",
+        ),
+        (
+            vec![("resource", GRAPH), ("scope", USER_READ)],
+            "invalid_target",
+        ),
+        (
+            vec![("scope", &format!("openid {USER_READ}"))],
+            "invalid_scope",
+        ),
+        (vec![("scope", "openid")], "invalid_scope"),
+        (vec![], "invalid_request"),
+    ] {
+        let (status, body) = exchange(&idp, &inbound, &target).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(error)),
+            "{target:?}: {body}"
+        );
+    }
+    let (status, body) = token(
+        &idp,
+        &[
+            ("grant_type", TOKEN_EXCHANGE),
+            ("subject_token", &inbound),
+            (
+                "subject_token_type",
+                "urn:ietf:params:oauth:token-type:id_token",
+            ),
+            ("scope", USER_READ),
+        ],
+        Some((MCP, &mcp_secret(&idp))),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request"))
+    );
+    // A wrong secret is a client error.
+    let (status, _) = token(
+        &idp,
+        &[
+            ("grant_type", TOKEN_EXCHANGE),
+            ("subject_token", &inbound),
+            ("subject_token_type", ACCESS_TOKEN_TYPE),
+            ("scope", USER_READ),
+        ],
+        Some((MCP, "wrong")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn graph_and_token_exchange_are_advertised_and_the_mcp_client_is_kept() {
+    let idp = start().await;
+    let doc: Value = idp
+        .http
+        .get(format!(
+            "{}/.well-known/openid-configuration",
+            idp.idp.issuer()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let grants = doc["grant_types_supported"].as_array().unwrap();
+    assert!(grants.contains(&json!(TOKEN_EXCHANGE)), "{grants:?}");
+    assert!(grants.contains(&json!("urn:ietf:params:oauth:grant-type:jwt-bearer")));
+    let scopes = doc["scopes_supported"].as_array().unwrap();
+    assert!(scopes.contains(&json!(USER_READ)) && scopes.contains(&json!(CALENDARS_READ)));
+
+    // The generated secret is kept (0600) and survives a restart; a configured one is used as is.
+    let secret = mcp_secret(&idp);
+    assert_eq!(idp.idp.mcp_client().client_id, MCP);
+    let Idp { dir, config, .. } = idp;
+    let file = dir.path().join("dev-idp/mcp-client-secret");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let idp = start_in(dir, config).await;
+    assert_eq!(mcp_secret(&idp), secret);
+    assert_ne!(secret, idp.idp.web_client_secret().expose_secret());
+    let Idp { dir, config, .. } = idp;
+    let configured = IdpConfig {
+        mcp_client_id: "tools".to_owned(),
+        mcp_client_secret: Some("configured-secret".into()),
+        resources: vec![
+            dev_stack::idp::Resource::new("api://portcullis-mcp", &["mcp:tools"]),
+            dev_stack::idp::Resource::new("api://tools", &["mcp:tools"]),
+        ],
+        graph_consents: vec!["bob=Calendars.Read".parse().unwrap()],
+        ..config
+    };
+    let idp = start_in(dir, configured).await;
+    assert_eq!(idp.idp.mcp_client().client_id, "tools");
+    assert_eq!(mcp_secret(&idp), "configured-secret");
+
+    // The redirect URI is replaced, and only a usable one is taken.
+    assert!(idp.idp.set_mcp_redirect_uri("not a url").await.is_err());
+    assert!(
+        idp.idp
+            .set_mcp_redirect_uri("javascript:alert(1)")
+            .await
+            .is_err()
+    );
+    idp.idp
+        .set_mcp_redirect_uri("http://127.0.0.1:40001/oauth/consent-complete")
+        .await
+        .unwrap();
+    let authorize = |redirect: &str| {
+        idp.http
+            .get(endpoint(&idp, "oauth2/v2.0/authorize"))
+            .query(&authorize_params("tools", redirect, USER_READ, None))
+            .send()
+    };
+    let old = authorize("http://127.0.0.1:8081/oauth/consent-complete")
+        .await
+        .unwrap();
+    assert_eq!(old.status(), StatusCode::BAD_REQUEST, "the default is gone");
+    let new = authorize("http://127.0.0.1:40001/oauth/consent-complete")
+        .await
+        .unwrap();
+    assert_eq!(new.status(), StatusCode::OK);
+
+    // The configured consents are the configured client's: bob now has Calendars.Read there, and
+    // not User.Read.
+    let body = web_sign_in(&idp, "bob", "api://tools/mcp:tools").await;
+    let inbound = body["access_token"].as_str().unwrap();
+    let tools_obo = |scope: &'static str| {
+        [
+            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+            ("requested_token_use", "on_behalf_of"),
+            ("assertion", inbound),
+            ("scope", scope),
+        ]
+    };
+    let tools = Some(("tools", "configured-secret"));
+    let (status, body) = token(&idp, &tools_obo(CALENDARS_READ), tools).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = token(&idp, &tools_obo(USER_READ), tools).await;
+    assert_eq!(
+        (status, body["suberror"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("consent_required"))
+    );
+
+    // A consent seed naming an unknown user or scope stops the IdP from opening.
+    for seed in ["carol=User.Read", "bob=Mail.Send"] {
+        let bad = IdpConfig {
+            graph_consents: vec![seed.parse().unwrap()],
+            ..test_config()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let error = DevIdp::open(&bad, dir.path(), "http://127.0.0.1:1")
+            .await
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(error.contains("APP_DEV_IDP__GRAPH_CONSENTS"), "{error}");
+    }
+}

@@ -7,8 +7,8 @@ use agent::{
     forms::{self, Field},
 };
 use app::chat::{
-    self as ui, ConversationSummary, ConversationView, ElicitationView, Entry, FieldKind,
-    FormField, ToolCallView,
+    self as ui, ConversationSummary, ConversationView, ElicitationRequest, ElicitationView, Entry,
+    FieldKind, FormField, ToolCallView, structured,
 };
 
 use super::store::{AuditRow, rfc3339};
@@ -125,6 +125,25 @@ fn pretty(arguments: &str) -> String {
         .unwrap_or_else(|| arguments.to_owned())
 }
 
+fn elicitation(request: &domain::Elicitation) -> ElicitationView {
+    ElicitationView {
+        id: request.id.to_string(),
+        message: request.message.clone(),
+        request: match &request.kind {
+            domain::ElicitationKind::Form { schema } => ElicitationRequest::Form {
+                fields: forms::form_from_json(schema)
+                    .map(|form| form.into_iter().map(field).collect())
+                    .unwrap_or_default(),
+            },
+            domain::ElicitationKind::Url { url } => ElicitationRequest::Url {
+                url: url.as_str().to_owned(),
+                host: url.host().to_owned(),
+            },
+        },
+        status: elicitation_status(request.status),
+    }
+}
+
 fn entries(transcript: &Transcript) -> Vec<Entry> {
     let mut entries = Vec::new();
     for message in &transcript.messages {
@@ -140,14 +159,7 @@ fn entries(transcript: &Transcript) -> Vec<Entry> {
                 for call in transcript.calls_of(&message.id) {
                     let elicitations = transcript
                         .elicitations_of(&call.id)
-                        .map(|e| ElicitationView {
-                            id: e.id.to_string(),
-                            message: e.message.clone(),
-                            fields: forms::form_from_json(&e.schema)
-                                .map(|form| form.into_iter().map(field).collect())
-                                .unwrap_or_default(),
-                            status: elicitation_status(e.status),
-                        })
+                        .map(elicitation)
                         .collect();
                     entries.push(Entry::ToolCall(ToolCallView {
                         id: call.id.to_string(),
@@ -157,6 +169,11 @@ fn entries(transcript: &Transcript) -> Vec<Entry> {
                         args_hash: call.args_hash.to_string(),
                         status: call_status(call.status),
                         result: call.result.clone(),
+                        structured: call
+                            .structured
+                            .as_deref()
+                            .and_then(structured::shape_json)
+                            .map(Box::new),
                         is_error: call.is_error,
                         read_only: call.read_only,
                         destructive: call.destructive,
@@ -187,9 +204,96 @@ pub fn audit(row: AuditRow) -> ui::AuditRecord {
 
 #[cfg(test)]
 mod tests {
+    use agent::domain::{
+        CallId, Elicitation, ElicitationId, ElicitationKind, ElicitationUrl, MessageId,
+    };
     use strum::VariantArray;
 
     use super::*;
+
+    fn call(structured: Option<&str>) -> domain::Call {
+        domain::Call {
+            id: CallId::from("c1"),
+            message_id: MessageId::from("m1"),
+            model_call_id: "call_1".into(),
+            function_name: "list_my_events".into(),
+            server: "tools".into(),
+            tool: "list_my_events".into(),
+            arguments: "{}".into(),
+            args_hash: domain::ArgsHash::of("{}"),
+            read_only: true,
+            destructive: false,
+            status: domain::CallStatus::Done,
+            decided_by: Some(domain::DecidedBy::Auto),
+            result: Some("1 event".into()),
+            structured: structured.map(str::to_owned),
+            is_error: false,
+        }
+    }
+
+    fn transcript(structured: Option<&str>, kind: ElicitationKind) -> Transcript {
+        Transcript {
+            messages: vec![domain::Message {
+                id: MessageId::from("m1"),
+                role: domain::Role::Assistant,
+                content: String::new(),
+            }],
+            calls: vec![call(structured)],
+            elicitations: vec![Elicitation {
+                id: ElicitationId::from("e1"),
+                call_id: CallId::from("c1"),
+                message: "Grant access".into(),
+                kind,
+                status: domain::ElicitationStatus::Pending,
+            }],
+        }
+    }
+
+    fn only_call(entries: Vec<Entry>) -> ToolCallView {
+        match entries.into_iter().next() {
+            Some(Entry::ToolCall(call)) => call,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn url_requests_and_structured_results_reach_the_page_shaped() {
+        let url = ElicitationUrl::parse("https://login.example.com/consent").unwrap();
+        let view = only_call(entries(&transcript(
+            Some(r#"{"events":[{"subject":"Standup"}]}"#),
+            ElicitationKind::Url { url },
+        )));
+        assert_eq!(
+            view.elicitations[0].request,
+            ElicitationRequest::Url {
+                url: "https://login.example.com/consent".into(),
+                host: "login.example.com".into(),
+            }
+        );
+        let Some(structured::StructuredView::Table { table, .. }) = view.structured.as_deref()
+        else {
+            panic!("{:?}", view.structured)
+        };
+        assert_eq!(table.name.as_deref(), Some("events"));
+        assert_eq!(table.rows[0][0].text, "Standup");
+        assert_eq!(view.result.as_deref(), Some("1 event"));
+
+        // A form keeps its fields; a result without (or with unreadable) structured content has none.
+        let schema = r#"{"type":"object","properties":{"confirm":{"type":"boolean"}}}"#;
+        for stored in [None, Some("not json")] {
+            let view = only_call(entries(&transcript(
+                stored,
+                ElicitationKind::Form {
+                    schema: schema.into(),
+                },
+            )));
+            let ElicitationRequest::Form { fields } = &view.elicitations[0].request else {
+                panic!()
+            };
+            assert_eq!(fields[0].name, "confirm");
+            assert_eq!(view.structured, None);
+        }
+    }
 
     #[test]
     fn every_state_has_its_counterpart() {

@@ -1,10 +1,11 @@
-//! The dev stack's own section (`dev-stack` feature only); the dev IdP's and dev model's sections are
-//! `dev_stack`'s types.
+//! The dev stack's own section (`dev-stack` feature only); the dev IdP's, dev model's and Graph
+//! stand-in's sections are `dev_stack`'s types.
 
 use std::net::SocketAddr;
 
 use agent::mcp::Protocol;
-use serde::Deserialize;
+use mcp_tools::config::OboGrant;
+use serde::{Deserialize, Deserializer};
 
 /// The dev stack's in-process mcp-tools.
 #[derive(Debug, Clone, Deserialize)]
@@ -15,6 +16,10 @@ pub struct DevMcpConfig {
     /// MCP generation the web app speaks to it (`APP_DEV_MCP__PROTOCOL`): `auto` (default), `legacy`
     /// (2025-11-25 sessions) or `2026-07-28`.
     pub protocol: Protocol,
+    /// How it exchanges its callers' tokens for Graph tokens at the dev IdP (`APP_DEV_MCP__OBO_GRANT`):
+    /// `entra-obo` (default, Entra's on-behalf-of) or `token-exchange` (RFC 8693).
+    #[serde(deserialize_with = "from_text")]
+    pub obo_grant: OboGrant,
 }
 
 impl Default for DevMcpConfig {
@@ -22,6 +27,13 @@ impl Default for DevMcpConfig {
         Self {
             bind: SocketAddr::from(([127, 0, 0, 1], 8081)),
             protocol: Protocol::Auto,
+            obo_grant: OboGrant::EntraObo,
         }
     }
+}
+
+fn from_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<OboGrant, D::Error> {
+    String::deserialize(deserializer)?
+        .parse()
+        .map_err(serde::de::Error::custom)
 }

@@ -72,6 +72,11 @@ pub struct Config {
     #[cfg(feature = "dev-stack")]
     #[serde(default)]
     pub dev_idp: dev_stack::IdpConfig,
+    /// The Graph-shaped stand-in (`APP_DEV_GRAPH__*`), started with the dev IdP and the in-process
+    /// mcp-tools.
+    #[cfg(feature = "dev-stack")]
+    #[serde(default)]
+    pub dev_graph: dev_stack::GraphConfig,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

@@ -44,6 +44,7 @@ pub async fn test_app_in(dir: tempfile::TempDir, extra: serde_json::Value) -> Te
         },
         "dev_mcp": { "bind": "127.0.0.1:0" },
         "dev_model": { "bind": "127.0.0.1:0" },
+        "dev_graph": { "bind": "127.0.0.1:0" },
     });
     json_merge(&mut raw, extra);
     let config: Config = serde_json::from_value(raw).unwrap();

@@ -1,5 +1,13 @@
 //! The authorization endpoint: a server-rendered sign-in page listing the dev users, with a consent line
-//! naming the client and the requested scopes. Choosing a user signs in and issues a code.
+//! naming the client and the requested scopes. Choosing a user signs in and issues a code, unless the
+//! request asks for scopes of a consent-tracking resource (Graph) the user has not granted that client,
+//! or says `prompt=consent`: then a consent page comes first, and its Accept records the consent and
+//! issues the code, its Cancel answers `access_denied`.
+//!
+//! Forgery: every POST is validated again from scratch; an Accept must also carry the single-use ticket
+//! of the consent page this IdP rendered for that user, client, redirect URI and scope, which a page on
+//! another site cannot read. Both pages are `no-store`, unframeable, and may post only here and to the
+//! client's origin.
 //!
 //! Errors about the client or its redirect URI are shown on the page and never redirected (no open
 //! redirect); every other error goes back to the client's registered redirect URI with `state` and `iss`.
@@ -18,8 +26,8 @@ use sha2::{Digest, Sha256};
 use url::Url;
 
 use super::{
-    Inner,
-    directory::{ScopeRequest, parse_scope},
+    Inner, consent,
+    directory::{DevUser, ScopeRequest, parse_scope},
     pages, random_token,
     store::{ClientRow, CodeRow, now},
 };
@@ -43,11 +51,42 @@ pub struct AuthorizeParams {
     code_challenge: Option<String>,
     code_challenge_method: Option<String>,
     response_mode: Option<String>,
+    /// OIDC `prompt`; `consent` shows the consent page even when nothing is missing.
+    prompt: Option<String>,
     /// POST only: the chosen dev user, or empty with `action=cancel`.
     #[serde(default)]
     user: String,
+    /// POST only: empty (a user was chosen), `cancel`, or `consent` (Accept on the consent page).
     #[serde(default)]
     action: String,
+    /// POST only: the consent page's single-use ticket.
+    consent_ticket: Option<String>,
+}
+
+impl AuthorizeParams {
+    /// The authorization request as the pages carry it through their forms.
+    fn hidden(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("client_id", Some(&self.client_id)),
+            ("redirect_uri", Some(&self.redirect_uri)),
+            ("response_type", Some(&self.response_type)),
+            ("scope", Some(&self.scope)),
+            ("state", self.state.as_ref()),
+            ("nonce", self.nonce.as_ref()),
+            ("code_challenge", self.code_challenge.as_ref()),
+            ("code_challenge_method", self.code_challenge_method.as_ref()),
+            ("prompt", self.prompt.as_ref()),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| value.map(|v| (name, v.as_str())))
+        .collect()
+    }
+
+    fn prompts_consent(&self) -> bool {
+        self.prompt
+            .as_deref()
+            .is_some_and(|p| p.split_whitespace().any(|p| p == "consent"))
+    }
 }
 
 /// A validated request, ready to be shown or granted.
@@ -228,29 +267,19 @@ pub async fn show(
         Ok(valid) => valid,
         Err(response) => return response,
     };
-    let hidden = [
-        ("client_id", Some(&params.client_id)),
-        ("redirect_uri", Some(&params.redirect_uri)),
-        ("response_type", Some(&params.response_type)),
-        ("scope", Some(&params.scope)),
-        ("state", params.state.as_ref()),
-        ("nonce", params.nonce.as_ref()),
-        ("code_challenge", params.code_challenge.as_ref()),
-        (
-            "code_challenge_method",
-            params.code_challenge_method.as_ref(),
-        ),
-    ]
-    .into_iter()
-    .filter_map(|(name, value)| value.map(|v| (name, v.as_str())))
-    .collect();
     let granted = valid.scope.to_scope_string();
     let page = pages::sign_in(&pages::SignIn {
         client: &valid.client.name,
         scopes: granted.split(' ').collect(),
-        hidden,
+        hidden: params.hidden(),
         users: &inner.users,
     });
+    html_page(page, &params)
+}
+
+/// An IdP page: never cached, never framed, its form posting only here (and, through the redirect that
+/// follows, to the client's origin).
+fn html_page(page: String, params: &AuthorizeParams) -> Response {
     let mut response = Html(page).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -281,18 +310,45 @@ pub async fn submit(
         Err(response) => return response,
     };
     if params.action == "cancel" {
+        let description = match params.consent_ticket {
+            Some(_) => "the user declined to consent",
+            None => "the user cancelled sign-in",
+        };
         return redirect_with(
             &inner,
             &params,
             &[
                 ("error", "access_denied"),
-                ("error_description", "the user cancelled sign-in"),
+                ("error_description", description),
             ],
         );
     }
     let Some(user) = inner.user(&params.user) else {
         return error_page(StatusCode::BAD_REQUEST, "Choose one of the listed users.");
     };
+    let page = consent::TicketFor {
+        username: user.username.clone(),
+        client_id: valid.client.client_id.clone(),
+        redirect_uri: params.redirect_uri.clone(),
+        scope: valid.scope.to_scope_string(),
+    };
+    if params.action == "consent" {
+        if let Err(response) = accept_consent(&inner, &params, &valid, page).await {
+            return response;
+        }
+    } else {
+        match to_ask(&inner, user, &valid, &params).await {
+            Ok(None) => {}
+            Ok(Some(scopes)) => return consent_page(&inner, &params, &valid, user, page, scopes),
+            Err(error) => {
+                tracing::error!(error = format!("{error:#}"), "reading consents failed");
+                return error_page(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "The sign-in service failed.",
+                );
+            }
+        }
+    }
     let code = random_token();
     let row = CodeRow {
         client_id: valid.client.client_id.clone(),
@@ -316,6 +372,113 @@ pub async fn submit(
     }
     tracing::info!(client = %row.client_id, user = %row.username, "dev IdP issued an authorization code");
     redirect_with(&inner, &params, &[("code", &code)])
+}
+
+/// The permissions to ask `user` for, as `(scope as requested, description)`, or `None` to go on:
+/// every requested scope with `prompt=consent`, else the consent-tracked ones not yet granted.
+async fn to_ask(
+    inner: &Inner,
+    user: &DevUser,
+    valid: &Valid,
+    params: &AuthorizeParams,
+) -> anyhow::Result<Option<Vec<(String, String)>>> {
+    if params.prompts_consent() {
+        let mut scopes: Vec<(String, String)> = valid
+            .scope
+            .oidc
+            .iter()
+            .map(|s| (s.clone(), consent::describe(None, s)))
+            .collect();
+        if let Some((resource, names)) = &valid.scope.resource {
+            scopes.extend(
+                names
+                    .iter()
+                    .map(|s| (resource.qualified(s), consent::describe(Some(resource), s))),
+            );
+        }
+        return Ok(Some(scopes));
+    }
+    let checked = consent::check(
+        &inner.store,
+        &user.username,
+        &valid.client.client_id,
+        valid.scope.clone(),
+    )
+    .await?;
+    Ok(checked.err().map(|missing| {
+        missing
+            .scopes
+            .iter()
+            .map(|s| {
+                (
+                    missing.resource.qualified(s),
+                    consent::describe(Some(&missing.resource), s),
+                )
+            })
+            .collect()
+    }))
+}
+
+/// Shows the consent page, with a fresh ticket its Accept must bring back.
+fn consent_page(
+    inner: &Inner,
+    params: &AuthorizeParams,
+    valid: &Valid,
+    user: &DevUser,
+    page: consent::TicketFor,
+    scopes: Vec<(String, String)>,
+) -> Response {
+    let Some(ticket) = inner.consent_tickets.issue(page) else {
+        return error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Too many sign-ins are waiting for consent; try again later.",
+        );
+    };
+    let mut hidden = params.hidden();
+    hidden.push(("user", &user.username));
+    hidden.push(("consent_ticket", &ticket));
+    let html = pages::consent(&pages::Consent {
+        client: &valid.client.name,
+        user,
+        scopes,
+        hidden,
+    });
+    tracing::info!(client = %valid.client.client_id, user = %user.username, "dev IdP asks for consent");
+    html_page(html, params)
+}
+
+/// Accept on the consent page: the ticket must be the one issued for this very page; then the
+/// consent-tracked scopes of the request are recorded for the user and client.
+async fn accept_consent(
+    inner: &Inner,
+    params: &AuthorizeParams,
+    valid: &Valid,
+    page: consent::TicketFor,
+) -> Result<(), Response> {
+    let ticket = params.consent_ticket.as_deref().unwrap_or_default();
+    if !inner.consent_tickets.redeem(ticket, &page) {
+        return Err(error_page(
+            StatusCode::BAD_REQUEST,
+            "This consent page has expired or was not shown by this sign-in service. Start again from \
+             the application.",
+        ));
+    }
+    let rows = consent::rows_for(&page.username, &page.client_id, &valid.scope);
+    if let Err(error) = inner.store.grant_consents(&rows).await {
+        tracing::error!(error = format!("{error:#}"), "recording consent failed");
+        return Err(error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The sign-in service failed.",
+        ));
+    }
+    let scopes: Vec<&str> = rows.iter().map(|r| r.scope.as_str()).collect();
+    tracing::info!(
+        client = %page.client_id,
+        user = %page.username,
+        scopes = %scopes.join(" "),
+        "dev IdP recorded consent"
+    );
+    Ok(())
 }
 
 /// RFC 7636 S256.

@@ -1,6 +1,7 @@
 //! Who and what the development IdP knows: its users and the resources (APIs) tokens can be issued for,
 //! and how a requested `scope` string maps onto them (Entra v2 rules: OIDC scopes plus the scopes of at
-//! most one resource, written `<app-id-uri>/<scope>` or `<app-id-uri>/.default`).
+//! most one resource, written `<app-id-uri>/<scope>` or `<app-id-uri>/.default`; a bare scope such as
+//! `User.Read` is Microsoft Graph's, as Entra reads it).
 
 use std::str::FromStr;
 
@@ -25,11 +26,19 @@ pub struct Resource {
     /// The `aud` of its tokens.
     pub audience: String,
     pub scopes: Vec<String>,
+    /// Whether each user must consent, per client, before tokens carry its scopes (Microsoft Graph).
+    /// Resources without it are granted on request, which is how the first-party APIs of this project
+    /// behave in a tenant whose administrator consented for everyone.
+    pub consent: bool,
 }
 
 /// Audience of tokens minted for OIDC-only requests (Microsoft Graph's app id, as Entra does); the
 /// userinfo endpoint accepts them.
 pub const GRAPH_AUDIENCE: &str = "00000003-0000-0000-c000-000000000000";
+/// Microsoft Graph's App ID URI, and the `aud` of the Graph tokens this IdP issues.
+pub const GRAPH_RESOURCE: &str = "https://graph.microsoft.com";
+/// The delegated Graph permissions the dev IdP knows.
+pub const GRAPH_SCOPES: [&str; 2] = ["User.Read", "Calendars.Read"];
 pub const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
 
 impl Resource {
@@ -40,7 +49,21 @@ impl Resource {
             app_id_uri: uri.clone(),
             audience: uri,
             scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+            consent: false,
         }
+    }
+
+    /// Microsoft Graph with the delegated scopes the Graph stand-in serves; users consent per client.
+    pub fn graph() -> Self {
+        Self {
+            consent: true,
+            ..Self::new(GRAPH_RESOURCE, &GRAPH_SCOPES)
+        }
+    }
+
+    /// `<app-id-uri>/<scope>`: how a scope of this resource is requested.
+    pub fn qualified(&self, scope: &str) -> String {
+        format!("{}/{scope}", self.app_id_uri)
     }
 }
 
@@ -125,6 +148,16 @@ impl ScopeRequest {
         }
         parts.join(" ")
     }
+
+    /// The scopes as issued, each named (a `.default` request lists what it resolved to): the `scope`
+    /// of on-behalf-of and token-exchange responses.
+    pub fn to_granted_string(&self) -> String {
+        let mut parts = self.oidc.clone();
+        if let Some((resource, scopes)) = &self.resource {
+            parts.extend(scopes.iter().map(|s| resource.qualified(s)));
+        }
+        parts.join(" ")
+    }
 }
 
 /// Maps a `scope` string onto OIDC scopes and one resource. `Err` carries an `invalid_scope` description.
@@ -141,9 +174,14 @@ pub fn parse_scope(scope: &str, resources: &[Resource]) -> Result<ScopeRequest, 
             }
             continue;
         }
-        let (uri, name) = item
-            .rsplit_once('/')
-            .ok_or_else(|| format!("unknown scope {item}"))?;
+        // Entra reads a scope without a resource prefix as Microsoft Graph's (`User.Read`).
+        let (uri, name) = match item.rsplit_once('/') {
+            Some(split) => split,
+            None if resources.iter().any(|r| r.app_id_uri == GRAPH_RESOURCE) => {
+                (GRAPH_RESOURCE, item)
+            }
+            None => return Err(format!("unknown scope {item}")),
+        };
         let resource = resources
             .iter()
             .find(|r| r.app_id_uri == uri)
@@ -244,5 +282,48 @@ mod tests {
         assert!(parse_scope("api://portcullis-mcp/admin", &resources()).is_err());
         assert!(parse_scope("api://unknown/x", &resources()).is_err());
         assert!(parse_scope("User.Read", &resources()).is_err());
+    }
+
+    #[test]
+    fn graph_scopes_may_be_qualified_or_bare() {
+        let mut with_graph = resources();
+        with_graph.push(Resource::graph());
+        let qualified = parse_scope(
+            "https://graph.microsoft.com/User.Read https://graph.microsoft.com/Calendars.Read",
+            &with_graph,
+        )
+        .unwrap();
+        let bare = parse_scope("User.Read Calendars.Read", &with_graph).unwrap();
+        assert_eq!(qualified, bare);
+        let (resource, scopes) = bare.resource.clone().unwrap();
+        assert_eq!(resource.audience, GRAPH_RESOURCE);
+        assert!(resource.consent);
+        assert_eq!(scopes, ["User.Read", "Calendars.Read"]);
+        assert_eq!(
+            bare.to_scope_string(),
+            "https://graph.microsoft.com/User.Read https://graph.microsoft.com/Calendars.Read"
+        );
+        // Mixed forms are one resource; OIDC scopes stay apart.
+        let mixed = parse_scope(
+            "openid User.Read https://graph.microsoft.com/Calendars.Read",
+            &with_graph,
+        )
+        .unwrap();
+        assert_eq!(mixed.oidc, ["openid"]);
+        assert_eq!(mixed.resource.unwrap().1, ["User.Read", "Calendars.Read"]);
+        let all = parse_scope("https://graph.microsoft.com/.default", &with_graph).unwrap();
+        assert!(all.default_scope);
+        assert_eq!(all.resource.unwrap().1, GRAPH_SCOPES);
+        // Still one resource per request, and only known Graph scopes.
+        assert!(parse_scope("User.Read api://portcullis-mcp/mcp:tools", &with_graph).is_err());
+        assert!(parse_scope("Mail.Send", &with_graph).is_err());
+        assert!(parse_scope("https://graph.microsoft.com/Mail.Send", &with_graph).is_err());
+        // OIDC-only requests are unchanged.
+        let oidc = parse_scope("openid profile", &with_graph).unwrap();
+        assert!(oidc.resource.is_none());
+        assert!(
+            !resources()[0].consent,
+            "configured resources track no consent"
+        );
     }
 }

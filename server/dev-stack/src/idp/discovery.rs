@@ -20,7 +20,7 @@ use openidconnect::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{Inner, directory::OIDC_SCOPES};
+use super::{Inner, directory::OIDC_SCOPES, token::TOKEN_EXCHANGE};
 
 /// Metadata fields Entra (and OAuth 2.1 clients) use beyond OIDC Discovery's core set.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -90,6 +90,7 @@ fn metadata(inner: &Inner) -> anyhow::Result<Metadata> {
         CoreGrantType::RefreshToken,
         CoreGrantType::ClientCredentials,
         CoreGrantType::JwtBearer,
+        CoreGrantType::Extension(TOKEN_EXCHANGE.to_owned()),
     ]))
     .set_token_endpoint_auth_methods_supported(Some(vec![
         CoreClientAuthMethod::ClientSecretBasic,

@@ -1,4 +1,4 @@
-//! Userinfo, RP-initiated logout and key rotation.
+//! Userinfo, RP-initiated logout, and the development admin endpoints (key rotation, consent reset).
 
 use std::sync::Arc;
 
@@ -23,6 +23,13 @@ struct UserInfo<'a> {
     name: &'a str,
     preferred_username: &'a str,
     email: &'a str,
+}
+
+/// The answer to a consent reset.
+#[derive(Debug, Serialize)]
+struct ConsentsReset {
+    /// How many configured consents are in place now.
+    seeded: usize,
 }
 
 /// The answer to a key rotation.
@@ -190,6 +197,25 @@ pub async fn rotate_keys(State(inner): State<Arc<Inner>>, headers: HeaderMap) ->
         }
         Err(error) => {
             tracing::error!(error = format!("{error:#}"), "key rotation failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// `POST /dev/reset-consents` with header `X-Dev-Idp-Admin: reset-consents`: every consent is deleted
+/// and the configured ones (`APP_DEV_IDP__GRAPH_CONSENTS`) restored, so a consent journey can be walked
+/// again (the browser tests do). Protected like `/dev/rotate-keys`.
+pub async fn reset_consents(State(inner): State<Arc<Inner>>, headers: HeaderMap) -> Response {
+    if headers.get("x-dev-idp-admin").and_then(|v| v.to_str().ok()) != Some("reset-consents") {
+        return StatusCode::FORBIDDEN.into_response();
+    }
+    match inner.reset_consents().await {
+        Ok(()) => Json(ConsentsReset {
+            seeded: inner.consent_seed.len(),
+        })
+        .into_response(),
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "consent reset failed");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
     }

@@ -4,22 +4,25 @@
 //! ID (or any OIDC provider) and it is simply not started.
 //!
 //! Modules:
-//! - `directory`: dev users, resources (APIs) and the scope grammar.
-//! - `store`: SQLite state under the data folder (keys, clients, codes, refresh tokens).
+//! - `directory`: dev users, resources (APIs, Microsoft Graph among them) and the scope grammar.
+//! - `store`: SQLite state under the data folder (keys, clients, codes, refresh tokens, consents).
+//! - `consent`: users' per-client consent to Graph scopes: seeds, checks, consent-page tickets.
 //! - `keys`: RS256 signing keys, JWKS, rotation.
 //! - `tokens`: minting access and ID tokens with Entra v2 claims.
-//! - `pages`: the HTML pages (maud templates): sign-in, sign-in errors, signed out.
-//! - `authorize`: the authorization endpoint (shows the sign-in page, takes the user's choice).
+//! - `pages`: the HTML pages (maud templates): sign-in, consent, sign-in errors, signed out.
+//! - `authorize`: the authorization endpoint (shows the sign-in page, takes the user's choice, asks
+//!   for consent where a resource tracks it).
 //! - `token`: the token endpoint: client authentication and errors (`token`), the grants
-//!   (`token::grants`: code, refresh, client credentials, on-behalf-of).
+//!   (`token::grants`: code, refresh, client credentials, on-behalf-of, RFC 8693 token exchange).
 //! - `discovery`: the OIDC / RFC 8414 metadata (openidconnect's provider-side types) and the JWKS.
-//! - `endpoints`: userinfo, logout, key rotation.
+//! - `endpoints`: userinfo, logout, key rotation, consent reset.
 //! - `register`: RFC 7591 dynamic registration of public clients.
 //!
 //! It binds loopback only and refuses to run in production unless a variable whose name says it is for
 //! development allows it. It logs no code, token or secret.
 
 mod authorize;
+mod consent;
 mod directory;
 mod discovery;
 mod endpoints;
@@ -44,8 +47,9 @@ use service_kit::{db::write_private, serve};
 use tokio::net::TcpListener;
 use tower_http::limit::RequestBodyLimitLayer;
 
-pub use directory::{DevUser, GRAPH_AUDIENCE, Resource, stable_guid};
-use store::{ClientRow, Store};
+pub use directory::{DevUser, GRAPH_AUDIENCE, GRAPH_RESOURCE, GRAPH_SCOPES, Resource, stable_guid};
+use store::{ClientRow, ConsentRow, Store};
+pub(crate) use tokens::AccessClaims;
 
 use crate::IdpConfig;
 
@@ -67,6 +71,10 @@ pub(crate) struct Inner {
     refresh_token_lifetime: i64,
     store: Store,
     keys: keys::Keys,
+    /// The configured consents (`APP_DEV_IDP__GRAPH_CONSENTS`), restored by a reset.
+    consent_seed: Vec<ConsentRow>,
+    /// Consent pages awaiting the user's answer.
+    consent_tickets: consent::Tickets,
 }
 
 impl Inner {
@@ -82,6 +90,17 @@ impl Inner {
     fn user(&self, username: &str) -> Option<&DevUser> {
         self.users.iter().find(|u| u.username == username)
     }
+
+    /// Deletes every consent and restores the configured ones.
+    async fn reset_consents(&self) -> anyhow::Result<()> {
+        let deleted = self.store.reset_consents(&self.consent_seed).await?;
+        tracing::info!(
+            deleted,
+            seeded = self.consent_seed.len(),
+            "dev IdP consents reset"
+        );
+        Ok(())
+    }
 }
 
 /// A running (or ready to run) development IdP.
@@ -89,6 +108,14 @@ impl Inner {
 pub struct DevIdp {
     inner: Arc<Inner>,
     web_client: WebClient,
+    mcp_client: ConfidentialClient,
+}
+
+/// A confidential client's credentials at the dev IdP.
+#[derive(Debug, Clone)]
+pub struct ConfidentialClient {
+    pub client_id: String,
+    pub client_secret: SecretString,
 }
 
 /// The web app's registration at the dev IdP (what a relying party needs to sign in with it).
@@ -113,11 +140,26 @@ impl DevIdp {
             app_id_uri: format!("api://{}", config.web_client_id),
             audience: config.web_client_id.clone(),
             scopes: vec!["access_as_user".to_owned()],
+            consent: false,
         });
-        let web_client_secret = match &config.web_client_secret {
-            Some(secret) if !secret.expose_secret().is_empty() => secret.clone(),
-            _ => load_or_create_secret(&dir.join("web-client-secret")).await?,
-        };
+        // Microsoft Graph is always there (as in every Entra tenant): mcp-tools exchanges its users'
+        // tokens for Graph tokens, given their consent.
+        if resources.iter().any(|r| r.app_id_uri == GRAPH_RESOURCE) {
+            bail!("APP_DEV_IDP__RESOURCES: {GRAPH_RESOURCE} is built in; leave it out");
+        }
+        resources.push(Resource::graph());
+        let web_client_secret =
+            configured_or_stored_secret(&config.web_client_secret, &dir.join("web-client-secret"))
+                .await?;
+        let mcp_client_secret =
+            configured_or_stored_secret(&config.mcp_client_secret, &dir.join("mcp-client-secret"))
+                .await?;
+        let consent_seed = consent::seed_rows(
+            &config.graph_consents,
+            &users,
+            &resources,
+            &config.mcp_client_id,
+        )?;
         let inner = Arc::new(Inner {
             base_url: base_url.trim_end_matches('/').to_owned(),
             tenant_id: config.tenant_id.clone(),
@@ -127,6 +169,8 @@ impl DevIdp {
             refresh_token_lifetime: i64::try_from(config.refresh_token_lifetime.as_secs())?,
             store,
             keys,
+            consent_seed,
+            consent_tickets: consent::Tickets::default(),
         });
         let idp = Self {
             inner,
@@ -135,8 +179,17 @@ impl DevIdp {
                 client_secret: web_client_secret,
                 redirect_uri: config.web_redirect_uri.clone(),
             },
+            mcp_client: ConfidentialClient {
+                client_id: config.mcp_client_id.clone(),
+                client_secret: mcp_client_secret,
+            },
         };
         idp.register_well_known_clients(config).await?;
+        // Configured consents are added when missing; consents users gave on the page stay.
+        idp.inner
+            .store
+            .grant_consents(&idp.inner.consent_seed)
+            .await?;
         Ok(idp)
     }
 
@@ -166,6 +219,17 @@ impl DevIdp {
                 app_roles: sqlx::types::Json(vec![]),
                 dynamic: false,
             })
+            .await?;
+        store
+            .upsert_client(&ClientRow {
+                client_id: config.mcp_client_id.clone(),
+                name: MCP_CLIENT_NAME.to_owned(),
+                secret_sha256: Some(store::digest(self.mcp_client.client_secret.expose_secret())),
+                redirect_uris: sqlx::types::Json(vec![checked_redirect(&config.mcp_redirect_uri)?]),
+                post_logout_redirect_uris: sqlx::types::Json(vec![]),
+                app_roles: sqlx::types::Json(vec![]),
+                dynamic: false,
+            })
             .await
     }
 
@@ -190,6 +254,57 @@ impl DevIdp {
     /// The web app's client secret.
     pub fn web_client_secret(&self) -> &SecretString {
         &self.web_client.client_secret
+    }
+
+    /// mcp-tools' registration as a confidential client (on-behalf-of, token exchange); its secret is
+    /// configured or generated under the data folder.
+    pub fn mcp_client(&self) -> &ConfidentialClient {
+        &self.mcp_client
+    }
+
+    /// Replaces mcp-tools' registered redirect URI (where its consent journey ends,
+    /// `<mcp origin>/oauth/consent-complete`): mcp-tools binds after the IdP, on a port known only then.
+    pub async fn set_mcp_redirect_uri(&self, uri: &str) -> anyhow::Result<()> {
+        let uri = checked_redirect(uri)?;
+        let client_id = &self.mcp_client.client_id;
+        if !self
+            .inner
+            .store
+            .set_redirect_uris(client_id, std::slice::from_ref(&uri))
+            .await?
+        {
+            bail!("the mcp-tools client {client_id} is not registered");
+        }
+        tracing::info!(client = %client_id, redirect_uri = %uri, "dev IdP mcp-tools redirect URI set");
+        Ok(())
+    }
+
+    /// Deletes every user's consents and restores the configured ones (`APP_DEV_IDP__GRAPH_CONSENTS`),
+    /// so a consent journey can be walked again.
+    pub async fn reset_consents(&self) -> anyhow::Result<()> {
+        self.inner.reset_consents().await
+    }
+
+    /// Validates an access token this IdP issued: signature (a published key), issuer, `exp` and `nbf`.
+    /// The audience and scopes are the caller's to check (the Graph stand-in uses it).
+    pub(crate) fn validate_access_token(
+        &self,
+        token: &str,
+    ) -> Result<AccessClaims, jsonwebtoken::errors::Error> {
+        use jsonwebtoken::{Algorithm, Validation, errors::ErrorKind};
+        let header = jsonwebtoken::decode_header(token)?;
+        let key = header
+            .kid
+            .as_deref()
+            .and_then(|kid| self.inner.keys.decoding_key(kid))
+            .ok_or_else(|| jsonwebtoken::errors::Error::from(ErrorKind::InvalidSignature))?;
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.set_issuer(&[self.inner.issuer()]);
+        validation.validate_aud = false;
+        validation.validate_nbf = true;
+        validation.leeway = 30;
+        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+        Ok(jsonwebtoken::decode::<AccessClaims>(token, &key, &validation)?.claims)
     }
 
     /// Revokes every refresh token `username` holds at `client_id` (an administrator's "sign out
@@ -239,8 +354,31 @@ impl DevIdp {
                 post(register::register),
             )
             .route("/dev/rotate-keys", post(endpoints::rotate_keys))
+            .route("/dev/reset-consents", post(endpoints::reset_consents))
             .layer(RequestBodyLimitLayer::new(64 * 1024))
             .with_state(self.inner.clone())
+    }
+}
+
+/// The display name of mcp-tools' registration (consent page, AADSTS65001 messages).
+const MCP_CLIENT_NAME: &str = "Portcullis MCP tools";
+
+/// A redirect URI fit to register: an absolute http(s) URL without a fragment.
+fn checked_redirect(uri: &str) -> anyhow::Result<String> {
+    let url = url::Url::parse(uri).with_context(|| format!("redirect URI {uri:?}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.fragment().is_some() {
+        bail!("redirect URI {uri:?} must be http(s) without a fragment");
+    }
+    Ok(uri.to_owned())
+}
+
+async fn configured_or_stored_secret(
+    configured: &Option<SecretString>,
+    path: &Path,
+) -> anyhow::Result<SecretString> {
+    match configured {
+        Some(secret) if !secret.expose_secret().is_empty() => Ok(secret.clone()),
+        _ => load_or_create_secret(path).await,
     }
 }
 

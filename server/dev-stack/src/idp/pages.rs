@@ -1,5 +1,6 @@
 //! The IdP's HTML pages as maud templates (every value escaped by the template engine): the sign-in
-//! page with the dev users and the consent line, sign-in and sign-out errors, and the signed-out page.
+//! page with the dev users and the consent line, the consent page (permissions a user grants a client),
+//! sign-in and sign-out errors, and the signed-out page.
 //! Ids, names, labels and button texts are what the tests and Playwright's page objects click.
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
@@ -13,6 +14,8 @@ main{background:#fff;margin:3rem 1rem;padding:2rem;border-radius:8px;max-width:2
 .warn{background:#fff4d6;border:1px solid #e8c66a;padding:.5rem .75rem;border-radius:4px;font-size:.9rem}
 .user{display:block;width:100%;margin:.5rem 0;padding:.75rem;font-size:1rem;text-align:left;cursor:pointer;border:1px solid #c9ccd3;border-radius:6px;background:#fafbfc}
 .user:hover{background:#eef2fb} .cancel{margin-top:1rem;background:none;border:none;color:#555;cursor:pointer;text-decoration:underline}
+.scopes{padding-left:1.25rem} .scopes li{margin:.5rem 0}
+.accept{margin-top:1rem;padding:.6rem 1.5rem;font-size:1rem;border:none;border-radius:6px;background:#2f5bd3;color:#fff;cursor:pointer}
 code{background:#f0f1f3;padding:0 .25rem;border-radius:3px}";
 
 fn layout(title: &str, body: Markup) -> String {
@@ -70,6 +73,51 @@ pub fn sign_in(page: &SignIn<'_>) -> String {
     layout("Sign in", body)
 }
 
+/// What the consent page shows and posts back.
+pub struct Consent<'a> {
+    /// The requesting application's display name.
+    pub client: &'a str,
+    pub user: &'a DevUser,
+    /// Each permission asked for: `(scope as requested, plain description)`.
+    pub scopes: Vec<(String, String)>,
+    /// The authorization request, the chosen user and the page's ticket, as hidden fields.
+    pub hidden: Vec<(&'static str, &'a str)>,
+}
+
+/// The consent page: who asks, for whom, for what; Accept or Cancel.
+pub fn consent(page: &Consent<'_>) -> String {
+    let body = html! {
+        h1 { "Permissions requested" }
+        p.warn { "Development identity provider: no passwords, not for production." }
+        p data-testid="consent-client" {
+            strong { (page.client) } " wants to use your account, "
+            strong { (page.user.name) } " (" (page.user.email) "), to:"
+        }
+        ul.scopes data-testid="consent-scopes" {
+            @for (scope, description) in &page.scopes {
+                li data-testid={ "consent-scope-" (scope) } {
+                    (description) br; small { code { (scope) } }
+                }
+            }
+        }
+        p { "If you accept, it can do this for you until the consent is removed. Cancel to go back \
+             without granting anything." }
+        form method="post" {
+            @for (name, value) in &page.hidden {
+                input type="hidden" name=(name) value=(value);
+            }
+            button.accept type="submit" name="action" value="consent" data-testid="consent-accept" {
+                "Accept"
+            }
+            br;
+            button.cancel type="submit" name="action" value="cancel" data-testid="consent-cancel" {
+                "Cancel"
+            }
+        }
+    };
+    layout("Permissions requested", body)
+}
+
 /// A sign-in request that cannot be sent back to the client.
 pub fn sign_in_error(message: &str) -> String {
     layout(
@@ -121,5 +169,35 @@ mod tests {
         assert!(html.contains(r#"data-testid="dev-user-a""#));
         assert!(!html.contains("<script>"));
         assert!(sign_out_error("<x>").contains("&lt;x&gt; is not a registered"));
+    }
+
+    #[test]
+    fn the_consent_page_escapes_and_carries_its_ticket() {
+        let user = DevUser {
+            username: "bob".into(),
+            name: "Bob <Jones>".into(),
+            email: "bob@x".into(),
+            oid: "o".into(),
+        };
+        let html = consent(&Consent {
+            client: "Tools & co",
+            user: &user,
+            scopes: vec![(
+                "https://graph.microsoft.com/Calendars.Read".into(),
+                "Read your calendars".into(),
+            )],
+            hidden: vec![("user", "bob"), ("consent_ticket", "t\"x")],
+        });
+        assert!(html.contains("Tools &amp; co"));
+        assert!(html.contains("Bob &lt;Jones&gt;"));
+        assert!(
+            html.contains(
+                r#"data-testid="consent-scope-https://graph.microsoft.com/Calendars.Read""#
+            )
+        );
+        assert!(html.contains("Read your calendars"));
+        assert!(html.contains(r#"name="consent_ticket" value="t&quot;x""#));
+        assert!(html.contains(r#"name="action" value="consent""#));
+        assert!(html.contains(r#"name="action" value="cancel""#));
     }
 }

@@ -1,4 +1,5 @@
-//! Persistent state of the development IdP in SQLite: signing keys, clients, codes, refresh tokens.
+//! Persistent state of the development IdP in SQLite: signing keys, clients, codes, refresh tokens,
+//! users' consents.
 //! Codes and refresh tokens are single use; their consumption is one atomic `UPDATE … WHERE used_at IS
 //! NULL`, so two concurrent redemptions cannot both succeed.
 
@@ -70,6 +71,15 @@ pub struct RefreshRow {
     pub revoked: bool,
 }
 
+/// One consent: `username` allowed `client_id` to use `scope` of `resource` (an App ID URI).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentRow {
+    pub username: String,
+    pub client_id: String,
+    pub resource: String,
+    pub scope: String,
+}
+
 /// What consuming a single-use secret found.
 pub enum Consumed<T> {
     Fresh(T),
@@ -136,6 +146,21 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Replaces a registered client's redirect URIs; `false` when there is no such client.
+    pub async fn set_redirect_uris(
+        &self,
+        client_id: &str,
+        redirect_uris: &[String],
+    ) -> anyhow::Result<bool> {
+        let updated = sqlx::query("UPDATE clients SET redirect_uris = ? WHERE client_id = ?")
+            .bind(sqlx::types::Json(redirect_uris))
+            .bind(client_id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(updated > 0)
     }
 
     pub async fn client(&self, client_id: &str) -> anyhow::Result<Option<ClientRow>> {
@@ -257,4 +282,65 @@ impl Store {
         .await?
         .rows_affected())
     }
+
+    // --- consents ---
+
+    /// The scopes of `resource` that `username` has consented to for `client_id`.
+    pub async fn consented(
+        &self,
+        username: &str,
+        client_id: &str,
+        resource: &str,
+    ) -> anyhow::Result<Vec<String>> {
+        Ok(sqlx::query_scalar::<_, String>(
+            "SELECT scope FROM consents WHERE username = ? AND client_id = ? AND resource = ? ORDER BY scope",
+        )
+        .bind(username)
+        .bind(client_id)
+        .bind(resource)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Records consents; the ones already there stay as they were.
+    pub async fn grant_consents(&self, rows: &[ConsentRow]) -> anyhow::Result<()> {
+        let mut tx = self.pool.begin().await?;
+        insert_consents(&mut tx, rows).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Deletes every consent and records `seed` instead, in one transaction; returns how many were
+    /// deleted.
+    pub async fn reset_consents(&self, seed: &[ConsentRow]) -> anyhow::Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        let deleted = sqlx::query("DELETE FROM consents")
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        insert_consents(&mut tx, seed).await?;
+        tx.commit().await?;
+        Ok(deleted)
+    }
+}
+
+async fn insert_consents(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    rows: &[ConsentRow],
+) -> anyhow::Result<()> {
+    let granted_at = now();
+    for row in rows {
+        sqlx::query(
+            "INSERT INTO consents (username, client_id, resource, scope, granted_at) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&row.username)
+        .bind(&row.client_id)
+        .bind(&row.resource)
+        .bind(&row.scope)
+        .bind(granted_at)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }

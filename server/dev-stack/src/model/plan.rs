@@ -18,6 +18,19 @@ use super::arguments::arguments;
 /// Words that say nothing about which tool is meant.
 const STOP_WORDS: [&str; 5] = ["get", "set", "the", "a", "my"];
 
+/// Everyday words for what a tool's name says: "what is on my calendar this week" asks for
+/// `list_my_events`, "who am I" for `get_my_profile`. Each word stands for the keywords after it.
+const SYNONYMS: [(&str, &[&str]); 8] = [
+    ("calendar", &["list", "event"]),
+    ("agenda", &["list", "event"]),
+    ("schedule", &["list", "event"]),
+    ("meeting", &["list", "event"]),
+    ("appointment", &["list", "event"]),
+    ("show", &["list"]),
+    ("who", &["profile"]),
+    ("account", &["profile"]),
+];
+
 /// What the model decided to say.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reply {
@@ -103,7 +116,13 @@ fn singular(word: &str) -> &str {
 /// Picks the function whose name keywords best match the message; ties go to the first offered.
 fn choose_tool<'a>(tools: &'a [ChatCompletionTools], text: &str) -> Option<&'a FunctionObject> {
     let said: Vec<String> = words(text);
-    let said: Vec<&str> = said.iter().map(|w| singular(w)).collect();
+    let mut said: Vec<&str> = said.iter().map(|w| singular(w)).collect();
+    let implied: Vec<&str> = SYNONYMS
+        .iter()
+        .filter(|(word, _)| said.contains(word))
+        .flat_map(|(_, keywords)| keywords.iter().copied())
+        .collect();
+    said.extend(implied);
     tools
         .iter()
         .filter_map(|tool| match tool {
@@ -212,6 +231,11 @@ mod tests {
             tool("add_note", json!({ "text": { "type": "string" } })),
             tool("list_notes", json!({})),
             tool("delete_note", json!({ "id": { "type": "integer" } })),
+            tool("get_my_profile", json!({})),
+            tool(
+                "list_my_events",
+                json!({ "start": { "type": ["string", "null"] }, "end": { "type": ["string", "null"] } }),
+            ),
         ]
     }
 
@@ -266,6 +290,27 @@ mod tests {
             }
         );
         assert!(matches!(call("tell me a joke"), Reply::Text(t) if t.contains("not an AI")));
+    }
+
+    #[test]
+    fn everyday_words_reach_the_graph_tools() {
+        let t = tools();
+        let name = |text| match plan(&user(text), &t) {
+            Reply::ToolCall { name, arguments } => (name, arguments),
+            other => panic!("a tool call expected for {text:?}, got {other:?}"),
+        };
+        for text in [
+            "what is on my calendar this week",
+            "show my meetings",
+            "list my events",
+        ] {
+            assert_eq!(name(text), ("list_my_events".into(), json!({})), "{text}");
+        }
+        for text in ["show my profile", "who am I?"] {
+            assert_eq!(name(text), ("get_my_profile".into(), json!({})), "{text}");
+        }
+        // Notes keep their own words: "list my notes" is not the calendar.
+        assert_eq!(name("list my notes").0, "list_notes");
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //! Every read that starts from something the browser names goes through [`SqlStore::owned`] with the
 //! signed-in user's key first, so another user's ids behave exactly like unknown ones.
 
+#[cfg(test)]
+mod round_trip;
 mod rows;
 mod write;
 
@@ -137,7 +139,10 @@ impl SqlStore {
         Ok(Transcript {
             messages: messages.into_iter().map(Into::into).collect(),
             calls: calls.into_iter().map(Into::into).collect(),
-            elicitations: elicitations.into_iter().map(Into::into).collect(),
+            elicitations: elicitations
+                .into_iter()
+                .filter_map(ElicitationRow::into_elicitation)
+                .collect(),
         })
     }
 
@@ -168,7 +173,7 @@ impl SqlStore {
         .bind(id.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(Elicitation::from))
+        Ok(row.and_then(ElicitationRow::into_elicitation))
     }
 
     pub(crate) async fn count_open_calls(&self, id: &ConversationId) -> anyhow::Result<u64> {

@@ -2,8 +2,8 @@
 //! the domain's own types; an unknown one (a newer version's data) reads as the safest state.
 
 use agent::domain::{
-    ApprovalMode, Call, CallStatus, Conversation, DecidedBy, Elicitation, ElicitationStatus,
-    Message, Role,
+    ApprovalMode, Call, CallStatus, Conversation, DecidedBy, Elicitation, ElicitationKind,
+    ElicitationStatus, ElicitationUrl, Message, Role,
 };
 
 #[derive(sqlx::FromRow)]
@@ -67,6 +67,7 @@ pub(super) struct CallRow {
     status: String,
     decided_by: Option<String>,
     result: Option<String>,
+    structured: Option<String>,
     is_error: i64,
 }
 
@@ -86,6 +87,7 @@ impl From<CallRow> for Call {
             status: row.status.parse().unwrap_or(CallStatus::Failed),
             decided_by: row.decided_by.and_then(|by| by.parse::<DecidedBy>().ok()),
             result: row.result,
+            structured: row.structured,
             is_error: row.is_error != 0,
         }
     }
@@ -96,19 +98,39 @@ pub(super) struct ElicitationRow {
     id: String,
     tool_call_id: String,
     message: String,
+    kind: String,
     schema: String,
+    url: Option<String>,
     status: String,
 }
 
-impl From<ElicitationRow> for Elicitation {
-    fn from(row: ElicitationRow) -> Self {
-        Self {
-            id: row.id.into(),
-            call_id: row.tool_call_id.into(),
-            message: row.message,
-            schema: row.schema,
-            status: row.status.parse().unwrap_or(ElicitationStatus::Expired),
-        }
+impl ElicitationRow {
+    /// The stored request; `None` for a URL request whose URL no longer passes the check (stored by a
+    /// version with looser rules, or edited in the database): it is never shown as a link.
+    pub(super) fn into_elicitation(self) -> Option<Elicitation> {
+        let kind = match self.kind.as_str() {
+            "url" => {
+                let url = self.url.as_deref().unwrap_or_default();
+                match ElicitationUrl::parse(url) {
+                    Ok(url) => ElicitationKind::Url { url },
+                    Err(reason) => {
+                        tracing::warn!(elicitation = %self.id, %reason, "a stored URL request is not shown");
+                        return None;
+                    }
+                }
+            }
+            // `form`, the default of rows stored before URL requests existed.
+            _ => ElicitationKind::Form {
+                schema: self.schema,
+            },
+        };
+        Some(Elicitation {
+            id: self.id.into(),
+            call_id: self.tool_call_id.into(),
+            message: self.message,
+            kind,
+            status: self.status.parse().unwrap_or(ElicitationStatus::Expired),
+        })
     }
 }
 
@@ -128,5 +150,5 @@ pub struct AuditRow {
 
 pub(super) const CONVERSATION_COLUMNS: &str = "id, user_key, title, mode, always_allow, updated_at";
 pub(super) const CALL_COLUMNS: &str = "id, message_id, model_call_id, function_name, server, tool, \
-     arguments, args_hash, read_only, destructive, status, decided_by, result, is_error";
-pub(super) const ELICITATION_COLUMNS: &str = "id, tool_call_id, message, schema, status";
+     arguments, args_hash, read_only, destructive, status, decided_by, result, structured, is_error";
+pub(super) const ELICITATION_COLUMNS: &str = "id, tool_call_id, message, kind, schema, url, status";

@@ -4,8 +4,8 @@
 use agent::{
     domain::{
         ApprovalMode, ArgsHash, Call, CallId, CallStatus, Conversation, ConversationId, DecidedBy,
-        Elicitation, ElicitationId, ElicitationStatus, Finish, NewCall, Role, Transcript,
-        TurnTiming, UserKey,
+        Elicitation, ElicitationId, ElicitationKind, ElicitationStatus, Finish, NewCall, Role,
+        Transcript, TurnTiming, UserKey,
     },
     ports::{ConversationReads, ConversationStore},
 };
@@ -93,13 +93,15 @@ impl SqlStore {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "UPDATE tool_calls SET status = $1, result = $2, is_error = $3, finished_at = $4 WHERE id = $5",
+            "UPDATE tool_calls SET status = $1, result = $2, is_error = $3, finished_at = $4, \
+             structured = $6 WHERE id = $5",
         )
         .bind(finish.status.as_str())
         .bind(&finish.text)
         .bind(i64::from(finish.is_error))
         .bind(now)
         .bind(call.as_str())
+        .bind(finish.structured.as_deref())
         .execute(&mut *tx)
         .await?;
         sqlx::query(
@@ -275,11 +277,15 @@ impl ConversationStore for SqlStore {
         elicitation: &ElicitationId,
         call: &CallId,
         message: &str,
-        schema: &str,
+        kind: &ElicitationKind,
     ) -> anyhow::Result<()> {
+        let (schema, url) = match kind {
+            ElicitationKind::Form { schema } => (schema.as_str(), None),
+            ElicitationKind::Url { url } => ("", Some(url.as_str())),
+        };
         sqlx::query(
-            "INSERT INTO elicitations (id, conversation_id, tool_call_id, message, schema, status, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $7, $6)",
+            "INSERT INTO elicitations (id, conversation_id, tool_call_id, message, schema, status, \
+             created_at, kind, url) VALUES ($1, $2, $3, $4, $5, $7, $6, $8, $9)",
         )
         .bind(elicitation.as_str())
         .bind(id.as_str())
@@ -288,6 +294,8 @@ impl ConversationStore for SqlStore {
         .bind(schema)
         .bind(now_ms())
         .bind(ElicitationStatus::Pending.as_str())
+        .bind(kind.as_str())
+        .bind(url)
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -1,5 +1,7 @@
 //! The grants of the token endpoint: `authorization_code` (single use, PKCE), `refresh_token` (rotating,
-//! reuse revokes the family), `client_credentials` (app-only), on-behalf-of (`jwt-bearer`).
+//! reuse revokes the family), `client_credentials` (app-only), on-behalf-of (`jwt-bearer`) and RFC 8693
+//! token exchange. The last two take the same subject tokens: issued by this IdP, for the calling
+//! client, delegated (a user's), unexpired.
 
 use axum::{
     Json,
@@ -13,11 +15,15 @@ use super::{Params, TokenError, param, require};
 use crate::idp::{
     Inner,
     authorize::pkce_matches,
-    directory::{ScopeRequest, parse_scope},
+    consent,
+    directory::{DevUser, GRAPH_AUDIENCE, GRAPH_RESOURCE, ScopeRequest, parse_scope},
     random_token,
     store::{ClientRow, Consumed, RefreshRow, now},
     tokens::{AccessClaims, access_token, id_token},
 };
+
+/// RFC 8693 §3: the only token type this IdP takes and issues.
+const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 
 /// RFC 6749 §5.1 (and OIDC Core §3.1.3.3 for `id_token`).
 #[derive(Debug, Serialize)]
@@ -31,6 +37,9 @@ struct TokenResponse {
     id_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     refresh_token: Option<String>,
+    /// RFC 8693 §2.2.1, token exchange only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    issued_token_type: Option<&'static str>,
 }
 
 impl TokenResponse {
@@ -42,6 +51,7 @@ impl TokenResponse {
             scope,
             id_token: None,
             refresh_token: None,
+            issued_token_type: None,
         }
     }
 }
@@ -239,6 +249,11 @@ pub(super) async fn refresh_token(
             request.oidc.push(oidc.clone());
         }
     }
+    // Entra: a refresh token does not get around consent (AADSTS65001 as for on-behalf-of).
+    let request = consent::check(&inner.store, &row.username, &client.client_id, request)
+        .await
+        .map_err(TokenError::server)?
+        .map_err(|_| TokenError::consent_required(client))?;
     issue_user_tokens(inner, client, &row.username, &request, None, &row.family_id).await
 }
 
@@ -267,56 +282,76 @@ pub(super) async fn client_credentials(
     Ok(success(TokenResponse::bearer(access, expires_in, None)))
 }
 
-pub(super) async fn on_behalf_of(
-    inner: &Inner,
+/// The user behind `token`, a subject token presented by `client` (on-behalf-of assertion, token
+/// exchange subject): signed by this IdP's keys, its issuer, unexpired, issued for the calling client
+/// (Entra: its id or `api://{id}`), and a delegated user token. `code` is the error to answer with
+/// (`invalid_grant` for on-behalf-of, `invalid_request` for RFC 8693 §2.2.2).
+fn delegated_subject<'a>(
+    inner: &'a Inner,
     client: &ClientRow,
-    params: &Params,
-) -> Result<Response, TokenError> {
-    if client.is_public() {
-        return Err(TokenError::new(
-            "unauthorized_client",
-            "on-behalf-of needs a confidential client",
-        ));
-    }
-    if param(params, "requested_token_use") != Some("on_behalf_of") {
-        return Err(TokenError::new(
-            "invalid_request",
-            "requested_token_use must be on_behalf_of",
-        ));
-    }
-    let assertion = require(params, "assertion")?;
-    let header = jsonwebtoken::decode_header(assertion)
-        .map_err(|_| TokenError::new("invalid_grant", "assertion is not a JWT"))?;
+    token: &str,
+    code: &'static str,
+) -> Result<&'a DevUser, TokenError> {
+    let header = jsonwebtoken::decode_header(token)
+        .map_err(|_| TokenError::new(code, "the subject token is not a JWT"))?;
     let key = header
         .kid
         .as_deref()
         .and_then(|kid| inner.keys.decoding_key(kid))
-        .ok_or_else(|| {
-            TokenError::new("invalid_grant", "assertion is not signed by this issuer")
-        })?;
+        .ok_or_else(|| TokenError::new(code, "the subject token is not signed by this issuer"))?;
     let mut validation = Validation::new(Algorithm::RS256);
     validation.set_issuer(&[inner.issuer()]);
-    // Entra: the incoming token must have been issued for the calling client (its id or App ID URI).
     validation.set_audience(&[
         client.client_id.clone(),
         format!("api://{}", client.client_id),
     ]);
     validation.set_required_spec_claims(&["exp", "iss", "aud"]);
     validation.validate_nbf = true;
-    let incoming = jsonwebtoken::decode::<AccessClaims>(assertion, &key, &validation)
-        .map_err(|error| TokenError::new("invalid_grant", format!("assertion rejected: {error}")))?
+    let incoming = jsonwebtoken::decode::<AccessClaims>(token, &key, &validation)
+        .map_err(|error| TokenError::new(code, format!("the subject token was rejected: {error}")))?
         .claims;
     if incoming.scp.is_none() || incoming.idtyp.as_deref() == Some("app") {
+        // Entra: AADSTS7000114, an application token cannot be exchanged on behalf of a user.
         return Err(TokenError::new(
-            "invalid_grant",
-            "on-behalf-of needs a delegated user token",
+            code,
+            "only a delegated user token can be exchanged, not an application token",
         ));
     }
-    let user = inner
+    inner
         .users
         .iter()
         .find(|u| u.oid == incoming.oid)
-        .ok_or_else(|| TokenError::new("invalid_grant", "the user no longer exists"))?;
+        .ok_or_else(|| TokenError::new(code, "the user no longer exists"))
+}
+
+fn confidential_only(client: &ClientRow, grant: &str) -> Result<(), TokenError> {
+    if client.is_public() {
+        return Err(TokenError::new(
+            "unauthorized_client",
+            format!("{grant} needs a confidential client"),
+        ));
+    }
+    Ok(())
+}
+
+pub(super) async fn on_behalf_of(
+    inner: &Inner,
+    client: &ClientRow,
+    params: &Params,
+) -> Result<Response, TokenError> {
+    confidential_only(client, "on-behalf-of")?;
+    if param(params, "requested_token_use") != Some("on_behalf_of") {
+        return Err(TokenError::new(
+            "invalid_request",
+            "requested_token_use must be on_behalf_of",
+        ));
+    }
+    let user = delegated_subject(
+        inner,
+        client,
+        require(params, "assertion")?,
+        "invalid_grant",
+    )?;
     let request = parse_scope(require(params, "scope")?, &inner.resources)
         .map_err(|e| TokenError::new("invalid_scope", e))?;
     if request.resource.is_none() {
@@ -325,11 +360,144 @@ pub(super) async fn on_behalf_of(
             "on-behalf-of needs a resource scope",
         ));
     }
+    let request = consent::check(&inner.store, &user.username, &client.client_id, request)
+        .await
+        .map_err(TokenError::server)?
+        .map_err(|missing| {
+            tracing::info!(
+                client = %client.client_id,
+                user = %user.username,
+                missing = %missing.scopes.join(" "),
+                "dev IdP on-behalf-of refused: consent required"
+            );
+            TokenError::consent_required(client)
+        })?;
     let (access, expires_in) = access_token(inner, Some(user), &client.client_id, &request, &[])
         .map_err(TokenError::server)?;
+    tracing::info!(client = %client.client_id, user = %user.username, "dev IdP on-behalf-of token issued");
     Ok(success(TokenResponse::bearer(
         access,
         expires_in,
-        Some(request.to_scope_string()),
+        Some(request.to_granted_string()),
     )))
+}
+
+/// The target of a token exchange: `scope` (one resource's scopes, OIDC scopes refused), `audience` (a
+/// resource's App ID URI or `aud`, meaning `<resource>/.default`: every scope of it the user has
+/// consented to), or both when they name the same resource.
+fn exchange_target(inner: &Inner, params: &Params) -> Result<ScopeRequest, TokenError> {
+    let audience = match param(params, "audience") {
+        Some(audience) => Some(
+            inner
+                .resources
+                .iter()
+                .find(|r| {
+                    r.app_id_uri == audience
+                        || r.audience == audience
+                        || (audience == GRAPH_AUDIENCE && r.app_id_uri == GRAPH_RESOURCE)
+                })
+                .ok_or_else(|| {
+                    TokenError::new("invalid_target", format!("unknown audience {audience}"))
+                })?,
+        ),
+        None => None,
+    };
+    match (param(params, "scope"), audience) {
+        (Some(scope), audience) => {
+            let request = parse_scope(scope, &inner.resources)
+                .map_err(|e| TokenError::new("invalid_scope", e))?;
+            if !request.oidc.is_empty() {
+                return Err(TokenError::new(
+                    "invalid_scope",
+                    "token exchange issues access tokens only; leave out OIDC scopes",
+                ));
+            }
+            let Some((resource, _)) = &request.resource else {
+                return Err(TokenError::new(
+                    "invalid_scope",
+                    "token exchange needs a resource scope",
+                ));
+            };
+            if audience.is_some_and(|a| a.app_id_uri != resource.app_id_uri) {
+                return Err(TokenError::new(
+                    "invalid_target",
+                    "audience and scope name different resources",
+                ));
+            }
+            Ok(request)
+        }
+        (None, Some(resource)) => Ok(ScopeRequest {
+            oidc: Vec::new(),
+            resource: Some((resource.clone(), resource.scopes.clone())),
+            default_scope: true,
+        }),
+        (None, None) => Err(TokenError::new(
+            "invalid_request",
+            "name the target with scope or audience",
+        )),
+    }
+}
+
+/// RFC 8693 token exchange: a delegated user token for the calling client becomes an access token for
+/// another resource, for the same user. Only access tokens in and out; no actor tokens; RFC 8707
+/// `resource` is not taken (name the target with `audience` or `scope`).
+pub(super) async fn token_exchange(
+    inner: &Inner,
+    client: &ClientRow,
+    params: &Params,
+) -> Result<Response, TokenError> {
+    confidential_only(client, "token exchange")?;
+    let subject = require(params, "subject_token")?;
+    if require(params, "subject_token_type")? != ACCESS_TOKEN_TYPE {
+        return Err(TokenError::new(
+            "invalid_request",
+            format!("subject_token_type must be {ACCESS_TOKEN_TYPE}"),
+        ));
+    }
+    if param(params, "requested_token_type").is_some_and(|t| t != ACCESS_TOKEN_TYPE) {
+        return Err(TokenError::new(
+            "invalid_request",
+            format!("only {ACCESS_TOKEN_TYPE} can be requested"),
+        ));
+    }
+    if param(params, "actor_token").is_some() {
+        return Err(TokenError::new(
+            "invalid_request",
+            "actor tokens (delegation) are not supported",
+        ));
+    }
+    if param(params, "resource").is_some() {
+        return Err(TokenError::new(
+            "invalid_target",
+            "resource is not supported; name the target with audience or scope",
+        ));
+    }
+    let user = delegated_subject(inner, client, subject, "invalid_request")?;
+    let request = exchange_target(inner, params)?;
+    let request = consent::check(&inner.store, &user.username, &client.client_id, request)
+        .await
+        .map_err(TokenError::server)?
+        .map_err(|missing| {
+            tracing::info!(
+                client = %client.client_id,
+                user = %user.username,
+                missing = %missing.scopes.join(" "),
+                "dev IdP token exchange refused: consent required"
+            );
+            TokenError::new(
+                "invalid_scope",
+                format!(
+                    "the user has not consented to {} for {}; ask for consent at the authorization \
+                     endpoint",
+                    missing.qualified().join(" "),
+                    client.client_id
+                ),
+            )
+        })?;
+    let (access, expires_in) = access_token(inner, Some(user), &client.client_id, &request, &[])
+        .map_err(TokenError::server)?;
+    tracing::info!(client = %client.client_id, user = %user.username, "dev IdP token exchange issued a token");
+    let mut body = TokenResponse::bearer(access, expires_in, Some(request.to_granted_string()));
+    body.issued_token_type = Some(ACCESS_TOKEN_TYPE);
+    Ok(success(body))
 }

@@ -1,5 +1,8 @@
 //! The token endpoint: `authorization_code`, `refresh_token` (rotating, with reuse detection),
-//! `client_credentials` (app-only) and on-behalf-of (`jwt-bearer` + `requested_token_use=on_behalf_of`).
+//! `client_credentials` (app-only), on-behalf-of (`jwt-bearer` + `requested_token_use=on_behalf_of`)
+//! and RFC 8693 token exchange. Scopes of a resource that tracks consent (Graph) need the user's consent
+//! for the calling client; without it the grants answer as Entra does (`invalid_grant`, AADSTS65001,
+//! `suberror=consent_required`), and token exchange with `invalid_scope`.
 //! Clients authenticate with `client_secret_basic` or `client_secret_post`; public clients send only
 //! their `client_id`.
 //!
@@ -27,13 +30,19 @@ use super::{
 };
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+/// RFC 8693 §2.1.
+pub(crate) const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 
-/// An RFC 6749 §5.2 error.
+/// An RFC 6749 §5.2 error, with Entra's numbered codes where Entra gives one.
 pub struct TokenError {
     status: StatusCode,
     code: &'static str,
     description: String,
     basic_challenge: bool,
+    /// Entra's AADSTS numbers (`error_codes`); with them come `timestamp`, `trace_id`, `correlation_id`.
+    error_codes: Vec<u32>,
+    /// Entra's `suberror` (`consent_required`).
+    suberror: Option<&'static str>,
 }
 
 impl TokenError {
@@ -43,15 +52,30 @@ impl TokenError {
             code,
             description: description.into(),
             basic_challenge: false,
+            error_codes: Vec::new(),
+            suberror: None,
         }
     }
 
     fn invalid_client(basic: bool) -> Self {
         Self {
             status: StatusCode::UNAUTHORIZED,
-            code: "invalid_client",
-            description: "client authentication failed".into(),
             basic_challenge: basic,
+            ..Self::new("invalid_client", "client authentication failed")
+        }
+    }
+
+    /// Entra's answer when the user has not consented to what a client asks for (AADSTS65001).
+    fn consent_required(client: &ClientRow) -> Self {
+        let description = format!(
+            "AADSTS65001: The user or administrator has not consented to use the application with ID \
+             '{}' named '{}'. Send an interactive authorization request for this user and resource.",
+            client.client_id, client.name
+        );
+        Self {
+            error_codes: vec![65001],
+            suberror: Some("consent_required"),
+            ..Self::new("invalid_grant", description)
         }
     }
 
@@ -62,26 +86,52 @@ impl TokenError {
         );
         Self {
             status: StatusCode::INTERNAL_SERVER_ERROR,
-            code: "server_error",
-            description: "internal error".into(),
-            basic_challenge: false,
+            ..Self::new("server_error", "internal error")
         }
     }
 }
 
-/// RFC 6749 §5.2 error body.
+/// RFC 6749 §5.2 error body, with Entra's extra fields when the error has an AADSTS number.
 #[derive(Serialize)]
 struct ErrorBody {
     error: &'static str,
     error_description: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    error_codes: Vec<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    suberror: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timestamp: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trace_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    correlation_id: Option<String>,
 }
 
 impl IntoResponse for TokenError {
     fn into_response(self) -> Response {
-        let body = ErrorBody {
+        let mut body = ErrorBody {
             error: self.code,
             error_description: self.description,
+            error_codes: self.error_codes,
+            suberror: self.suberror,
+            timestamp: None,
+            trace_id: None,
+            correlation_id: None,
         };
+        if !body.error_codes.is_empty() {
+            // Entra ends coded descriptions with the request's ids and time, and repeats them as fields.
+            let timestamp = chrono::Utc::now().format("%Y-%m-%d %H:%M:%SZ").to_string();
+            let trace_id = uuid::Uuid::new_v4().to_string();
+            let correlation_id = uuid::Uuid::new_v4().to_string();
+            body.error_description = format!(
+                "{} Trace ID: {trace_id} Correlation ID: {correlation_id} Timestamp: {timestamp}",
+                body.error_description
+            );
+            body.timestamp = Some(timestamp);
+            body.trace_id = Some(trace_id);
+            body.correlation_id = Some(correlation_id);
+        }
         let mut response = (self.status, Json(body)).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -192,6 +242,7 @@ pub async fn token(
             "refresh_token" => grants::refresh_token(&inner, &client, &params).await,
             "client_credentials" => grants::client_credentials(&inner, &client, &params).await,
             JWT_BEARER => grants::on_behalf_of(&inner, &client, &params).await,
+            TOKEN_EXCHANGE => grants::token_exchange(&inner, &client, &params).await,
             _ => Err(TokenError::new(
                 "unsupported_grant_type",
                 "unsupported grant_type",

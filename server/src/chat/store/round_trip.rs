@@ -1,0 +1,193 @@
+//! The store on a real SQLite file: what the agent writes reads back the same (URL requests, structured
+//! results), and rows stored before migration 0003 read as they were meant.
+
+use std::borrow::Cow;
+
+use agent::{
+    domain::{
+        ApprovalMode, CallStatus, ElicitationId, ElicitationKind, ElicitationStatus,
+        ElicitationUrl, Finish, NewCall, UserKey,
+    },
+    ports::{ConversationReads, ConversationStore},
+};
+use sqlx::AnyPool;
+
+use super::SqlStore;
+
+/// A fresh SQLite database, migrated up to (not including) `before` when given.
+async fn database(dir: &tempfile::TempDir, before: Option<i64>) -> AnyPool {
+    sqlx::any::install_default_drivers();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("app.db").display());
+    let pool = sqlx::any::AnyPoolOptions::new()
+        .max_connections(2)
+        .connect(&url)
+        .await
+        .unwrap();
+    migrate(&pool, before).await;
+    pool
+}
+
+async fn migrate(pool: &AnyPool, before: Option<i64>) {
+    let mut migrator = sqlx::migrate!("./migrations/app");
+    if let Some(before) = before {
+        migrator.migrations = Cow::Owned(
+            migrator
+                .migrations
+                .iter()
+                .filter(|m| m.version < before)
+                .cloned()
+                .collect(),
+        );
+    }
+    migrator.run(pool).await.unwrap();
+}
+
+fn new_call(tool: &str) -> NewCall {
+    NewCall {
+        model_call_id: format!("call_{tool}"),
+        function_name: tool.to_owned(),
+        server: "tools".to_owned(),
+        tool: tool.to_owned(),
+        arguments: "{}".to_owned(),
+        read_only: true,
+        destructive: false,
+        status: CallStatus::Approved,
+        decided_by: None,
+    }
+}
+
+#[tokio::test]
+async fn url_requests_and_structured_results_round_trip_and_older_rows_read_as_forms() {
+    let dir = tempfile::tempdir().unwrap();
+    // A database as the previous version left it: one form request stored before kinds existed.
+    let pool = database(&dir, Some(3)).await;
+    let store = SqlStore::new(pool.clone());
+    let conversation = store
+        .create_conversation(&UserKey::from("tenant.alice"), ApprovalMode::Elicitation)
+        .await
+        .unwrap();
+    let id = &conversation.id;
+    let calls = store
+        .add_assistant(
+            id,
+            "",
+            vec![
+                new_call("delete_note"),
+                new_call("list_my_events"),
+                new_call("echo"),
+            ],
+        )
+        .await
+        .unwrap();
+    let schema = r#"{"type":"object","properties":{"confirm":{"type":"boolean"}}}"#;
+    sqlx::query(
+        "INSERT INTO elicitations (id, conversation_id, tool_call_id, message, schema, status, created_at) \
+         VALUES ('old', $1, $2, 'Delete?', $3, 'declined', 1)",
+    )
+    .bind(id.as_str())
+    .bind(calls[0].as_str())
+    .bind(schema)
+    .execute(&pool)
+    .await
+    .unwrap();
+    migrate(&pool, None).await;
+
+    let old = store
+        .elicitation(id, &ElicitationId::from("old"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        old.kind,
+        ElicitationKind::Form {
+            schema: schema.to_owned()
+        }
+    );
+    assert_eq!(old.status, ElicitationStatus::Declined);
+
+    let consent = ElicitationId::random();
+    let url =
+        ElicitationUrl::parse("https://login.example.com/consent?scope=Calendars.Read").unwrap();
+    store
+        .add_elicitation(
+            id,
+            &consent,
+            &calls[1],
+            "Grant Calendars.Read",
+            &ElicitationKind::Url { url: url.clone() },
+        )
+        .await
+        .unwrap();
+    let stored = store.elicitation(id, &consent).await.unwrap().unwrap();
+    assert_eq!(stored.kind, ElicitationKind::Url { url: url.clone() });
+    assert_eq!(
+        (stored.message.as_str(), stored.status),
+        ("Grant Calendars.Read", ElicitationStatus::Pending)
+    );
+    assert!(
+        store
+            .close_elicitation(&consent, ElicitationStatus::Accepted, None)
+            .await
+            .unwrap()
+    );
+
+    let structured = r#"{"events":[{"subject":"Standup"}],"truncated":false}"#;
+    store
+        .finish_call(
+            &calls[1],
+            &Finish {
+                status: CallStatus::Done,
+                text: "1 event: Standup".to_owned(),
+                structured: Some(structured.to_owned()),
+                is_error: false,
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .finish_call(
+            &calls[2],
+            &Finish {
+                status: CallStatus::Done,
+                text: "echo".to_owned(),
+                structured: None,
+                is_error: false,
+            },
+        )
+        .await
+        .unwrap();
+
+    let transcript = store.transcript(id).await.unwrap();
+    let by_tool = |tool: &str| transcript.calls.iter().find(|c| c.tool == tool).unwrap();
+    assert_eq!(
+        by_tool("list_my_events").structured.as_deref(),
+        Some(structured)
+    );
+    assert_eq!(
+        by_tool("list_my_events").result.as_deref(),
+        Some("1 event: Standup")
+    );
+    assert_eq!(by_tool("echo").structured, None);
+    assert_eq!(by_tool("delete_note").structured, None);
+    let kinds: Vec<&str> = transcript
+        .elicitations
+        .iter()
+        .map(|e| e.kind.as_str())
+        .collect();
+    assert_eq!(kinds, ["form", "url"]);
+    assert_eq!(
+        transcript.elicitations[1].status,
+        ElicitationStatus::Accepted
+    );
+
+    // A URL that no longer passes the check (edited in the database) is never read back as a link.
+    sqlx::query("UPDATE elicitations SET url = 'javascript:alert(1)' WHERE id = $1")
+        .bind(consent.as_str())
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert!(store.elicitation(id, &consent).await.unwrap().is_none());
+    let transcript = store.transcript(id).await.unwrap();
+    assert_eq!(transcript.elicitations.len(), 1);
+    assert_eq!(transcript.elicitations[0].kind.as_str(), "form");
+}
