@@ -846,13 +846,3 @@ async fn rfc_8693_token_exchange_serves_alice_and_asks_bob_for_consent() {
         bob_consents_by_url(&stack, OboGrant::TokenExchange, generation).await;
     }
 }
-
-#[tokio::test]
-async fn scratch_first_mcp_link_after_second_start() {
-    let stack = start_stack(idp_config()).await;
-    let first = start_mcp(&stack, OboGrant::EntraObo, "a").await;
-    let link = bob_is_told_where_to_consent(&stack, &first).await;
-    let _second = start_mcp(&stack, OboGrant::TokenExchange, "b").await;
-    let r = consent_in_browser(&link, "bob", &graph_scope(CALENDARS_READ)).await;
-    panic!("{r:?}");
-}
