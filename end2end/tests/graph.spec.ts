@@ -73,7 +73,7 @@ test.describe('on-behalf-of: Microsoft Graph through mcp-tools', () => {
     await new DevSignInPage(consentTab).choose('bob');
     await expect(consentTab.getByTestId('consent-scopes')).toContainText('Calendars.Read');
     await consentTab.getByTestId('consent-accept').click();
-    await expect(consentTab.getByText('Consent recorded')).toBeVisible();
+    await expect(consentTab.getByRole('heading', { name: 'Consent recorded' })).toBeVisible();
     await consentTab.close();
 
     // Back in the chat: Accept retries the exchange, which now succeeds.

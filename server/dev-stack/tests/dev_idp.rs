@@ -1816,7 +1816,7 @@ async fn graph_and_token_exchange_are_advertised_and_the_mcp_client_is_kept() {
     assert_eq!(idp.idp.mcp_client().client_id, "tools");
     assert_eq!(mcp_secret(&idp), "configured-secret");
 
-    // The redirect URI is replaced, and only a usable one is taken.
+    // Redirect URIs are added (several mcp-tools may share one IdP), and only a usable one is taken.
     assert!(idp.idp.set_mcp_redirect_uri("not a url").await.is_err());
     assert!(
         idp.idp
@@ -1837,11 +1837,19 @@ async fn graph_and_token_exchange_are_advertised_and_the_mcp_client_is_kept() {
     let old = authorize("http://127.0.0.1:8081/oauth/consent-complete")
         .await
         .unwrap();
-    assert_eq!(old.status(), StatusCode::BAD_REQUEST, "the default is gone");
+    assert_eq!(old.status(), StatusCode::OK, "the configured one stays");
     let new = authorize("http://127.0.0.1:40001/oauth/consent-complete")
         .await
         .unwrap();
     assert_eq!(new.status(), StatusCode::OK);
+    let unknown = authorize("http://127.0.0.1:40002/oauth/consent-complete")
+        .await
+        .unwrap();
+    assert_eq!(
+        unknown.status(),
+        StatusCode::BAD_REQUEST,
+        "another port is not registered"
+    );
 
     // The configured consents are the configured client's: bob now has Calendars.Read there, and
     // not User.Read.

@@ -262,20 +262,22 @@ impl DevIdp {
         &self.mcp_client
     }
 
-    /// Replaces mcp-tools' registered redirect URI (where its consent journey ends,
+    /// Registers another redirect URI for mcp-tools (where its consent journey ends,
     /// `<mcp origin>/oauth/consent-complete`): mcp-tools binds after the IdP, on a port known only then.
+    /// Earlier ones stay registered, so several mcp-tools instances can share one IdP.
     pub async fn set_mcp_redirect_uri(&self, uri: &str) -> anyhow::Result<()> {
         let uri = checked_redirect(uri)?;
         let client_id = &self.mcp_client.client_id;
-        if !self
-            .inner
-            .store
-            .set_redirect_uris(client_id, std::slice::from_ref(&uri))
-            .await?
-        {
+        let store = &self.inner.store;
+        let Some(client) = store.client(client_id).await? else {
             bail!("the mcp-tools client {client_id} is not registered");
+        };
+        let mut uris = client.redirect_uris.0.clone();
+        if !uris.contains(&uri) {
+            uris.push(uri.clone());
         }
-        tracing::info!(client = %client_id, redirect_uri = %uri, "dev IdP mcp-tools redirect URI set");
+        store.set_redirect_uris(client_id, &uris).await?;
+        tracing::info!(client = %client_id, redirect_uri = %uri, "dev IdP mcp-tools redirect URI added");
         Ok(())
     }
 
