@@ -105,6 +105,14 @@ pub struct IdpConfig {
     /// How long a retired signing key stays in the JWKS. `APP_DEV_IDP__KEY_GRACE_SECS`.
     #[serde(rename = "key_grace_secs", deserialize_with = "secs")]
     pub key_grace: Duration,
+    /// How long a device code (and its user code) of the device authorization grant stays valid.
+    /// `APP_DEV_IDP__DEVICE_CODE_LIFETIME_SECS`.
+    #[serde(rename = "device_code_lifetime_secs", deserialize_with = "secs")]
+    pub device_code_lifetime: Duration,
+    /// The least time between a device's polls of the token endpoint (`interval`; faster polls get
+    /// `slow_down`). Tests lower it so they poll fast. `APP_DEV_IDP__DEVICE_POLL_INTERVAL_SECS`.
+    #[serde(rename = "device_poll_interval_secs", deserialize_with = "secs")]
+    pub device_poll_interval: Duration,
     /// The web app's client id. `APP_DEV_IDP__WEB_CLIENT_ID`.
     pub web_client_id: String,
     /// The web app's client secret; generated and kept under the data folder when unset.
@@ -150,6 +158,9 @@ impl Default for IdpConfig {
             access_token_lifetime: Duration::from_secs(3600),
             refresh_token_lifetime: Duration::from_secs(14 * 24 * 3600),
             key_grace: Duration::from_secs(24 * 3600),
+            // Entra's values.
+            device_code_lifetime: Duration::from_secs(900),
+            device_poll_interval: Duration::from_secs(5),
             web_client_id: "portcullis-web".to_owned(),
             web_client_secret: None,
             web_redirect_uri: "http://127.0.0.1:3000/auth/callback".to_owned(),
@@ -229,6 +240,7 @@ mod tests {
             jail.set_env("T_DEV_IDP__USERS", "carol:Carol King, dan");
             jail.set_env("T_DEV_IDP__RESOURCES", "api://a=read write");
             jail.set_env("T_DEV_IDP__KEY_GRACE_SECS", "7");
+            jail.set_env("T_DEV_IDP__DEVICE_POLL_INTERVAL_SECS", "1");
             jail.set_env("T_DEV_IDP__WEB_CLIENT_SECRET", "s3cret");
             let env: Env =
                 service_kit::config::extract(&service_kit::config::env("T_"), "T_").expect("valid");
@@ -237,6 +249,12 @@ mod tests {
             assert_eq!(users, ["carol:Carol King", "dan:Dan"]);
             assert_eq!(config.resources[0].scopes, ["read", "write"]);
             assert_eq!(config.key_grace, Duration::from_secs(7));
+            assert_eq!(config.device_poll_interval, Duration::from_secs(1));
+            assert_eq!(
+                config.device_code_lifetime,
+                Duration::from_secs(900),
+                "default"
+            );
             assert!(
                 !format!("{config:?}").contains("s3cret"),
                 "Debug never shows the secret"

@@ -7,8 +7,8 @@
 //! - [`idp`]: an Entra-shaped OpenID provider: directory (users, resources with Microsoft Graph among
 //!   them, scopes), store (SQLite), consent (per user and client, for Graph), keys (RS256, JWKS,
 //!   rotation), tokens, pages (maud: sign-in, consent), and the endpoints (authorize, token and its
-//!   grants with on-behalf-of and RFC 8693 token exchange, discovery, userinfo/logout/rotation/consent
-//!   reset, dynamic registration).
+//!   grants with on-behalf-of and RFC 8693 token exchange, the RFC 8628 device authorization grant and
+//!   its verification pages, discovery, userinfo/logout/rotation/consent reset, dynamic registration).
 //! - [`graph`]: a Microsoft Graph-shaped resource server (`/v1.0/me`, `/v1.0/me/calendarView`) taking
 //!   only the dev IdP's Graph tokens, with deterministic per-user data; it records every token it is
 //!   sent, so tests can show the token mcp-tools received never travels downstream.

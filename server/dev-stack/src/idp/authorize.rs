@@ -383,20 +383,7 @@ async fn to_ask(
     params: &AuthorizeParams,
 ) -> anyhow::Result<Option<Vec<(String, String)>>> {
     if params.prompts_consent() {
-        let mut scopes: Vec<(String, String)> = valid
-            .scope
-            .oidc
-            .iter()
-            .map(|s| (s.clone(), consent::describe(None, s)))
-            .collect();
-        if let Some((resource, names)) = &valid.scope.resource {
-            scopes.extend(
-                names
-                    .iter()
-                    .map(|s| (resource.qualified(s), consent::describe(Some(resource), s))),
-            );
-        }
-        return Ok(Some(scopes));
+        return Ok(Some(consent::describe_request(&valid.scope)));
     }
     let checked = consent::check(
         &inner.store,

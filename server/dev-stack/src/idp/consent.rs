@@ -151,6 +151,24 @@ pub fn describe(resource: Option<&Resource>, scope: &str) -> String {
     }
 }
 
+/// Every scope of `request` as `(scope as requested, plain description)`: what a consent page lists when
+/// it asks for all of them (`prompt=consent`, the device verification page).
+pub fn describe_request(request: &ScopeRequest) -> Vec<(String, String)> {
+    let mut scopes: Vec<(String, String)> = request
+        .oidc
+        .iter()
+        .map(|s| (s.clone(), describe(None, s)))
+        .collect();
+    if let Some((resource, names)) = &request.resource {
+        scopes.extend(
+            names
+                .iter()
+                .map(|s| (resource.qualified(s), describe(Some(resource), s))),
+        );
+    }
+    scopes
+}
+
 /// What an Accept must match: the consent page was shown for this user, client, redirect and scope.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TicketFor {
@@ -162,15 +180,24 @@ pub struct TicketFor {
 
 /// Single-use tickets, one per consent page rendered. A page on another site can post the sign-in form
 /// (it needs nothing it cannot know), but it cannot read the consent page, so it cannot Accept for the
-/// user. Kept in memory: a restart only means starting the consent again.
-#[derive(Default)]
-pub struct Tickets {
-    pending: Mutex<HashMap<String, (TicketFor, i64)>>,
+/// user. Kept in memory: a restart only means starting the consent again. `T` is what a ticket is bound
+/// to: a consent page (`TicketFor`) or a step of the device verification page (`device::Step`).
+pub struct Tickets<T = TicketFor> {
+    pending: Mutex<HashMap<String, (T, i64)>>,
 }
 
-impl Tickets {
+// Not derived: the derive would require `T: Default`.
+impl<T> Default for Tickets<T> {
+    fn default() -> Self {
+        Self {
+            pending: Mutex::default(),
+        }
+    }
+}
+
+impl<T: PartialEq> Tickets<T> {
     /// A new ticket for `page`, or `None` when too many are pending.
-    pub fn issue(&self, page: TicketFor) -> Option<String> {
+    pub fn issue(&self, page: T) -> Option<String> {
         let mut pending = lock(&self.pending);
         let now = now();
         pending.retain(|_, (_, expires)| *expires > now);
@@ -183,7 +210,7 @@ impl Tickets {
     }
 
     /// Consumes `ticket`; `true` when it was issued for exactly `page` and has not expired.
-    pub fn redeem(&self, ticket: &str, page: &TicketFor) -> bool {
+    pub fn redeem(&self, ticket: &str, page: &T) -> bool {
         let taken = lock(&self.pending).remove(&digest(ticket));
         taken.is_some_and(|(issued, expires)| expires > now() && &issued == page)
     }

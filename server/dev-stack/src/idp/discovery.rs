@@ -26,6 +26,8 @@ use super::{Inner, directory::OIDC_SCOPES, token::TOKEN_EXCHANGE};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ExtraMetadata {
     pub end_session_endpoint: String,
+    /// RFC 8628 §4.
+    pub device_authorization_endpoint: String,
     pub code_challenge_methods_supported: Vec<String>,
     pub authorization_response_iss_parameter_supported: bool,
     pub tenant_region_scope: Option<String>,
@@ -71,6 +73,7 @@ fn metadata(inner: &Inner) -> anyhow::Result<Metadata> {
         vec![CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256],
         ExtraMetadata {
             end_session_endpoint: inner.endpoint("oauth2/v2.0/logout"),
+            device_authorization_endpoint: inner.endpoint("oauth2/v2.0/devicecode"),
             code_challenge_methods_supported: vec!["S256".to_owned()],
             authorization_response_iss_parameter_supported: true,
             tenant_region_scope: None,
@@ -91,6 +94,7 @@ fn metadata(inner: &Inner) -> anyhow::Result<Metadata> {
         CoreGrantType::ClientCredentials,
         CoreGrantType::JwtBearer,
         CoreGrantType::Extension(TOKEN_EXCHANGE.to_owned()),
+        CoreGrantType::DeviceCode,
     ]))
     .set_token_endpoint_auth_methods_supported(Some(vec![
         CoreClientAuthMethod::ClientSecretBasic,

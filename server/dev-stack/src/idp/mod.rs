@@ -13,8 +13,11 @@
 //! - `authorize`: the authorization endpoint (shows the sign-in page, takes the user's choice, asks
 //!   for consent where a resource tracks it).
 //! - `token`: the token endpoint: client authentication and errors (`token`), the grants
-//!   (`token::grants`: code, refresh, client credentials, on-behalf-of, RFC 8693 token exchange).
+//!   (`token::grants`: code, refresh, client credentials, on-behalf-of, RFC 8693 token exchange,
+//!   device code).
 //! - `discovery`: the OIDC / RFC 8414 metadata (openidconnect's provider-side types) and the JWKS.
+//! - `device`: the device authorization grant (RFC 8628): the `devicecode` endpoint, user codes, and
+//!   the verification page (code, user, Accept); the polling grant is in `token::grants`.
 //! - `endpoints`: userinfo, logout, key rotation, consent reset.
 //! - `register`: RFC 7591 dynamic registration of public clients.
 //!
@@ -23,6 +26,7 @@
 
 mod authorize;
 mod consent;
+mod device;
 mod directory;
 mod discovery;
 mod endpoints;
@@ -69,12 +73,17 @@ pub(crate) struct Inner {
     resources: Vec<Resource>,
     access_token_lifetime: i64,
     refresh_token_lifetime: i64,
+    /// RFC 8628: how long a device code lives, and the least seconds between polls.
+    device_code_lifetime: i64,
+    device_poll_interval: i64,
     store: Store,
     keys: keys::Keys,
     /// The configured consents (`APP_DEV_IDP__GRAPH_CONSENTS`), restored by a reset.
     consent_seed: Vec<ConsentRow>,
     /// Consent pages awaiting the user's answer.
     consent_tickets: consent::Tickets,
+    /// Device verification pages awaiting the user's next step.
+    device_tickets: consent::Tickets<device::Step>,
 }
 
 impl Inner {
@@ -167,10 +176,13 @@ impl DevIdp {
             resources,
             access_token_lifetime: i64::try_from(config.access_token_lifetime.as_secs())?,
             refresh_token_lifetime: i64::try_from(config.refresh_token_lifetime.as_secs())?,
+            device_code_lifetime: i64::try_from(config.device_code_lifetime.as_secs())?,
+            device_poll_interval: i64::try_from(config.device_poll_interval.as_secs())?,
             store,
             keys,
             consent_seed,
             consent_tickets: consent::Tickets::default(),
+            device_tickets: consent::Tickets::default(),
         });
         let idp = Self {
             inner,
@@ -343,6 +355,14 @@ impl DevIdp {
                 get(authorize::show).post(authorize::submit),
             )
             .route(&format!("{t}/oauth2/v2.0/token"), post(token::token))
+            .route(
+                &format!("{t}/oauth2/v2.0/devicecode"),
+                post(device::device_authorization),
+            )
+            .route(
+                &format!("{t}/oauth2/v2.0/deviceauth"),
+                get(device::show).post(device::submit),
+            )
             .route(
                 &format!("{t}/oauth2/v2.0/logout"),
                 get(endpoints::logout_get).post(endpoints::logout_post),

@@ -1,6 +1,7 @@
 //! The IdP's HTML pages as maud templates (every value escaped by the template engine): the sign-in
 //! page with the dev users and the consent line, the consent page (permissions a user grants a client),
-//! sign-in and sign-out errors, and the signed-out page.
+//! sign-in and sign-out errors, the signed-out page, and the device verification pages (enter the code,
+//! choose the user, accept; RFC 8628).
 //! Ids, names, labels and button texts are what the tests and Playwright's page objects click.
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
@@ -16,7 +17,9 @@ main{background:#fff;margin:3rem 1rem;padding:2rem;border-radius:8px;max-width:2
 .user:hover{background:#eef2fb} .cancel{margin-top:1rem;background:none;border:none;color:#555;cursor:pointer;text-decoration:underline}
 .scopes{padding-left:1.25rem} .scopes li{margin:.5rem 0}
 .accept{margin-top:1rem;padding:.6rem 1.5rem;font-size:1rem;border:none;border-radius:6px;background:#2f5bd3;color:#fff;cursor:pointer}
-code{background:#f0f1f3;padding:0 .25rem;border-radius:3px}";
+code{background:#f0f1f3;padding:0 .25rem;border-radius:3px}
+.error{background:#fde8e8;border:1px solid #e4a1a1;padding:.5rem .75rem;border-radius:4px}
+.code{display:block;width:100%;box-sizing:border-box;margin:.5rem 0;padding:.6rem;font-size:1.4rem;letter-spacing:.15rem;font-family:ui-monospace,monospace;text-transform:uppercase}";
 
 fn layout(title: &str, body: Markup) -> String {
     html! {
@@ -118,6 +121,149 @@ pub fn consent(page: &Consent<'_>) -> String {
     layout("Permissions requested", body)
 }
 
+/// The device verification page's first step: the code shown on the device.
+pub struct DeviceCode<'a> {
+    /// Where the form posts (the verification URI).
+    pub action: &'a str,
+    /// Prefilled (from `verification_uri_complete`, or what was typed before an error).
+    pub user_code: &'a str,
+    /// Why the last code was refused.
+    pub error: Option<&'a str>,
+}
+
+/// "Enter the code shown on your device".
+pub fn device_code(page: &DeviceCode<'_>) -> String {
+    let body = html! {
+        h1 { "Sign in on another device" }
+        p.warn { "Development identity provider: no passwords, not for production." }
+        @if let Some(error) = page.error {
+            p.error role="alert" data-testid="device-error" { (error) }
+        }
+        form method="post" action=(page.action) {
+            label for="user_code" { "Enter the code shown on your device:" }
+            input.code id="user_code" type="text" name="user_code" value=(page.user_code)
+                autocomplete="off" autocapitalize="characters" spellcheck="false" autofocus
+                placeholder="XXXX-XXXX" data-testid="device-user-code";
+            button.accept type="submit" name="action" value="code" data-testid="device-code-submit" {
+                "Next"
+            }
+        }
+    };
+    layout("Enter code", body)
+}
+
+/// The second step: who signs in, for which application and scopes.
+pub struct DeviceChoose<'a> {
+    pub action: &'a str,
+    /// The requesting application's display name.
+    pub client: &'a str,
+    /// The scopes it asks for, as requested.
+    pub scopes: Vec<&'a str>,
+    /// The user code and the step's ticket.
+    pub hidden: Vec<(&'static str, &'a str)>,
+    pub users: &'a [DevUser],
+}
+
+/// One button per dev user (as on the sign-in page), and Cancel.
+pub fn device_choose(page: &DeviceChoose<'_>) -> String {
+    let body = html! {
+        h1 { "Sign in on another device" }
+        p.warn { "Development identity provider: no passwords, not for production." }
+        p data-testid="consent" {
+            strong { (page.client) } " asks for: "
+            @for (i, scope) in page.scopes.iter().enumerate() {
+                @if i > 0 { ", " }
+                code { (scope) }
+            }
+        }
+        p { "Continue only if you started this sign-in yourself, on a device you trust." }
+        form method="post" action=(page.action) {
+            @for (name, value) in &page.hidden {
+                input type="hidden" name=(name) value=(value);
+            }
+            @for user in page.users {
+                button.user type="submit" name="user" value=(user.username)
+                    data-testid={ "dev-user-" (user.username) } {
+                    strong { (user.name) } br; small { (user.email) }
+                }
+            }
+            button.cancel type="submit" name="action" value="cancel" data-testid="device-cancel" {
+                "Cancel"
+            }
+        }
+    };
+    layout("Sign in on another device", body)
+}
+
+/// The last step: Accept or Cancel, naming the application, the user and each permission.
+pub struct DeviceConfirm<'a> {
+    pub action: &'a str,
+    pub client: &'a str,
+    pub user: &'a DevUser,
+    /// Each permission asked for: `(scope as requested, plain description)`.
+    pub scopes: Vec<(String, String)>,
+    /// The user code, the chosen user and the step's ticket.
+    pub hidden: Vec<(&'static str, &'a str)>,
+}
+
+pub fn device_confirm(page: &DeviceConfirm<'_>) -> String {
+    let body = html! {
+        h1 { "Are you trying to sign in to " (page.client) "?" }
+        p.warn { "Development identity provider: no passwords, not for production." }
+        p data-testid="consent-client" {
+            strong { (page.client) } " on another device wants to use your account, "
+            strong { (page.user.name) } " (" (page.user.email) "), to:"
+        }
+        ul.scopes data-testid="consent-scopes" {
+            @for (scope, description) in &page.scopes {
+                li data-testid={ "consent-scope-" (scope) } {
+                    (description) br; small { code { (scope) } }
+                }
+            }
+        }
+        p { "Cancel if you did not start this sign-in yourself: someone may be trying to get your \
+             account onto their device." }
+        form method="post" action=(page.action) {
+            @for (name, value) in &page.hidden {
+                input type="hidden" name=(name) value=(value);
+            }
+            button.accept type="submit" name="action" value="approve" data-testid="device-accept" {
+                "Accept"
+            }
+            br;
+            button.cancel type="submit" name="action" value="cancel" data-testid="device-cancel" {
+                "Cancel"
+            }
+        }
+    };
+    layout("Confirm sign-in", body)
+}
+
+/// The end of the device verification: approved or cancelled.
+pub fn device_done(client: &str, approved: bool) -> String {
+    let body = html! {
+        @if approved {
+            h1 { "You are signed in" }
+            p data-testid="device-done" {
+                "You have signed in to " strong { (client) } " on your other device. You can close this window."
+            }
+        } @else {
+            h1 { "Sign-in cancelled" }
+            p data-testid="device-done" {
+                "Nothing was granted to " strong { (client) } ". You can close this window."
+            }
+        }
+    };
+    layout(
+        if approved {
+            "Signed in"
+        } else {
+            "Sign-in cancelled"
+        },
+        body,
+    )
+}
+
 /// A sign-in request that cannot be sent back to the client.
 pub fn sign_in_error(message: &str) -> String {
     layout(
@@ -169,6 +315,45 @@ mod tests {
         assert!(html.contains(r#"data-testid="dev-user-a""#));
         assert!(!html.contains("<script>"));
         assert!(sign_out_error("<x>").contains("&lt;x&gt; is not a registered"));
+    }
+
+    #[test]
+    fn device_pages_escape_prefill_and_carry_their_fields() {
+        let html = device_code(&DeviceCode {
+            action: "http://127.0.0.1:1/t/oauth2/v2.0/deviceauth",
+            user_code: "\"><script>",
+            error: Some("That <code> is not valid."),
+        });
+        assert!(html.contains(r#"name="user_code" value="&quot;&gt;&lt;script&gt;""#));
+        assert!(html.contains("That &lt;code&gt; is not valid."));
+        assert!(html.contains(r#"action="http://127.0.0.1:1/t/oauth2/v2.0/deviceauth""#));
+        assert!(!html.contains("<script>"));
+        let users = [DevUser {
+            username: "bob".into(),
+            name: "Bob".into(),
+            email: "bob@x".into(),
+            oid: "o".into(),
+        }];
+        let html = device_choose(&DeviceChoose {
+            action: "/d",
+            client: "C&C",
+            scopes: vec!["openid"],
+            hidden: vec![("user_code", "BCDF-GHJK"), ("ticket", "t\"x")],
+            users: &users,
+        });
+        assert!(html.contains("C&amp;C"));
+        assert!(html.contains(r#"name="ticket" value="t&quot;x""#));
+        assert!(html.contains(r#"name="user" value="bob""#));
+        let html = device_confirm(&DeviceConfirm {
+            action: "/d",
+            client: "C",
+            user: &users[0],
+            scopes: vec![("openid".into(), "Sign you in".into())],
+            hidden: vec![("user_code", "BCDF-GHJK"), ("user", "bob")],
+        });
+        assert!(html.contains(r#"name="action" value="approve""#));
+        assert!(html.contains(r#"name="action" value="cancel""#));
+        assert!(device_done("<C>", true).contains("&lt;C&gt;"));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Persistent state of the development IdP in SQLite: signing keys, clients, codes, refresh tokens,
-//! users' consents.
-//! Codes and refresh tokens are single use; their consumption is one atomic `UPDATE … WHERE used_at IS
-//! NULL`, so two concurrent redemptions cannot both succeed.
+//! device codes (RFC 8628), users' consents.
+//! Codes, refresh tokens and device codes are single use; their consumption is one atomic `UPDATE …
+//! WHERE used_at IS NULL`, so two concurrent redemptions cannot both succeed.
 
 use std::path::Path;
 
@@ -70,6 +70,51 @@ pub struct RefreshRow {
     pub used_at: Option<i64>,
     pub revoked: bool,
 }
+
+/// Where a device authorization request stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(rename_all = "lowercase")]
+pub enum DeviceStatus {
+    /// The user has not decided yet.
+    Pending,
+    /// The user accepted; the device's next poll gets the tokens.
+    Approved,
+    /// The user cancelled.
+    Denied,
+}
+
+/// A device authorization request (RFC 8628), as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DeviceRow {
+    pub device_code_sha256: String,
+    pub client_id: String,
+    pub scope: String,
+    pub status: DeviceStatus,
+    pub username: Option<String>,
+    pub family_id: String,
+    pub interval_secs: i64,
+    pub last_poll_ms: Option<i64>,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+}
+
+/// What a new device authorization request stores besides its two codes.
+#[derive(Debug, Clone)]
+pub struct NewDevice {
+    pub client_id: String,
+    pub scope: String,
+    /// The refresh-token family the grant starts.
+    pub family_id: String,
+    pub interval_secs: i64,
+    pub expires_at: i64,
+}
+
+const DEVICE_COLUMNS: &str = "device_code_sha256, client_id, scope, status, username, family_id, \
+     interval_secs, last_poll_ms, expires_at, used_at";
+
+/// Device requests stay this long after they expire, so a late poll or a late visit to the page is
+/// told "expired" rather than "unknown"; then they are deleted.
+const DEVICE_KEEP_SECS: i64 = 24 * 3600;
 
 /// One consent: `username` allowed `client_id` to use `scope` of `resource` (an App ID URI).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -281,6 +326,121 @@ impl Store {
         .execute(&self.pool)
         .await?
         .rows_affected())
+    }
+
+    // --- device codes (RFC 8628) ---
+
+    /// Stores a new pending device request under the hashes of its codes (`user_code` in canonical
+    /// form). `Ok(false)`: the user code is taken by another request (the caller draws another one).
+    pub async fn insert_device(
+        &self,
+        device_code: &str,
+        user_code: &str,
+        row: &NewDevice,
+    ) -> anyhow::Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM device_codes WHERE expires_at < ?")
+            .bind(now() - DEVICE_KEEP_SECS)
+            .execute(&mut *tx)
+            .await?;
+        let inserted = sqlx::query(
+            "INSERT INTO device_codes (device_code_sha256, user_code_sha256, client_id, scope, status, family_id,
+                interval_secs, expires_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(digest(device_code))
+        .bind(digest(user_code))
+        .bind(&row.client_id)
+        .bind(&row.scope)
+        .bind(DeviceStatus::Pending)
+        .bind(&row.family_id)
+        .bind(row.interval_secs)
+        .bind(row.expires_at)
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Ok(_) => {}
+            Err(sqlx::Error::Database(error)) if error.is_unique_violation() => return Ok(false),
+            Err(error) => return Err(error.into()),
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// The request whose device code is `device_code`.
+    pub async fn device_by_code(&self, device_code: &str) -> anyhow::Result<Option<DeviceRow>> {
+        Ok(sqlx::query_as::<_, DeviceRow>(&format!(
+            "SELECT {DEVICE_COLUMNS} FROM device_codes WHERE device_code_sha256 = ?"
+        ))
+        .bind(digest(device_code))
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// The request whose user code is `user_code` (canonical form).
+    pub async fn device_by_user_code(&self, user_code: &str) -> anyhow::Result<Option<DeviceRow>> {
+        Ok(sqlx::query_as::<_, DeviceRow>(&format!(
+            "SELECT {DEVICE_COLUMNS} FROM device_codes WHERE user_code_sha256 = ?"
+        ))
+        .bind(digest(user_code))
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Records a poll of a pending request: when it came and the interval from now on.
+    pub async fn record_device_poll(
+        &self,
+        device_code_sha256: &str,
+        at_ms: i64,
+        interval_secs: i64,
+    ) -> anyhow::Result<()> {
+        sqlx::query(
+            "UPDATE device_codes SET last_poll_ms = ?, interval_secs = ? WHERE device_code_sha256 = ?",
+        )
+        .bind(at_ms)
+        .bind(interval_secs)
+        .bind(device_code_sha256)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The user's decision on a pending, unexpired request (`username` when approved); `false` when it
+    /// was no longer pending or has expired.
+    pub async fn decide_device(
+        &self,
+        device_code_sha256: &str,
+        status: DeviceStatus,
+        username: Option<&str>,
+    ) -> anyhow::Result<bool> {
+        let updated = sqlx::query(
+            "UPDATE device_codes SET status = ?, username = ?
+             WHERE device_code_sha256 = ? AND status = ? AND expires_at > ?",
+        )
+        .bind(status)
+        .bind(username)
+        .bind(device_code_sha256)
+        .bind(DeviceStatus::Pending)
+        .bind(now())
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(updated > 0)
+    }
+
+    /// Marks an approved request redeemed; `false` when it was redeemed before (or is not approved).
+    pub async fn consume_device(&self, device_code_sha256: &str) -> anyhow::Result<bool> {
+        let updated = sqlx::query(
+            "UPDATE device_codes SET used_at = ?
+             WHERE device_code_sha256 = ? AND status = ? AND used_at IS NULL",
+        )
+        .bind(now())
+        .bind(device_code_sha256)
+        .bind(DeviceStatus::Approved)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(updated > 0)
     }
 
     // --- consents ---

@@ -1,6 +1,6 @@
 //! The grants of the token endpoint: `authorization_code` (single use, PKCE), `refresh_token` (rotating,
-//! reuse revokes the family), `client_credentials` (app-only), on-behalf-of (`jwt-bearer`) and RFC 8693
-//! token exchange. The last two take the same subject tokens: issued by this IdP, for the calling
+//! reuse revokes the family), `client_credentials` (app-only), on-behalf-of (`jwt-bearer`), RFC 8693
+//! token exchange and the RFC 8628 device code grant (polling, `slow_down`, single use). The last two take the same subject tokens: issued by this IdP, for the calling
 //! client, delegated (a user's), unexpired.
 
 use axum::{
@@ -18,7 +18,7 @@ use crate::idp::{
     consent,
     directory::{DevUser, GRAPH_AUDIENCE, GRAPH_RESOURCE, ScopeRequest, parse_scope},
     random_token,
-    store::{ClientRow, Consumed, RefreshRow, now},
+    store::{ClientRow, Consumed, DeviceStatus, RefreshRow, now},
     tokens::{AccessClaims, access_token, id_token},
 };
 
@@ -500,4 +500,108 @@ pub(super) async fn token_exchange(
     let mut body = TokenResponse::bearer(access, expires_in, Some(request.to_granted_string()));
     body.issued_token_type = Some(ACCESS_TOKEN_TYPE);
     Ok(success(body))
+}
+
+/// RFC 8628 §3.5: what `slow_down` adds to the interval, for this and every later poll.
+const SLOW_DOWN_SECS: i64 = 5;
+
+/// RFC 8628 §3.4: the device polls with its device code until the user has decided on the verification
+/// page. Pending: `authorization_pending` (Entra's AADSTS70016), or `slow_down` when it polls before
+/// the interval has passed (which grows by 5 s each time); cancelled: `access_denied`; past its lifetime:
+/// `expired_token`; approved: the tokens of the code grant, once — a second redemption revokes what the
+/// first one issued, as a replayed authorization code does.
+pub(super) async fn device_code(
+    inner: &Inner,
+    client: &ClientRow,
+    params: &Params,
+) -> Result<Response, TokenError> {
+    let code = require(params, "device_code")?;
+    let row = inner
+        .store
+        .device_by_code(code)
+        .await
+        .map_err(TokenError::server)?
+        .ok_or_else(|| TokenError::new("invalid_grant", "unknown device code"))?;
+    if row.client_id != client.client_id {
+        return Err(TokenError::new(
+            "invalid_grant",
+            "device code was issued to another client",
+        ));
+    }
+    if row.used_at.is_some() {
+        return Err(device_replayed(inner, &row.client_id, &row.family_id).await);
+    }
+    if row.expires_at <= now() {
+        return Err(TokenError::new(
+            "expired_token",
+            "the device code has expired; start the sign-in again",
+        ));
+    }
+    match row.status {
+        DeviceStatus::Denied => Err(TokenError::new(
+            "access_denied",
+            "the user declined the sign-in",
+        )),
+        DeviceStatus::Pending => {
+            let at_ms = chrono::Utc::now().timestamp_millis();
+            let too_soon = row
+                .last_poll_ms
+                .is_some_and(|last| at_ms - last < row.interval_secs * 1000);
+            let interval = if too_soon {
+                row.interval_secs + SLOW_DOWN_SECS
+            } else {
+                row.interval_secs
+            };
+            inner
+                .store
+                .record_device_poll(&row.device_code_sha256, at_ms, interval)
+                .await
+                .map_err(TokenError::server)?;
+            if too_soon {
+                tracing::info!(client = %client.client_id, interval, "dev IdP device poll too fast: slow_down");
+                return Err(TokenError::new(
+                    "slow_down",
+                    format!("polled too often; wait {interval} seconds between polls"),
+                ));
+            }
+            Err(TokenError {
+                error_codes: vec![70016],
+                ..TokenError::new(
+                    "authorization_pending",
+                    "AADSTS70016: OAuth 2.0 device flow error. Authorization is pending. Continue \
+                     polling.",
+                )
+            })
+        }
+        DeviceStatus::Approved => {
+            if !inner
+                .store
+                .consume_device(&row.device_code_sha256)
+                .await
+                .map_err(TokenError::server)?
+            {
+                // Another poll redeemed it between the read and now.
+                return Err(device_replayed(inner, &row.client_id, &row.family_id).await);
+            }
+            let username = row
+                .username
+                .as_deref()
+                .ok_or_else(|| TokenError::server(anyhow::anyhow!("approved without a user")))?;
+            let request = parse_scope(&row.scope, &inner.resources)
+                .map_err(|e| TokenError::new("invalid_scope", e))?;
+            tracing::info!(client = %client.client_id, user = %username, "dev IdP device code redeemed");
+            issue_user_tokens(inner, client, username, &request, None, &row.family_id).await
+        }
+    }
+}
+
+/// A redeemed device code came back: what it issued is revoked.
+async fn device_replayed(inner: &Inner, client_id: &str, family_id: &str) -> TokenError {
+    match inner.store.revoke_family(family_id).await {
+        Ok(revoked) => {
+            tracing::warn!(client = %client_id, revoked, "device code replayed; its grant is revoked");
+            TokenError::new("invalid_grant", "device code already redeemed")
+        }
+        Err(error) => TokenError::server(error),
+    }
 }

@@ -1,13 +1,13 @@
 //! The token endpoint: `authorization_code`, `refresh_token` (rotating, with reuse detection),
-//! `client_credentials` (app-only), on-behalf-of (`jwt-bearer` + `requested_token_use=on_behalf_of`)
-//! and RFC 8693 token exchange. Scopes of a resource that tracks consent (Graph) need the user's consent
+//! `client_credentials` (app-only), on-behalf-of (`jwt-bearer` + `requested_token_use=on_behalf_of`),
+//! RFC 8693 token exchange and the RFC 8628 device code grant. Scopes of a resource that tracks consent (Graph) need the user's consent
 //! for the calling client; without it the grants answer as Entra does (`invalid_grant`, AADSTS65001,
 //! `suberror=consent_required`), and token exchange with `invalid_scope`.
 //! Clients authenticate with `client_secret_basic` or `client_secret_post`; public clients send only
 //! their `client_id`.
 //!
-//! This file: client authentication, the error and success responses, the dispatch; `grants`: the
-//! grants themselves.
+//! This file: client authentication (the device authorization endpoint uses it too), the error and
+//! success responses, the dispatch; `grants`: the grants themselves.
 
 mod grants;
 
@@ -32,6 +32,8 @@ use super::{
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 /// RFC 8693 §2.1.
 pub(crate) const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+/// RFC 8628 §3.4.
+pub(crate) const DEVICE_CODE: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 /// An RFC 6749 §5.2 error, with Entra's numbered codes where Entra gives one.
 pub struct TokenError {
@@ -46,7 +48,7 @@ pub struct TokenError {
 }
 
 impl TokenError {
-    fn new(code: &'static str, description: impl Into<String>) -> Self {
+    pub(in crate::idp) fn new(code: &'static str, description: impl Into<String>) -> Self {
         Self {
             status: StatusCode::BAD_REQUEST,
             code,
@@ -79,7 +81,7 @@ impl TokenError {
         }
     }
 
-    fn server(error: anyhow::Error) -> Self {
+    pub(in crate::idp) fn server(error: anyhow::Error) -> Self {
         tracing::error!(
             error = format!("{error:#}"),
             "dev IdP token endpoint failed"
@@ -145,16 +147,16 @@ impl IntoResponse for TokenError {
     }
 }
 
-type Params = HashMap<String, String>;
+pub(in crate::idp) type Params = HashMap<String, String>;
 
-fn param<'a>(params: &'a Params, name: &str) -> Option<&'a str> {
+pub(in crate::idp) fn param<'a>(params: &'a Params, name: &str) -> Option<&'a str> {
     params
         .get(name)
         .map(String::as_str)
         .filter(|v| !v.is_empty())
 }
 
-fn require<'a>(params: &'a Params, name: &str) -> Result<&'a str, TokenError> {
+pub(in crate::idp) fn require<'a>(params: &'a Params, name: &str) -> Result<&'a str, TokenError> {
     param(params, name).ok_or_else(|| TokenError::new("invalid_request", format!("missing {name}")))
 }
 
@@ -167,7 +169,7 @@ fn form_decode(part: &str) -> Result<String, TokenError> {
 }
 
 /// Finds and authenticates the calling client.
-async fn authenticate(
+pub(in crate::idp) async fn authenticate(
     inner: &Inner,
     headers: &HeaderMap,
     params: &Params,
@@ -243,6 +245,7 @@ pub async fn token(
             "client_credentials" => grants::client_credentials(&inner, &client, &params).await,
             JWT_BEARER => grants::on_behalf_of(&inner, &client, &params).await,
             TOKEN_EXCHANGE => grants::token_exchange(&inner, &client, &params).await,
+            DEVICE_CODE => grants::device_code(&inner, &client, &params).await,
             _ => Err(TokenError::new(
                 "unsupported_grant_type",
                 "unsupported grant_type",
