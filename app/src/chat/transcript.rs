@@ -68,7 +68,7 @@ pub(super) fn Transcript(
             </Show>
             <Show when=move || state.with(|s| s.mode == ApprovalMode::Elicitation)>
                 <p class="banner" data-testid="elicitation-banner" role="status">
-                    "Elicitation mode: tools run without asking; when a tool needs your input, a form appears here."
+                    "Elicitation mode: tools run without asking; when a tool needs your input or a step on another site, it asks here."
                 </p>
             </Show>
             <ol class="entries" data-testid="entries">

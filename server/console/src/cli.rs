@@ -18,11 +18,17 @@ provider advertises RFC 9207, iss are checked), keeps your tokens encrypted in i
 reaches each MCP server with your delegated token. It finds where to sign in from the server's own 401 \
 answer (RFC 9728 protected-resource metadata, then the authorization server's RFC 8414 / OpenID \
 metadata), and registers itself (RFC 7591) where no client id is configured. Against the dev stack that \
-`make run` starts it needs no settings at all.";
+`make run` starts it needs no settings at all.
+
+Over SSH, or wherever no browser can reach the console's loopback listener, --device signs in with the \
+device authorization grant (RFC 8628): the console prints a page and a short code, you open the page on \
+any device (phone, laptop) and enter the code, and the console polls until you approve; it never opens a \
+browser then. The provider must advertise a device_authorization_endpoint (Entra and the dev IdP do).";
 
 const AFTER_HELP: &str = "\
 Examples:
   portcullis-console login
+  portcullis-console login --device        (over SSH: a code to enter on another device)
   portcullis-console tools
   portcullis-console call tools get_random_number min=1 max=6
   portcullis-console call tools add_note text='buy milk' --yes --json
@@ -52,6 +58,7 @@ Configuration (environment, same names as the web app; or the config file with t
                                    http://127.0.0.1/callback; Entra: http://localhost)
   APP_CONSOLE__KEY_STORE           auto (default: OS keyring when it works, else a key file), keyring, file
   APP_CONSOLE__SIGN_IN_TIMEOUT_SECS  longest wait for the browser (default 300)
+  APP_CONSOLE__DEVICE              true: sign in with the device flow, as --device (default false)
   PORTCULLIS_CONSOLE_HOME          the console's folder (default: <user config dir>/portcullis-console)
   RUST_LOG                         log filter for stderr (default warn); tokens are never logged
 
@@ -77,6 +84,10 @@ pub struct Cli {
     /// Never open a browser; only print the sign-in URL (as APP_CONSOLE__OPEN_BROWSER=false).
     #[arg(long, global = true)]
     pub no_browser: bool,
+    /// Sign in with a code on another device (RFC 8628 device flow, for SSH sessions): print a page and
+    /// a code to enter there, and wait (as APP_CONSOLE__DEVICE=true).
+    #[arg(long, global = true)]
+    pub device: bool,
     /// The configuration file [default: <console folder>/config.toml].
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -86,8 +97,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Sign in through the browser (again, even when signed in) and cache the tokens. Other commands
-    /// sign in by themselves when needed.
+    /// Sign in through the browser, or with a code with --device (again, even when signed in), and
+    /// cache the tokens. Other commands sign in by themselves when needed.
     Login {
         /// Only the authorization server of this server (default: every configured server's).
         server: Option<String>,
@@ -136,9 +147,11 @@ mod tests {
             "max=6",
             "--yes",
             "--json",
+            "--device",
         ])
         .unwrap();
         assert!(cli.json);
+        assert!(cli.device);
         match cli.command {
             Command::Call {
                 server,
@@ -166,6 +179,9 @@ mod tests {
             "APP_MCP_SERVERS",
             "APP_AUTH__AUTHORITY",
             "APP_CONSOLE__CLIENT_ID",
+            "APP_CONSOLE__DEVICE",
+            "--device",
+            "RFC 8628",
             "PORTCULLIS_CONSOLE_HOME",
             "login",
             "logout",

@@ -71,6 +71,9 @@ pub struct ConsoleSection {
     /// Longest wait for the browser to come back to the console (`APP_CONSOLE__SIGN_IN_TIMEOUT_SECS`).
     #[serde(rename = "sign_in_timeout_secs", deserialize_with = "secs")]
     pub sign_in_timeout: Duration,
+    /// Sign in with the device authorization grant (RFC 8628) instead of the browser
+    /// (`APP_CONSOLE__DEVICE`, or `--device`): a page and a code to enter on any device, for SSH.
+    pub device: bool,
 }
 
 impl Default for ConsoleSection {
@@ -81,6 +84,7 @@ impl Default for ConsoleSection {
             key_store: KeyStoreChoice::Auto,
             redirect_uri: LoopbackRedirect::default(),
             sign_in_timeout: Duration::from_secs(300),
+            device: false,
         }
     }
 }

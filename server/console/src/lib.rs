@@ -1,5 +1,6 @@
 //! `portcullis-console`: a terminal client of Portcullis' MCP servers. It signs the user in as a public
-//! OAuth client (authorization code + PKCE S256, loopback redirect), keeps the tokens in an encrypted
+//! OAuth client (authorization code + PKCE S256, loopback redirect; or, with `--device`, the device
+//! authorization grant), keeps the tokens in an encrypted
 //! cache, and lists and calls tools through the agent core's MCP directory (the same code the web app
 //! uses), asking `approve? [y]es / [n]o` before every call.
 //!
@@ -65,6 +66,9 @@ pub async fn run(cli: Cli) -> Result<Exit, Failure> {
     let mut config = Config::load(&file)?;
     if cli.no_browser {
         config.console.open_browser = false;
+    }
+    if cli.device {
+        config.console.device = true;
     }
     let output = Output { json: cli.json };
     match &cli.command {

@@ -7,6 +7,9 @@
 //!   its resource is the metadata's `resource` (the server's URL).
 //! - **Client**: `APP_CONSOLE__CLIENT_ID`, else the client id an earlier dynamic registration gave at
 //!   that issuer (kept in the encrypted cache), else a new RFC 7591 registration.
+//! - **Sign-in**: through the browser (loopback redirect, PKCE S256 required), or with `--device` the
+//!   device flow (RFC 8628; no PKCE, the provider must have a device authorization endpoint); either
+//!   way the same grant goes into the same cache.
 //! - **Tokens**: a cached access token while it is usable (renewed a minute before expiry, or at half
 //!   its lifetime when shorter); else the refresh token, by scope, and the rotated refresh token is
 //!   stored before the access token is handed out; `invalid_grant` drops the grant and asks for
@@ -25,6 +28,7 @@ use tokio::sync::Mutex;
 
 use crate::{
     auth::{
+        device,
         discovery::{self, AuthServerMetadata, DiscoveryError},
         loopback::{self, BrowserSignIn},
         oidc::{Identity, Provider, Refreshed},
@@ -222,7 +226,7 @@ impl Session {
             .ok_or_else(|| anyhow!("the token cache was just opened"))
     }
 
-    /// The authorization server's metadata (fetched once per run), PKCE S256 checked.
+    /// The authorization server's metadata (fetched once per run).
     async fn metadata(
         &self,
         state: &mut State,
@@ -234,6 +238,14 @@ impl Session {
         let metadata = discovery::authorization_server(&self.http, issuer)
             .await
             .map_err(|e| discovery_failure(issuer, e))?;
+        state.metadata.insert(issuer.to_owned(), metadata.clone());
+        Ok(metadata)
+    }
+
+    /// The browser sign-in needs PKCE S256: refused where the provider does not advertise it, unless it
+    /// is Entra or the configured authority.
+    fn check_pkce(&self, metadata: &AuthServerMetadata) -> Result<(), Failure> {
+        let issuer = &metadata.issuer;
         if !metadata.advertises_s256() {
             if self.authority_configured || is_entra(issuer) {
                 // Entra supports S256 (and enforces the verifier once a challenge was sent) but leaves
@@ -245,8 +257,7 @@ impl Session {
                 )));
             }
         }
-        state.metadata.insert(issuer.to_owned(), metadata.clone());
-        Ok(metadata)
+        Ok(())
     }
 
     /// Whether the server's issuer holds a grant (a usable token or a refresh token) in the cache.
@@ -261,7 +272,8 @@ impl Session {
         }))
     }
 
-    /// Signs the user in interactively for `server` (browser, loopback redirect) and caches the grant.
+    /// Signs the user in interactively for `server` (browser and loopback redirect, or the device flow
+    /// when configured) and caches the grant.
     pub async fn sign_in(
         &self,
         server: &Server,
@@ -269,16 +281,26 @@ impl Session {
     ) -> Result<Identity, Failure> {
         let mut state = self.state.lock().await;
         let metadata = self.metadata(&mut state, &server.issuer).await?;
+        // Refused before any registration at a provider that cannot do the flow asked for.
+        if !self.settings.device {
+            self.check_pkce(&metadata)?;
+        } else if metadata.device_authorization_endpoint.is_none() {
+            return Err(device::unsupported(&metadata.issuer));
+        }
         let client_id = self.client_id(&mut state, &metadata).await?;
         let provider = Provider::new(metadata, client_id.clone()).map_err(Failure::Other)?;
         let mut scopes: Vec<String> = SIGN_IN_SCOPES.iter().map(|s| (*s).to_owned()).collect();
         scopes.extend(server.spec.scope.split_whitespace().map(str::to_owned));
-        let options = BrowserSignIn {
-            open_browser: self.settings.open_browser,
-            redirect: self.settings.redirect_uri.clone(),
-            timeout: self.settings.sign_in_timeout,
+        let signed_in = if self.settings.device {
+            device::sign_in(&provider, &scopes, out).await?
+        } else {
+            let options = BrowserSignIn {
+                open_browser: self.settings.open_browser,
+                redirect: self.settings.redirect_uri.clone(),
+                timeout: self.settings.sign_in_timeout,
+            };
+            loopback::sign_in(&provider, &scopes, &options, out).await?
         };
-        let signed_in = loopback::sign_in(&provider, &scopes, &options, out).await?;
         if signed_in.tokens.refresh_token.is_none() {
             tracing::warn!(issuer = %server.issuer, "no refresh token was issued; sign-in will be needed when the access token expires");
         }

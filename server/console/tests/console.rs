@@ -7,7 +7,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Console, Stack, WAIT, follow, sign_in_as, sign_in_url, submit_sign_in};
+use common::{
+    Console, Stack, WAIT, complete_device_sign_in, device_sign_in_as, device_url, follow,
+    sign_in_as, sign_in_url, submit_sign_in,
+};
 use console::{
     cache::TokenCache,
     config::{Home, KeyStoreChoice},
@@ -383,6 +386,7 @@ async fn an_unreachable_server_exits_4_and_help_documents_everything() {
         "--yes",
         "--json",
         "--no-browser",
+        "--device",
         "APP_MCP_SERVERS",
         "APP_CONSOLE__CLIENT_ID",
         "Exit codes:",
@@ -390,4 +394,116 @@ async fn an_unreachable_server_exits_4_and_help_documents_everything() {
     ] {
         assert!(screen.contains(needle), "{needle} missing:\n{screen}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_sign_in_for_ssh_sessions_lists_tools_and_is_cached() {
+    let stack = Stack::start().await;
+    let home = stack.home("device");
+    let env = stack.configured_env(&home);
+
+    // `--device tools`: a page and a code to enter elsewhere, no browser URL, then the listing.
+    let mut console = Console::spawn(&["--device", "tools"], &env);
+    let url = device_sign_in_as(&console, "bob").await;
+    let (code, screen) = console.finish(WAIT).await;
+    assert_eq!(code, 0, "{screen}");
+    let user_code = url
+        .query_pairs()
+        .find(|(k, _)| k == "user_code")
+        .map(|(_, v)| v.into_owned())
+        .expect("the code in the page's URL");
+    assert!(
+        screen.contains(&format!("enter the code {user_code}")),
+        "{screen}"
+    );
+    assert!(
+        screen.contains(&format!("open {}", url.as_str().split('?').next().unwrap())),
+        "the plain verification page too:\n{screen}"
+    );
+    assert!(
+        sign_in_url(&screen).is_none(),
+        "no browser sign-in:\n{screen}"
+    );
+    assert!(screen.contains("Signed in to"), "{screen}");
+    assert!(screen.contains("as Bob Jones"), "{screen}");
+    assert!(screen.contains("get_random_number"), "{screen}");
+
+    // The same encrypted cache as the browser flow: bob's grant, with a refresh token, no token text.
+    let (access, refresh) = cached_tokens(&home, &stack.idp.issuer());
+    let cache = TokenCache::open(&Home::at(&home), KeyStoreChoice::File).expect("the cache opens");
+    let grant = cache.grant(&stack.idp.issuer()).expect("a grant");
+    assert_eq!(grant.identity.name, "Bob Jones");
+    assert_eq!(grant.client_id, common::CLIENT_ID);
+    let file = std::fs::read(home.join("tokens.bin")).expect("the cache file");
+    for secret in [access.as_str(), refresh.as_str()] {
+        assert!(!file.windows(secret.len()).any(|w| w == secret.as_bytes()));
+    }
+    assert!(!screen.contains(&access) && !screen.contains(&refresh));
+
+    // A second run, device mode or not, uses the cache: no code, no URL.
+    for args in [&["--device", "tools"][..], &["tools", "--json"][..]] {
+        let mut console = Console::spawn(args, &env);
+        let (code, screen) = console.finish(WAIT).await;
+        assert_eq!(code, 0, "{screen}");
+        assert!(device_url(&screen).is_none(), "{screen}");
+        assert!(sign_in_url(&screen).is_none(), "{screen}");
+        assert!(screen.contains("get_random_number"), "{screen}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_device_sign_in_exits_3_and_caches_nothing() {
+    let stack = Stack::start().await;
+    let home = stack.home("device-cancel");
+    let env = stack.configured_env(&home);
+    let mut console = Console::spawn(&["login", "--device"], &env);
+    let screen = console.expect("Ctrl-C to give up", WAIT).await;
+    let url = device_url(&screen).expect("the device page");
+    let page = complete_device_sign_in(&url, "alice", "cancel").await;
+    assert!(page.contains("Nothing was granted"), "{page}");
+    let (code, screen) = console.finish(WAIT).await;
+    assert_eq!(code, 3, "{screen}");
+    assert!(screen.contains("sign-in declined"), "{screen}");
+    assert!(screen.contains("access_denied"), "{screen}");
+    assert!(!home.join("tokens.bin").exists(), "nothing cached");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_sign_in_is_refused_where_the_provider_has_no_device_endpoint() {
+    // A provider whose metadata has no device_authorization_endpoint (an OpenID provider without
+    // RFC 8628), served over real HTTP.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}", listener.local_addr().unwrap());
+    let metadata = serde_json::json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/authorize"),
+        "token_endpoint": format!("{issuer}/token"),
+        "jwks_uri": format!("{issuer}/keys"),
+        "code_challenge_methods_supported": ["S256"],
+    });
+    let app = axum::Router::new().route(
+        "/.well-known/openid-configuration",
+        axum::routing::get(move || {
+            let metadata = metadata.clone();
+            async move { axum::Json(metadata) }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let home = tempfile::tempdir().unwrap();
+    let mut env = common::base_env(home.path());
+    env.push((
+        "APP_MCP_SERVERS".into(),
+        format!("tools=http://127.0.0.1:9/mcp {}", common::SCOPE),
+    ));
+    env.push(("APP_AUTH__AUTHORITY".into(), issuer.clone()));
+    env.push(("APP_CONSOLE__CLIENT_ID".into(), common::CLIENT_ID.into()));
+    let mut console = Console::spawn(&["login", "--device"], &env);
+    let (code, screen) = console.finish(WAIT).await;
+    assert_eq!(code, 3, "{screen}");
+    assert!(
+        screen.contains(&format!("{issuer} offers no device sign-in")),
+        "{screen}"
+    );
+    assert!(screen.contains("device_authorization_endpoint"), "{screen}");
 }

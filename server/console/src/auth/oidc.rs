@@ -1,6 +1,8 @@
 //! The console as an OpenID Connect public client (openidconnect crate): the authorization request
 //! (code + PKCE S256, random `state` and `nonce`), code redemption with ID-token validation (signature
-//! from the provider's JWKS, `iss`, `aud`, `nonce`, expiry), and refresh by scope. No client secret, no
+//! from the provider's JWKS, `iss`, `aud`, `nonce`, expiry), the device authorization grant (RFC 8628:
+//! device code, polling at the provider's interval, the same ID-token checks without a nonce), and
+//! refresh by scope. No client secret, no
 //! RFC 8707 `resource` (Entra refuses it unless the App ID URI is the server's URL; the scope names the
 //! resource). Entra's `oid`/`tid` are read when present.
 
@@ -9,13 +11,14 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use openidconnect::{
     AdditionalClaims, AuthType, AuthUrl, AuthorizationCode, Client, ClientId, CsrfToken,
+    DeviceAuthorizationUrl, DeviceCodeErrorResponse, DeviceCodeErrorResponseType,
     EmptyExtraTokenFields, EndpointNotSet, EndpointSet, IdTokenFields, IssuerUrl, JsonWebKeySet,
-    JsonWebKeySetUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
-    RefreshToken, RequestTokenError, Scope, StandardErrorResponse, StandardTokenResponse,
-    TokenResponse, TokenUrl,
+    JsonWebKeySetUrl, Nonce, NonceVerifier, OAuth2TokenResponse, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, Scope, StandardErrorResponse,
+    StandardTokenResponse, TokenResponse, TokenUrl,
     core::{
-        CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreErrorResponseType,
-        CoreGenderClaim, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm,
+        CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreDeviceAuthorizationResponse,
+        CoreErrorResponseType, CoreGenderClaim, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm,
         CoreJwsSigningAlgorithm, CoreRevocableToken, CoreRevocationErrorResponse,
         CoreTokenIntrospectionResponse, CoreTokenType,
     },
@@ -132,6 +135,62 @@ pub struct Pending {
     redirect_uri: String,
 }
 
+/// Added to the provider's polling interval (see [`Provider::device_finish`]).
+const POLL_MARGIN: Duration = Duration::from_millis(100);
+
+/// A started device sign-in (RFC 8628 §3.2): what to show the user. The device code stays inside.
+pub struct DeviceStart {
+    details: CoreDeviceAuthorizationResponse,
+}
+
+impl DeviceStart {
+    /// The page where the user enters the code.
+    pub fn verification_uri(&self) -> &str {
+        self.details.verification_uri().as_str()
+    }
+
+    /// The page with the code filled in, when the provider gives one.
+    pub fn verification_uri_complete(&self) -> Option<&str> {
+        self.details
+            .verification_uri_complete()
+            .map(|uri| uri.secret().as_str())
+    }
+
+    /// The code the user enters (short-lived, meant to be shown).
+    pub fn user_code(&self) -> &str {
+        self.details.user_code().secret()
+    }
+
+    /// How long the codes are valid.
+    pub fn expires_in(&self) -> Duration {
+        self.details.expires_in()
+    }
+}
+
+/// Why a device sign-in did not complete; the text is safe to show.
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    /// The provider's metadata has no `device_authorization_endpoint`.
+    #[error("the provider offers no device sign-in (no device_authorization_endpoint)")]
+    Unsupported,
+    /// `access_denied`, or Entra's `authorization_declined`.
+    #[error("sign-in declined ({0})")]
+    Declined(String),
+    /// `expired_token`, or the code's lifetime passed while polling.
+    #[error(
+        "the code expired before the sign-in was completed; run the command again for a new one"
+    )]
+    Expired,
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<anyhow::Error> for DeviceError {
+    fn from(error: anyhow::Error) -> Self {
+        Self::Failed(format!("{error:#}"))
+    }
+}
+
 impl Provider {
     pub fn new(metadata: AuthServerMetadata, client_id: String) -> anyhow::Result<Self> {
         let http = openidconnect::reqwest::Client::builder()
@@ -194,16 +253,20 @@ impl Provider {
         })
     }
 
-    /// Redeems the code and validates the ID token against the provider's keys and the request's nonce.
-    pub async fn finish(&self, code: String, pending: Pending) -> anyhow::Result<SignedIn> {
+    /// The provider's signing keys (its `jwks_uri`), for validating an ID token.
+    async fn keys(&self) -> anyhow::Result<JsonWebKeySet<CoreJsonWebKey>> {
         let jwks_uri = self.metadata.jwks_uri.clone().context(
             "the authorization server publishes no keys (jwks_uri): it is not an OpenID provider",
         )?;
-        let jwks = JsonWebKeySet::fetch_async(&JsonWebKeySetUrl::from_url(jwks_uri), &self.http)
+        JsonWebKeySet::fetch_async(&JsonWebKeySetUrl::from_url(jwks_uri), &self.http)
             .await
-            .map_err(|e| anyhow!("fetching the provider's keys failed: {e}"))?;
+            .map_err(|e| anyhow!("fetching the provider's keys failed: {e}"))
+    }
+
+    /// Redeems the code and validates the ID token against the provider's keys and the request's nonce.
+    pub async fn finish(&self, code: String, pending: Pending) -> anyhow::Result<SignedIn> {
         let client = self
-            .client(jwks)?
+            .client(self.keys().await?)?
             .set_redirect_uri(RedirectUrl::new(pending.redirect_uri.clone())?);
         let tokens = client
             .exchange_code(AuthorizationCode::new(code))
@@ -211,33 +274,80 @@ impl Provider {
             .request_async(&self.http)
             .await
             .map_err(|e| anyhow!("code redemption failed: {}", describe(&e)))?;
-        let id_token = tokens
-            .id_token()
-            .context("the provider returned no ID token")?;
-        let verifier = client
-            .id_token_verifier()
-            // A minute of clock skew, as most providers allow.
-            .set_time_fn(|| chrono::Utc::now() - chrono::Duration::seconds(60));
-        let claims = id_token
-            .claims(&verifier, &pending.nonce)
-            .map_err(|e| anyhow!("the ID token was rejected: {e}"))?;
-        let username = claims.preferred_username().map(|u| u.as_str().to_owned());
-        let name = claims
-            .name()
-            .and_then(|n| n.get(None))
-            .map(|n| n.as_str().to_owned())
-            .or_else(|| username.clone())
-            .unwrap_or_else(|| claims.subject().to_string());
-        Ok(SignedIn {
-            identity: Identity {
-                subject: claims.subject().to_string(),
-                oid: claims.additional_claims().oid.clone(),
-                tid: claims.additional_claims().tid.clone(),
-                name,
-                username,
-            },
-            tokens: issued(&tokens),
-        })
+        signed_in(&client, &tokens, &pending.nonce)
+    }
+
+    /// RFC 8628 §3.1–3.2: asks the device authorization endpoint for a device code and the user code
+    /// to show, for `scopes` (`openid` is always added).
+    pub async fn device_begin(&self, scopes: &[String]) -> Result<DeviceStart, DeviceError> {
+        let endpoint = self
+            .metadata
+            .device_authorization_endpoint
+            .clone()
+            .ok_or(DeviceError::Unsupported)?;
+        let client = self
+            .client(JsonWebKeySet::new(Vec::new()))?
+            .set_device_authorization_url(DeviceAuthorizationUrl::from_url(endpoint));
+        let mut request = client.exchange_device_code();
+        for scope in scopes.iter().filter(|s| s.as_str() != "openid") {
+            request = request.add_scope(Scope::new(scope.clone()));
+        }
+        let details: CoreDeviceAuthorizationResponse =
+            request.request_async(&self.http).await.map_err(|e| {
+                DeviceError::Failed(format!(
+                    "the device authorization request failed: {}",
+                    describe(&e)
+                ))
+            })?;
+        Ok(DeviceStart { details })
+    }
+
+    /// RFC 8628 §3.4–3.5: polls the token endpoint at the given `interval` (five seconds more after each
+    /// `slow_down`, `authorization_pending` keeps waiting) until the user decides or the code expires,
+    /// then validates the ID token like [`Self::finish`] (issuer, audience, signature, expiry); no nonce
+    /// was sent, so the token must carry none.
+    pub async fn device_finish(&self, start: DeviceStart) -> Result<SignedIn, DeviceError> {
+        let client = self.client(self.keys().await?)?;
+        let tokens = client
+            .exchange_device_access_token(&start.details)
+            .request_async(
+                &self.http,
+                // A little over the interval, so timer granularity never makes a poll early (which
+                // the provider would answer with slow_down, adding five seconds).
+                |interval| tokio::time::sleep(interval + POLL_MARGIN),
+                None,
+            )
+            .await
+            .map_err(|error| match &error {
+                RequestTokenError::ServerResponse(response) => match response.error() {
+                    DeviceCodeErrorResponseType::AccessDenied => {
+                        DeviceError::Declined(describe_device_response(response))
+                    }
+                    DeviceCodeErrorResponseType::Basic(CoreErrorResponseType::Extension(code))
+                        if code == "authorization_declined" =>
+                    {
+                        DeviceError::Declined(describe_device_response(response))
+                    }
+                    DeviceCodeErrorResponseType::ExpiredToken => DeviceError::Expired,
+                    _ => DeviceError::Failed(format!(
+                        "the token endpoint answered {}",
+                        describe_device_response(response)
+                    )),
+                },
+                RequestTokenError::Request(e) => {
+                    DeviceError::Failed(format!("polling the token endpoint failed: {e}"))
+                }
+                RequestTokenError::Parse(e, _) => {
+                    DeviceError::Failed(format!("the token endpoint's answer is unparsable: {e}"))
+                }
+                RequestTokenError::Other(e) => DeviceError::Failed(e.clone()),
+            })?;
+        let no_nonce = |nonce: Option<&Nonce>| match nonce {
+            None => Ok(()),
+            // No nonce was sent: one in the token means it was issued for another request.
+            Some(_) => Err("the ID token carries a nonce, but none was sent".to_owned()),
+        };
+        Ok(signed_in(&client, &tokens, no_nonce)?)
     }
 
     /// Redeems a refresh token for `scopes` (plus `offline_access`, so a rotated refresh token comes
@@ -274,6 +384,42 @@ impl Provider {
     }
 }
 
+/// The user of a validated ID token (signature from the provider's keys, `iss`, `aud` = the client id,
+/// expiry with a minute of skew, the nonce by `nonce`) and the tokens.
+fn signed_in(
+    client: &OidcClient,
+    tokens: &Tokens,
+    nonce: impl NonceVerifier,
+) -> anyhow::Result<SignedIn> {
+    let id_token = tokens
+        .id_token()
+        .context("the provider returned no ID token")?;
+    let verifier = client
+        .id_token_verifier()
+        // A minute of clock skew, as most providers allow.
+        .set_time_fn(|| chrono::Utc::now() - chrono::Duration::seconds(60));
+    let claims = id_token
+        .claims(&verifier, nonce)
+        .map_err(|e| anyhow!("the ID token was rejected: {e}"))?;
+    let username = claims.preferred_username().map(|u| u.as_str().to_owned());
+    let name = claims
+        .name()
+        .and_then(|n| n.get(None))
+        .map(|n| n.as_str().to_owned())
+        .or_else(|| username.clone())
+        .unwrap_or_else(|| claims.subject().to_string());
+    Ok(SignedIn {
+        identity: Identity {
+            subject: claims.subject().to_string(),
+            oid: claims.additional_claims().oid.clone(),
+            tid: claims.additional_claims().tid.clone(),
+            name,
+            username,
+        },
+        tokens: issued(tokens),
+    })
+}
+
 fn issued(tokens: &Tokens) -> Issued {
     Issued {
         access_token: tokens.access_token().secret().as_str().into(),
@@ -284,6 +430,18 @@ fn issued(tokens: &Tokens) -> Issued {
 
 /// `error: description` of a provider's error response.
 fn describe_response(response: &StandardErrorResponse<CoreErrorResponseType>) -> String {
+    format!(
+        "{}{}",
+        response.error().as_ref(),
+        response
+            .error_description()
+            .map(|d| format!(": {d}"))
+            .unwrap_or_default()
+    )
+}
+
+/// `error: description` of the token endpoint's answer to a device poll.
+fn describe_device_response(response: &DeviceCodeErrorResponse) -> String {
     format!(
         "{}{}",
         response.error().as_ref(),
@@ -342,6 +500,132 @@ mod tests {
         assert_eq!(query["scope"], "openid offline_access api://x/mcp:tools");
         assert!(!query.contains_key("resource"));
         assert!(!query.contains_key("client_secret"));
+    }
+
+    /// A provider over real HTTP whose token endpoint answers the device's polls with `answers`, one
+    /// error each; the instants of the polls.
+    async fn device_provider(
+        answers: &[&'static str],
+        interval: u64,
+    ) -> (
+        Provider,
+        std::sync::Arc<std::sync::Mutex<Vec<std::time::Instant>>>,
+    ) {
+        use std::sync::{Arc, Mutex};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let polls = Arc::new(Mutex::new(Vec::new()));
+        let queue = Arc::new(Mutex::new(answers.to_vec()));
+        let started = serde_json::json!({
+            "device_code": "the-device-code",
+            "user_code": "BCDF-GHJK",
+            "verification_uri": format!("{base}/deviceauth"),
+            "expires_in": 60,
+            "interval": interval,
+        });
+        let seen = polls.clone();
+        let app = axum::Router::new()
+            .route(
+                "/devicecode",
+                axum::routing::post(move || {
+                    let started = started.clone();
+                    async move { axum::Json(started) }
+                }),
+            )
+            .route(
+                "/keys",
+                axum::routing::get(|| async { axum::Json(serde_json::json!({ "keys": [] })) }),
+            )
+            .route(
+                "/token",
+                axum::routing::post(move || {
+                    seen.lock().unwrap().push(std::time::Instant::now());
+                    let error = queue.lock().unwrap().remove(0);
+                    async move {
+                        (
+                            axum::http::StatusCode::BAD_REQUEST,
+                            axum::Json(serde_json::json!({ "error": error })),
+                        )
+                    }
+                }),
+            );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let metadata = serde_json::from_value(serde_json::json!({
+            "issuer": base,
+            "authorization_endpoint": format!("{base}/authorize"),
+            "token_endpoint": format!("{base}/token"),
+            "jwks_uri": format!("{base}/keys"),
+            "device_authorization_endpoint": format!("{base}/devicecode"),
+        }))
+        .unwrap();
+        (
+            Provider::new(metadata, "console-id".to_owned()).unwrap(),
+            polls,
+        )
+    }
+
+    #[tokio::test]
+    async fn slow_down_adds_five_seconds_and_entras_authorization_declined_is_a_decline() {
+        let (provider, polls) = device_provider(
+            &[
+                "authorization_pending",
+                "slow_down",
+                "authorization_declined",
+            ],
+            0,
+        )
+        .await;
+        let start = provider.device_begin(&["openid".to_owned()]).await.unwrap();
+        assert_eq!(start.user_code(), "BCDF-GHJK");
+        assert!(start.verification_uri().ends_with("/deviceauth"));
+        assert_eq!(start.verification_uri_complete(), None);
+        match provider.device_finish(start).await {
+            Err(DeviceError::Declined(reason)) => {
+                assert!(reason.contains("authorization_declined"), "{reason}")
+            }
+            Err(other) => panic!("{other}"),
+            Ok(_) => panic!("signed in"),
+        }
+        let polls = polls.lock().unwrap();
+        assert_eq!(polls.len(), 3, "pending and slow_down keep polling");
+        assert!(polls[1] - polls[0] < Duration::from_secs(2));
+        assert!(
+            polls[2] - polls[1] >= Duration::from_secs(5),
+            "slow_down: five seconds more"
+        );
+    }
+
+    #[tokio::test]
+    async fn access_denied_is_a_decline_and_expired_token_ends_the_wait() {
+        let (provider, _) = device_provider(&["access_denied"], 0).await;
+        let start = provider.device_begin(&[]).await.unwrap();
+        assert!(matches!(
+            provider.device_finish(start).await,
+            Err(DeviceError::Declined(reason)) if reason.starts_with("access_denied")
+        ));
+        let (provider, polls) =
+            device_provider(&["authorization_pending", "expired_token"], 0).await;
+        let start = provider.device_begin(&[]).await.unwrap();
+        assert!(matches!(
+            provider.device_finish(start).await,
+            Err(DeviceError::Expired)
+        ));
+        assert_eq!(polls.lock().unwrap().len(), 2);
+        let (provider, _) = device_provider(&["invalid_client"], 0).await;
+        let start = provider.device_begin(&[]).await.unwrap();
+        assert!(matches!(
+            provider.device_finish(start).await,
+            Err(DeviceError::Failed(reason)) if reason.contains("invalid_client")
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_provider_without_a_device_endpoint_is_refused_before_any_request() {
+        let provider = Provider::new(metadata(), "console-id".to_owned()).unwrap();
+        assert!(matches!(
+            provider.device_begin(&[]).await,
+            Err(DeviceError::Unsupported)
+        ));
     }
 
     #[test]

@@ -46,6 +46,8 @@ impl Stack {
         let config = IdpConfig {
             bind: "127.0.0.1:0".parse().expect("an address"),
             access_token_lifetime: lifetime,
+            // The device flow's tests poll every second, not every five.
+            device_poll_interval: Duration::from_secs(1),
             ..IdpConfig::default()
         };
         let listener = idp::bind(&config, false).await.expect("the IdP binds");
@@ -115,17 +117,24 @@ pub fn sign_in_url(output: &str) -> Option<Url> {
 
 /// `name="…" value="…"` of every `<input type="hidden">` on a page.
 fn hidden_inputs(page: &str) -> Vec<(String, String)> {
-    let attribute = |tag: &str, name: &str| {
-        let start = tag.find(&format!(" {name}=\""))? + name.len() + 3;
-        let end = tag[start..].find('"')? + start;
-        Some(unescape(&tag[start..end]))
-    };
+    inputs(page, "hidden")
+}
+
+/// `name="…" value="…"` of every `<input type="{kind}">` on a page.
+fn inputs(page: &str, kind: &str) -> Vec<(String, String)> {
     page.split("<input")
         .skip(1)
         .filter_map(|rest| rest.split('>').next())
-        .filter(|tag| tag.contains("type=\"hidden\""))
+        .filter(|tag| tag.contains(&format!("type=\"{kind}\"")))
         .filter_map(|tag| Some((attribute(tag, "name")?, attribute(tag, "value")?)))
         .collect()
+}
+
+/// The value of attribute `name` in an HTML tag's text.
+fn attribute(tag: &str, name: &str) -> Option<String> {
+    let start = tag.find(&format!(" {name}=\""))? + name.len() + 3;
+    let end = tag[start..].find('"')? + start;
+    Some(unescape(&tag[start..end]))
 }
 
 fn unescape(text: &str) -> String {
@@ -199,5 +208,94 @@ pub async fn sign_in_as(console: &Console, user: &str) -> Url {
     let (status, page) = follow(&callback).await;
     assert_eq!(status, StatusCode::OK, "{page}");
     assert!(page.contains("You are signed in"), "{page}");
+    url
+}
+
+/// The device sign-in page the console printed (`verification_uri_complete`, with the user code).
+pub fn device_url(output: &str) -> Option<Url> {
+    output
+        .split_whitespace()
+        .find(|word| {
+            word.starts_with("http://") && word.contains("/oauth2/v2.0/deviceauth?user_code=")
+        })
+        .and_then(|word| Url::parse(word).ok())
+}
+
+/// One page of the device verification: the form's target and the page.
+struct DevicePage {
+    action: Url,
+    html: String,
+}
+
+impl DevicePage {
+    async fn read(response: reqwest::Response) -> Self {
+        assert_eq!(response.status(), StatusCode::OK);
+        let html = response.text().await.expect("its HTML");
+        let form = html
+            .split("<form")
+            .nth(1)
+            .and_then(|rest| rest.split('>').next())
+            .unwrap_or_else(|| panic!("a form on the page:\n{html}"));
+        let action = attribute(form, "action").expect("the form's action");
+        Self {
+            action: Url::parse(&action).expect("an absolute action"),
+            html,
+        }
+    }
+
+    /// Submits the form: its hidden fields, plus `button` (the pressed button's name and value).
+    async fn submit(&self, http: &reqwest::Client, button: (&str, &str)) -> reqwest::Response {
+        let mut form = hidden_inputs(&self.html);
+        form.push((button.0.to_owned(), button.1.to_owned()));
+        http.post(self.action.clone())
+            .form(&form)
+            .send()
+            .await
+            .expect("the IdP answers the form")
+    }
+}
+
+/// Completes the device verification page at `url` (its code prefilled) as a browser would: submit
+/// the code, choose `user`, then press `action` (`approve` or `cancel`) on the Accept page. Returns
+/// the last page's HTML.
+pub async fn complete_device_sign_in(url: &Url, user: &str, action: &str) -> String {
+    let http = browser();
+    let code_page =
+        DevicePage::read(http.get(url.clone()).send().await.expect("the code page")).await;
+    let typed = inputs(&code_page.html, "text");
+    assert!(
+        typed
+            .iter()
+            .any(|(name, value)| name == "user_code" && !value.is_empty()),
+        "the code is prefilled: {typed:?}"
+    );
+    let mut form = typed;
+    form.push(("action".to_owned(), "code".to_owned()));
+    let choose = DevicePage::read(
+        http.post(code_page.action.clone())
+            .form(&form)
+            .send()
+            .await
+            .expect("the user page"),
+    )
+    .await;
+    assert!(
+        choose.html.contains(&format!("value=\"{user}\"")),
+        "{}",
+        choose.html
+    );
+    let accept = DevicePage::read(choose.submit(&http, ("user", user)).await).await;
+    let done = accept.submit(&http, ("action", action)).await;
+    assert_eq!(done.status(), StatusCode::OK);
+    done.text().await.expect("the last page")
+}
+
+/// Waits for the console's device sign-in instructions and completes them as `user`, approving.
+pub async fn device_sign_in_as(console: &Console, user: &str) -> Url {
+    // The line after the URL: the URL is on the screen whole.
+    let output = console.expect("Ctrl-C to give up", WAIT).await;
+    let url = device_url(&output).expect("the console printed the device page");
+    let page = complete_device_sign_in(&url, user, "approve").await;
+    assert!(page.contains("You have signed in to"), "{page}");
     url
 }
