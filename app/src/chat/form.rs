@@ -3,10 +3,7 @@
 
 use leptos::prelude::*;
 
-use super::{
-    ElicitationAction, ElicitationRequest, ElicitationView, FieldKind, FormField,
-    answer_elicitation,
-};
+use super::{ElicitationRequest, ElicitationView, FieldKind, FormField, answer::AnswerRow};
 
 fn initial_value(field: &FormField) -> String {
     match &field.kind {
@@ -30,38 +27,7 @@ pub fn ElicitationForm(conversation_id: String, request: ElicitationView) -> imp
             .map(|f| (f.name.clone(), initial_value(f)))
             .collect(),
     );
-    let error = RwSignal::new(None::<String>);
-    let answer = Action::new(
-        move |(id, request_id, action, values): &(
-            String,
-            String,
-            ElicitationAction,
-            Vec<(String, String)>,
-        )| {
-            let (id, request_id, action, values) =
-                (id.clone(), request_id.clone(), *action, values.clone());
-            async move { answer_elicitation(id, request_id, action, values).await }
-        },
-    );
-    Effect::new(move |_| match answer.value().get() {
-        Some(Err(e)) => error.set(Some(e.to_string())),
-        Some(Ok(())) => error.set(None),
-        None => {}
-    });
-    let submit = {
-        let (id, request_id) = (conversation_id.clone(), request.id.clone());
-        move |action: ElicitationAction| {
-            let (id, request_id) = (id.clone(), request_id.clone());
-            move |_| {
-                let sent = if action == ElicitationAction::Accept {
-                    values.get_untracked()
-                } else {
-                    Vec::new()
-                };
-                answer.dispatch((id.clone(), request_id.clone(), action, sent));
-            }
-        }
-    };
+    let accepted = Callback::new(move |()| values.get_untracked());
     let fields = fields
         .into_iter()
         .map(|field| field_view(field, values))
@@ -74,34 +40,12 @@ pub fn ElicitationForm(conversation_id: String, request: ElicitationView) -> imp
         >
             <p class="question" data-testid="elicitation-message">{request.message}</p>
             {fields}
-            {move || error.get().map(|e| view! { <p class="error" role="alert" data-testid="elicitation-error">{e}</p> })}
-            <div class="decision">
-                <button
-                    type="button"
-                    class="primary"
-                    data-testid="elicitation-accept"
-                    disabled=move || answer.pending().get()
-                    on:click=submit(ElicitationAction::Accept)
-                >
-                    "Accept"
-                </button>
-                <button
-                    type="button"
-                    data-testid="elicitation-decline"
-                    disabled=move || answer.pending().get()
-                    on:click=submit(ElicitationAction::Decline)
-                >
-                    "Decline"
-                </button>
-                <button
-                    type="button"
-                    data-testid="elicitation-cancel"
-                    disabled=move || answer.pending().get()
-                    on:click=submit(ElicitationAction::Cancel)
-                >
-                    "Cancel"
-                </button>
-            </div>
+            <AnswerRow
+                conversation_id
+                request_id=request.id
+                prefix="elicitation"
+                accepted
+            />
         </form>
     }
 }

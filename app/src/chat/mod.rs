@@ -11,7 +11,8 @@
 //! - [`backend`] (server only): the trait the server crate implements.
 //! - `page`: the Chat page (conversation list, selected conversation); `transcript`: one
 //!   conversation's entries and message box; `tool_call`: a tool call's card; `form`: an elicitation
-//!   request rendered as a form; `url_request`: a URL-mode elicitation (the link shown in full, opened
+//!   request rendered as a form; `answer`: the Accept / Decline / Cancel row both kinds of request
+//!   end with; `url_request`: a URL-mode elicitation (the link shown in full, opened
 //!   only by a click); `result`: a structured tool result as a table or key/value rows; `audit`: the
 //!   Audit page.
 //! - [`structured`]: shaping a result's `structuredContent` for display (pure, capped; the server runs
@@ -21,6 +22,7 @@
 //! Everything here is display data: ids are opaque, tokens never appear, and every server function
 //! acts for the signed-in user only (another user's ids answer 404).
 
+mod answer;
 mod api;
 mod audit;
 #[cfg(feature = "ssr")]

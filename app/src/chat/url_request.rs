@@ -2,11 +2,11 @@
 //! consent for a downstream API). The whole URL is shown as text with its host highlighted, so the user
 //! sees where the link goes before following it; the link opens only on a click, in a new tab, with
 //! neither opener nor referrer; nothing is prefetched, framed or opened on its own. Accept, Decline and
-//! Cancel answer through the same server function as forms, without values.
+//! Cancel are the same answer row as a form's, sending no values.
 
 use leptos::prelude::*;
 
-use super::{ElicitationAction, answer_elicitation};
+use super::answer::AnswerRow;
 
 /// The URL split around its host: (`scheme://`, host, the rest). A URL that does not start with
 /// `scheme://host` (which the server's check rules out) gives no split.
@@ -36,24 +36,6 @@ pub fn UrlElicitation(
     url: String,
     host: String,
 ) -> impl IntoView {
-    let error = RwSignal::new(None::<String>);
-    let answer = Action::new(
-        move |(id, request_id, action): &(String, String, ElicitationAction)| {
-            let (id, request_id, action) = (id.clone(), request_id.clone(), *action);
-            async move { answer_elicitation(id, request_id, action, Vec::new()).await }
-        },
-    );
-    Effect::new(move |_| match answer.value().get() {
-        Some(Err(e)) => error.set(Some(e.to_string())),
-        Some(Ok(())) => error.set(None),
-        None => {}
-    });
-    let submit = move |action: ElicitationAction| {
-        let (id, request_id) = (conversation_id.clone(), request_id.clone());
-        move |_| {
-            answer.dispatch((id.clone(), request_id.clone(), action));
-        }
-    };
     let shown = match host_split(&url, &host) {
         Some((scheme, host, rest)) => view! {
             {scheme.to_owned()}
@@ -93,34 +75,12 @@ pub fn UrlElicitation(
                 "Check the highlighted site. Open the link, complete the step there, then choose Accept. "
                 "Decline if you do not want to; Cancel to stop the tool."
             </p>
-            {move || error.get().map(|e| view! { <p class="error" role="alert" data-testid="url-elicitation-error">{e}</p> })}
-            <div class="decision">
-                <button
-                    type="button"
-                    class="primary"
-                    data-testid="url-elicitation-accept"
-                    disabled=move || answer.pending().get()
-                    on:click=submit(ElicitationAction::Accept)
-                >
-                    "Accept"
-                </button>
-                <button
-                    type="button"
-                    data-testid="url-elicitation-decline"
-                    disabled=move || answer.pending().get()
-                    on:click=submit(ElicitationAction::Decline)
-                >
-                    "Decline"
-                </button>
-                <button
-                    type="button"
-                    data-testid="url-elicitation-cancel"
-                    disabled=move || answer.pending().get()
-                    on:click=submit(ElicitationAction::Cancel)
-                >
-                    "Cancel"
-                </button>
-            </div>
+            <AnswerRow
+                conversation_id
+                request_id
+                prefix="url-elicitation"
+                accepted=Callback::new(|()| Vec::new())
+            />
         </section>
     }
 }

@@ -100,6 +100,63 @@ pub fn secs<'de, D: Deserializer<'de>>(deserializer: D) -> Result<std::time::Dur
     u64::deserialize(deserializer).map(std::time::Duration::from_secs)
 }
 
+/// Text the environment may have typed as a number or boolean (figment reads `12345` as a number),
+/// taken as written: use with `#[serde(default, deserialize_with = "service_kit::config::optional_text")]`.
+pub fn optional_text<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    struct Scalar;
+    impl serde::de::Visitor<'_> for Scalar {
+        type Value = String;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<String, E> {
+            Ok(v.to_owned())
+        }
+        fn visit_string<E: serde::de::Error>(self, v: String) -> Result<String, E> {
+            Ok(v)
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+    }
+    deserializer.deserialize_any(Scalar).map(Some)
+}
+
+/// A value parsed with its `FromStr` (enums written as words): use with
+/// `#[serde(deserialize_with = "service_kit::config::parsed")]`.
+pub fn parsed<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: FromStr,
+    T::Err: Display,
+{
+    let text = optional_text(deserializer)?.unwrap_or_default();
+    text.parse().map_err(serde::de::Error::custom)
+}
+
+/// Like [`parsed`] for an optional field (pair it with `#[serde(default)]`).
+pub fn optional_parsed<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: FromStr,
+    T::Err: Display,
+{
+    optional_text(deserializer)?
+        .map(|text| text.parse().map_err(serde::de::Error::custom))
+        .transpose()
+}
+
 #[cfg(test)]
 // `figment::Jail` closures return `figment::Error`, which is large; that is its API, not ours.
 #[allow(clippy::result_large_err)]

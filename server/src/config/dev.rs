@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use agent::mcp::Protocol;
 use mcp_tools::config::OboGrant;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 /// The dev stack's in-process mcp-tools.
 #[derive(Debug, Clone, Deserialize)]
@@ -18,7 +18,7 @@ pub struct DevMcpConfig {
     pub protocol: Protocol,
     /// How it exchanges its callers' tokens for Graph tokens at the dev IdP (`APP_DEV_MCP__OBO_GRANT`):
     /// `entra-obo` (default, Entra's on-behalf-of) or `token-exchange` (RFC 8693).
-    #[serde(deserialize_with = "from_text")]
+    #[serde(deserialize_with = "service_kit::config::parsed")]
     pub obo_grant: OboGrant,
 }
 
@@ -30,10 +30,4 @@ impl Default for DevMcpConfig {
             obo_grant: OboGrant::EntraObo,
         }
     }
-}
-
-fn from_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<OboGrant, D::Error> {
-    String::deserialize(deserializer)?
-        .parse()
-        .map_err(serde::de::Error::custom)
 }

@@ -1,0 +1,74 @@
+//! The answer row every elicitation ends with: the error line of a refused answer, then Accept, Decline
+//! and Cancel. A form and a URL request differ only in what Accept sends (a form's values; nothing).
+
+use leptos::prelude::*;
+
+use super::{ElicitationAction, answer_elicitation};
+
+#[component]
+pub fn AnswerRow(
+    conversation_id: String,
+    request_id: String,
+    /// Test-id prefix of the row's parts: `elicitation` (forms) or `url-elicitation`.
+    prefix: &'static str,
+    /// What Accept sends.
+    accepted: Callback<(), Vec<(String, String)>>,
+) -> impl IntoView {
+    let error = RwSignal::new(None::<String>);
+    let answer = Action::new(
+        move |(id, request_id, action, values): &(
+            String,
+            String,
+            ElicitationAction,
+            Vec<(String, String)>,
+        )| {
+            let (id, request_id, action, values) =
+                (id.clone(), request_id.clone(), *action, values.clone());
+            async move { answer_elicitation(id, request_id, action, values).await }
+        },
+    );
+    Effect::new(move |_| match answer.value().get() {
+        Some(Err(e)) => error.set(Some(e.to_string())),
+        Some(Ok(())) => error.set(None),
+        None => {}
+    });
+    let button = move |action: ElicitationAction, label: &'static str, primary: bool| {
+        let (id, request_id) = (conversation_id.clone(), request_id.clone());
+        let test_id = format!("{prefix}-{}", label.to_lowercase());
+        view! {
+            <button
+                type="button"
+                class=primary.then_some("primary")
+                data-testid=test_id
+                disabled=move || answer.pending().get()
+                on:click=move |_| {
+                    let sent = match action {
+                        ElicitationAction::Accept => accepted.run(()),
+                        _ => Vec::new(),
+                    };
+                    answer.dispatch((id.clone(), request_id.clone(), action, sent));
+                }
+            >
+                {label}
+            </button>
+        }
+    };
+    view! {
+        {move || {
+            error
+                .get()
+                .map(|e| {
+                    view! {
+                        <p class="error" role="alert" data-testid=format!("{prefix}-error")>
+                            {e}
+                        </p>
+                    }
+                })
+        }}
+        <div class="decision">
+            {button(ElicitationAction::Accept, "Accept", true)}
+            {button(ElicitationAction::Decline, "Decline", false)}
+            {button(ElicitationAction::Cancel, "Cancel", false)}
+        </div>
+    }
+}
