@@ -84,7 +84,12 @@ fn server_card(server: ServerTools) -> impl IntoView {
     };
     view! {
         <article class="card server" data-testid="mcp-server">
-            <h2>{server.name}</h2>
+            <h2>
+                {server.title.unwrap_or_else(|| server.name.clone())} " "
+                <code class="server-name" data-testid="server-name" title="short name">
+                    {server.name}
+                </code>
+            </h2>
             <p class="muted">{server.url}</p>
             {body}
         </article>

@@ -21,7 +21,10 @@ pub struct ToolInfo {
 /// One configured MCP server and what listing its tools gave.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServerTools {
+    /// The configured short name (how the console and the model address it).
     pub name: String,
+    /// What the server calls itself (`serverInfo`), when it could be reached.
+    pub title: Option<String>,
     pub url: String,
     /// The tools, or a message saying why they could not be listed.
     pub tools: Result<Vec<ToolInfo>, String>,

@@ -23,6 +23,9 @@ test.describe('sign-in', () => {
     await app.waitForHydration();
     await expect(app.userName).toHaveText('Alice Smith');
     await expect(tools.servers).toHaveCount(1);
+    // The server's own title, with the short name the console and the model address it by beside it.
+    await expect(tools.servers.first().getByRole('heading', { level: 2 })).toContainText('Portcullis tools');
+    await expect(tools.servers.first().getByTestId('server-name')).toHaveText('tools');
     for (const tool of ['get_random_number', 'get_current_date', 'get_weather', 'add_note', 'list_notes', 'delete_note']) {
       await expect(tools.toolNames.filter({ hasText: new RegExp(`^${tool}$`) })).toHaveCount(1);
     }

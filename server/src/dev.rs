@@ -80,7 +80,9 @@ async fn start_mcp_tools(
     )
     .await?;
     Ok(ServerSpec {
-        name: "Portcullis tools (dev)".to_owned(),
+        // The short name the console uses too (`portcullis-console call tools …`); the title people
+        // see comes from the server's own `serverInfo`.
+        name: "tools".to_owned(),
         url,
         scope: dev_stack::mcp::SCOPE.to_owned(),
         protocol: config.dev_mcp.protocol,

@@ -4,8 +4,9 @@
 //! - [`config`]: the typed configuration (`APP_` environment variables, `__` nesting), parsed once.
 //! - [`auth`]: OIDC sign-in, the server-side session's user, and the encrypted token cache.
 //! - [`sessions`]: the session store (SQLite, or PostgreSQL by configuration).
-//! - [`chat`]: the web front-end of the `agent` crate's loop: the SQL conversation store, the live-update
-//!   hub, the UI's server functions (ownership checks, then the agent), projections to display data.
+//! - [`chat`]: the web front-end of the `agent` crate's loop over the `chat_store` crate's SQL
+//!   conversation store: the live-update hub, the UI's server functions (ownership checks, then the
+//!   agent), projections to display data.
 //! - [`mcp`]: the configured MCP servers (the agent's directory) as the Tools page lists them.
 //! - `dev` (`dev-stack` feature only): starts the development stand-ins of the `dev_stack` crate
 //!   (identity provider, model, in-process mcp-tools) for what configuration leaves unset. Without

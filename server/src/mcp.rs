@@ -38,13 +38,17 @@ impl ToolsPage {
         index: usize,
         spec: &ServerSpec,
     ) -> Result<ServerTools, ListError> {
-        let tools = match self.0.list_tools(user, index).await {
-            Ok(tools) => Ok(tools.into_iter().map(tool_info).collect()),
+        let (title, tools) = match self.0.describe(user, index).await {
+            Ok(described) => (
+                described.title,
+                Ok(described.tools.into_iter().map(tool_info).collect()),
+            ),
             Err(McpError::SignInRequired) => return Err(ListError::SignInRequired),
-            Err(McpError::Failed(message)) => Err(message),
+            Err(McpError::Failed(message)) => (None, Err(message)),
         };
         Ok(ServerTools {
             name: spec.name.clone(),
+            title,
             url: spec.url.to_string(),
             tools,
         })

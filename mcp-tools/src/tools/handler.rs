@@ -77,10 +77,10 @@ impl ServerHandler for Tools {
                 .enable_prompts()
                 .build(),
         )
-        .with_server_info(Implementation::new(
-            "portcullis-mcp-tools",
-            env!("CARGO_PKG_VERSION"),
-        ))
+        .with_server_info(
+            Implementation::new("portcullis-mcp-tools", env!("CARGO_PKG_VERSION"))
+                .with_title("Portcullis tools"),
+        )
         .with_instructions(if self.shared.graph.is_some() {
             "Tools act for the signed-in user only. delete_note asks the user to confirm through \
              elicitation. get_my_profile and list_my_events read Microsoft Graph with a token \

@@ -13,7 +13,7 @@ use crate::{
     AgentError,
     domain::{
         ApprovalMode, ArgsHash, Call, CallId, CallStatus, Conversation, ConversationId, DecidedBy,
-        Decision, Finish, Role,
+        Decision, ElicitationStatus, Finish, Role,
     },
     journal::Journal,
     mcp::McpDirectory,
@@ -93,6 +93,83 @@ impl Agent {
         }
     }
 
+    /// As [`Self::run_until_idle`], but the turn ends when `cancel` completes first (a console's
+    /// Ctrl-C): the loop stops where it is, and nothing is left half-open — a call waiting for a
+    /// decision is declined, an approved one that had not started fails without being called, one that
+    /// was running fails saying its outcome is unknown (it is never re-run), open requests for input are
+    /// cancelled, and a notice says the turn was stopped. `true` when it was cancelled.
+    pub async fn run_until_idle_or(
+        &self,
+        id: &ConversationId,
+        cancel: impl Future<Output = ()>,
+    ) -> bool {
+        if !self.claim(id) {
+            return false;
+        }
+        let cancelled = tokio::select! {
+            () = self.run_claimed(id) => false,
+            () = cancel => true,
+        };
+        if cancelled {
+            lock(&self.running).remove(id);
+            self.journal.tell(id, Change::Streaming(None));
+            if let Err(error) = self.abandon(id).await {
+                tracing::error!(conversation = %id, error = format!("{error:#}"), "closing a cancelled turn failed");
+            }
+            self.journal.tell(id, Change::Settled);
+        }
+        cancelled
+    }
+
+    /// Closes what a cancelled turn left open.
+    async fn abandon(&self, id: &ConversationId) -> anyhow::Result<()> {
+        let transcript = self.journal.store().transcript(id).await?;
+        for call in transcript.calls.iter().filter(|c| !c.status.is_final()) {
+            let finish = match call.status {
+                CallStatus::Pending => {
+                    self.journal
+                        .decide(
+                            id,
+                            &call.id,
+                            &call.args_hash,
+                            CallStatus::Declined,
+                            DecidedBy::User,
+                        )
+                        .await?;
+                    Finish {
+                        status: CallStatus::Declined,
+                        text: "Cancelled by the user before it was decided; it was not called."
+                            .to_owned(),
+                        structured: None,
+                        is_error: false,
+                    }
+                }
+                CallStatus::Running => Finish::failed(
+                    "Cancelled by the user while it ran; it may or may not have taken effect.",
+                ),
+                _ => Finish::failed("Cancelled by the user; it was not called."),
+            };
+            self.journal.finish_call(id, &call.id, &finish).await?;
+        }
+        for request in transcript
+            .elicitations
+            .iter()
+            .filter(|e| e.status == ElicitationStatus::Pending)
+        {
+            self.journal
+                .close_elicitation(id, &request.id, ElicitationStatus::Cancelled, None)
+                .await?;
+        }
+        self.journal
+            .add_message(
+                id,
+                Role::Notice,
+                "Stopped: you cancelled this turn. Send a message to continue.",
+            )
+            .await?;
+        Ok(())
+    }
+
     /// `true`: the caller runs the loop; `false`: the running loop will look again.
     fn claim(&self, id: &ConversationId) -> bool {
         let mut running = lock(&self.running);
@@ -147,6 +224,18 @@ impl Agent {
         self.accept_message(conversation, text).await?;
         self.run_until_idle(&conversation.id).await;
         Ok(())
+    }
+
+    /// As [`Self::send_and_wait`], but `cancel` ends the turn (see [`Self::run_until_idle_or`]);
+    /// `Ok(true)` when it was cancelled.
+    pub async fn send_and_wait_or(
+        &self,
+        conversation: &Conversation,
+        text: &str,
+        cancel: impl Future<Output = ()>,
+    ) -> Result<bool, AgentError> {
+        self.accept_message(conversation, text).await?;
+        Ok(self.run_until_idle_or(&conversation.id, cancel).await)
     }
 
     async fn accept_message(

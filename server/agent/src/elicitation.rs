@@ -68,6 +68,22 @@ impl ClientHandler for Bridge {
 }
 
 impl Bridge {
+    /// The handler of one call outside the loop (a console's single `call`): requests reach `asker`
+    /// about `call` of `conversation`, which need not be stored.
+    pub fn new(
+        asker: Arc<dyn Asker>,
+        conversation: Conversation,
+        call: Call,
+        client_name: &'static str,
+    ) -> Self {
+        Self {
+            asker,
+            conversation,
+            call,
+            client_name,
+        }
+    }
+
     async fn ask(&self, request: ElicitRequestParams) -> ElicitResult {
         use rmcp::model::ElicitationAction as Action;
         let (message, kind) = match request {

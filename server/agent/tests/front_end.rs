@@ -255,6 +255,8 @@ impl ChatModel for ScriptedModel {
 #[derive(Default)]
 struct Prompt {
     asked: Mutex<Vec<String>>,
+    /// Never answers approvals (a user who walked away, until Ctrl-C).
+    stall: std::sync::atomic::AtomicBool,
     elicited: Mutex<Vec<(String, ElicitationKind)>>,
 }
 
@@ -262,6 +264,9 @@ struct Prompt {
 impl Asker for Prompt {
     async fn approve(&self, _: &Conversation, call: &Call) -> Option<Decision> {
         self.asked.lock().unwrap().push(call.tool.clone());
+        if self.stall.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
         Some(if call.tool == "echo" {
             Decision::Approve
         } else {
@@ -482,4 +487,63 @@ async fn structured_results_are_kept_with_the_call_and_the_model_reads_the_text(
         .await
         .unwrap();
     assert_eq!(console.calls(&conversation.id).await[1].structured, None);
+}
+
+#[tokio::test]
+async fn a_cancelled_turn_declines_what_waits_and_the_next_message_runs() {
+    let console = console().await;
+    console.prompt.stall.store(true, Ordering::SeqCst);
+    let conversation = console.conversation(ApprovalMode::Manual).await;
+    console
+        .agent
+        .journal()
+        .add_message(&conversation.id, Role::User, "now erase the report")
+        .await
+        .unwrap();
+    // Ctrl-C once the prompt is on the screen.
+    let asked = async {
+        while console.prompt.asked.lock().unwrap().is_empty() {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    };
+    let cancelled = console
+        .agent
+        .run_until_idle_or(&conversation.id, asked)
+        .await;
+    assert!(cancelled);
+    assert!(!console.agent.is_running(&conversation.id));
+    let calls = console.calls(&conversation.id).await;
+    assert_eq!(calls[0].status, CallStatus::Declined);
+    assert_eq!(calls[0].decided_by, Some(DecidedBy::User));
+    assert!(calls[0].result.as_deref().unwrap().contains("Cancelled"));
+    assert_eq!(console.served.load(Ordering::SeqCst), 0, "never called");
+    let transcript = console.store.transcript(&conversation.id).await.unwrap();
+    let last = transcript.messages.last().unwrap();
+    assert_eq!(last.role, Role::Notice);
+    assert!(last.content.starts_with("Stopped"), "{}", last.content);
+
+    // Nothing is left pending: the next message is accepted and runs.
+    console.prompt.stall.store(false, Ordering::SeqCst);
+    let conversation = console
+        .store
+        .conversation(&conversation.id)
+        .await
+        .unwrap()
+        .unwrap();
+    console
+        .agent
+        .send_and_wait(&conversation, "please echo hi")
+        .await
+        .unwrap();
+    assert_eq!(
+        console.calls(&conversation.id).await[1].status,
+        CallStatus::Done
+    );
+
+    // A turn that finishes first is not cancelled.
+    let finished = console
+        .agent
+        .run_until_idle_or(&conversation.id, std::future::pending())
+        .await;
+    assert!(!finished);
 }

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use agent::domain::ApprovalMode;
 use clap::{Parser, Subcommand};
 
 use crate::exit::EXIT_CODES_HELP;
@@ -30,6 +31,8 @@ Examples:
   portcullis-console login
   portcullis-console login --device        (over SSH: a code to enter on another device)
   portcullis-console tools
+  portcullis-console chat                   (then: add a note: buy milk)
+  portcullis-console chat --resume --mode auto
   portcullis-console call tools get_random_number min=1 max=6
   portcullis-console call tools add_note text='buy milk' --yes --json
   portcullis-console logout
@@ -39,6 +42,15 @@ Approval:
   will be sent, and asks `approve? [y]es / [n]o` on the terminal (end of input is a no). `--yes` approves
   that one call without asking, destructive tools included: you typed the exact call. (The chat's
   \"always for this tool\" is never offered for destructive tools.)
+
+Chat:
+  Every call the model proposes shows the server, the tool, its kind and the arguments, and asks
+  `approve? [y]es / [n]o / [a]lways for this tool in this conversation` (always: read-only tools only).
+  A server's request for input (a form) is asked field by field, typed and checked by its schema, then
+  sent, declined or cancelled; a request to open a page shows the whole address and its host first.
+  Ctrl-C stops the current turn (a call waiting for you is declined; one that was running is reported
+  as possibly done), not the program. /mode, /new, /help, /quit inside the chat.
+  `call` answers a server's requests for input the same way.
 
 Arguments:
   key=value, typed by the tool's input schema (integer, number, boolean; arrays and objects as JSON;
@@ -59,6 +71,13 @@ Configuration (environment, same names as the web app; or the config file with t
   APP_CONSOLE__KEY_STORE           auto (default: OS keyring when it works, else a key file), keyring, file
   APP_CONSOLE__SIGN_IN_TIMEOUT_SECS  longest wait for the browser (default 300)
   APP_CONSOLE__DEVICE              true: sign in with the device flow, as --device (default false)
+  APP_MODEL__PROVIDER, APP_MODEL__BASE_URL, APP_MODEL__API_KEY, APP_MODEL__MODEL,
+  APP_MODEL__DEPLOYMENT, APP_MODEL__API_VERSION
+                                   the chat's model, as the web app's (openai, azure, compatible:
+                                   Ollama, vLLM…); unset: the dev stack's development model at
+                                   http://127.0.0.1:3500/v1
+  APP_AGENT__STEP_LIMIT, APP_AGENT__SYSTEM_PROMPT, APP_AGENT__TOOL_TIMEOUT_SECS
+                                   the chat loop, as the web app's
   PORTCULLIS_CONSOLE_HOME          the console's folder (default: <user config dir>/portcullis-console)
   RUST_LOG                         log filter for stderr (default warn); tokens are never logged
 
@@ -66,6 +85,7 @@ Files (in the console's folder):
   config.toml   optional configuration
   tokens.bin    the token cache: per issuer, user and resource; ChaCha20-Poly1305, mode 0600
   tokens.key    the cache's key when no OS keyring is used (mode 0600)
+  conversations.db  the chat's conversations, approvals and audit records (SQLite, mode 0600)
 ";
 
 /// `portcullis-console`.
@@ -110,6 +130,17 @@ pub enum Command {
         /// Only this server.
         server: Option<String>,
     },
+    /// Chat with the agent: it proposes tool calls, you approve them (y / n / a); servers' requests for
+    /// input become prompts. Conversations are kept in the console's folder.
+    Chat {
+        /// Continue the newest conversation (its history is shown first).
+        #[arg(long)]
+        resume: bool,
+        /// How tool calls are approved: manual (every call asks; the default), auto (only destructive
+        /// tools ask) or elicitation (calls run; servers' requests for input still ask).
+        #[arg(long, value_name = "MODE", value_parser = parse_mode)]
+        mode: Option<ApprovalMode>,
+    },
     /// Call one tool after your approval, and print its result.
     Call {
         /// The server's short name (as configured, e.g. `tools`).
@@ -123,6 +154,11 @@ pub enum Command {
         #[arg(long, short = 'y')]
         yes: bool,
     },
+}
+
+fn parse_mode(text: &str) -> Result<ApprovalMode, String> {
+    text.parse()
+        .map_err(|_| format!("{text:?}: expected manual, auto or elicitation"))
 }
 
 #[cfg(test)]

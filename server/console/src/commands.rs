@@ -3,17 +3,29 @@
 
 use std::{io::Write, sync::Arc};
 
-use agent::mcp::{CatalogTool, McpDirectory, result_text};
+use agent::{
+    domain::{
+        ApprovalMode, ArgsHash, Call, CallId, CallStatus, Conversation, ConversationId, DecidedBy,
+        MessageId,
+    },
+    elicitation::Bridge,
+    mcp::{CatalogTool, McpDirectory, result_text},
+};
 use rmcp::model::Tool;
 use serde_json::{Value, json};
 
 use crate::{
     args,
     cache::TokenCache,
+    chat::{
+        CLIENT_NAME,
+        asker::{Output as AskerOutput, TerminalAsker},
+    },
     config::{Config, Home},
     exit::{Exit, Failure},
     prompt::{self, Approval, ApprovalRequest},
     session::{Server, Session, console_user},
+    terminal::{Input, Stream},
 };
 
 /// Output settings shared by the commands.
@@ -223,6 +235,8 @@ pub async fn call(
     let tool = CatalogTool::new(0, &server.spec.name, false, tool);
     let arguments = args::parse(request.arguments, &tool.parameters)
         .map_err(|e| Failure::usage(format!("{}: {e}", tool.tool)))?;
+    // One reader of the terminal for the approval and any request for input during the call.
+    let input = Arc::new(tokio::sync::Mutex::new(Input::stdin()));
     if !request.yes {
         let approval = ApprovalRequest {
             server: server.spec.name.clone(),
@@ -232,25 +246,23 @@ pub async fn call(
             destructive: tool.destructive,
             arguments: arguments.clone(),
         };
-        let answer = tokio::task::spawn_blocking(move || {
-            prompt::approve(
-                &mut std::io::stdin().lock(),
-                &mut std::io::stderr(),
-                &approval,
-                false,
-            )
-        })
-        .await
-        .map_err(|e| Failure::Other(e.into()))?
-        .map_err(|e| Failure::Other(e.into()))?;
+        let mut input = input.lock().await;
+        let answer = prompt::approve(
+            &mut input,
+            &mut |text: &str| Stream::Stderr.write(text),
+            &approval,
+            false,
+        )
+        .await;
         if answer != Approval::Yes {
             return Err(Failure::Declined);
         }
     }
     let user = console_user();
+    let bridge = elicitation_bridge(&session, &server, &tool, &arguments, input, config);
     let result = session
         .signed_in(&server, &mut std::io::stderr(), || {
-            directory.call(&user, &tool, arguments.clone(), ())
+            directory.call(&user, &tool, arguments.clone(), bridge.clone())
         })
         .await?;
     let failed = result.is_error == Some(true);
@@ -264,4 +276,51 @@ pub async fn call(
     } else {
         Exit::Success
     })
+}
+
+/// The MCP client handler of a single `call`: a server's requests for input are asked at the terminal
+/// (on stderr), as in the chat, about this call.
+fn elicitation_bridge(
+    session: &Session,
+    server: &Server,
+    tool: &CatalogTool,
+    arguments: &serde_json::Map<String, Value>,
+    input: Arc<tokio::sync::Mutex<Input>>,
+    config: &Config,
+) -> Bridge {
+    let asker = TerminalAsker {
+        input,
+        output: AskerOutput::Direct(Stream::Stderr),
+        servers: session.specs(),
+        journal: None,
+        open_browser: config.console.open_browser,
+    };
+    let text = Value::Object(arguments.clone()).to_string();
+    // Not stored anywhere: the asker only shows the server and the tool.
+    let conversation = Conversation {
+        id: ConversationId::random(),
+        user: console_user(),
+        title: String::new(),
+        mode: ApprovalMode::Manual,
+        always_allow: Vec::new(),
+        updated_at: 0,
+    };
+    let call = Call {
+        id: CallId::random(),
+        message_id: MessageId::random(),
+        model_call_id: String::new(),
+        function_name: tool.tool.clone(),
+        server: server.spec.name.clone(),
+        tool: tool.tool.clone(),
+        args_hash: ArgsHash::of(&text),
+        arguments: text,
+        read_only: tool.read_only,
+        destructive: tool.destructive,
+        status: CallStatus::Running,
+        decided_by: Some(DecidedBy::User),
+        result: None,
+        structured: None,
+        is_error: false,
+    };
+    Bridge::new(Arc::new(asker), conversation, call, CLIENT_NAME)
 }

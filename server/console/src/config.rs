@@ -14,7 +14,10 @@ use std::{
     time::Duration,
 };
 
-use agent::mcp::{ServerSpec, SpecError};
+use agent::{
+    mcp::{ServerSpec, SpecError},
+    settings::{AgentSettings, ModelSettings},
+};
 use figment::{Figment, providers::Serialized};
 use serde::Deserialize;
 use service_kit::config::{ConfigError, env, extract, optional_comma_list, secs};
@@ -26,6 +29,10 @@ const PREFIX: &str = "APP_";
 
 /// The dev stack's mcp-tools, what `make run` starts: the server list when none is configured.
 pub const DEFAULT_SERVER: &str = "tools=http://127.0.0.1:8081/mcp api://portcullis-mcp/mcp:tools";
+
+/// The development model `make run` starts (`APP_DEV_MODEL__BIND`'s default): the chat's model when
+/// none is configured.
+pub const DEV_MODEL_URL: &str = "http://127.0.0.1:3500/v1";
 
 /// The console's configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -41,6 +48,13 @@ pub struct Config {
     /// `APP_CONSOLE__*`.
     #[serde(default)]
     pub console: ConsoleSection,
+    /// The chat's model (`APP_MODEL__*`, as the web app's); nothing set: the dev stack's development
+    /// model at [`DEV_MODEL_URL`].
+    #[serde(default)]
+    pub model: ModelSettings,
+    /// The chat loop's limits and instructions (`APP_AGENT__*`, as the web app's).
+    #[serde(default)]
+    pub agent: AgentSettings,
 }
 
 /// Where users sign in.
@@ -291,6 +305,11 @@ impl Home {
 
     pub fn config_file(&self) -> PathBuf {
         self.0.join("config.toml")
+    }
+
+    /// The chat's conversations (SQLite, mode 0600).
+    pub fn conversations(&self) -> PathBuf {
+        self.0.join("conversations.db")
     }
 
     /// The encrypted token cache.

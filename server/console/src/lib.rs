@@ -1,8 +1,8 @@
 //! `portcullis-console`: a terminal client of Portcullis' MCP servers. It signs the user in as a public
 //! OAuth client (authorization code + PKCE S256, loopback redirect; or, with `--device`, the device
 //! authorization grant), keeps the tokens in an encrypted
-//! cache, and lists and calls tools through the agent core's MCP directory (the same code the web app
-//! uses), asking `approve? [y]es / [n]o` before every call.
+//! cache, lists and calls tools through the agent core's MCP directory (the same code the web app
+//! uses), asking `approve? [y]es / [n]o` before every call, and chats with the agent core's loop.
 //!
 //! Modules:
 //! - [`cli`]: the command line (clap derive); `--help` documents commands, configuration, files, exit
@@ -17,7 +17,10 @@
 //! - [`session`]: the configured servers resolved, sign-in on demand, and the agent core's
 //!   `TokenSource` over the cache (refresh before expiry).
 //! - [`args`]: `key=value` arguments typed by the tool's input schema.
+//! - [`terminal`]: the typed lines (one reader for every prompt) and the output streams.
 //! - [`prompt`]: the approval prompt.
+//! - [`elicit`]: servers' requests for input as prompts (forms field by field, links with their host).
+//! - [`chat`]: `chat`, the agent core with a SQLite store, a terminal asker and a streaming screen.
 //! - [`commands`]: `login`, `logout`, `tools`, `call`.
 //!
 //! Exit codes: see [`exit`] (0 success, 1 tool error, 2 usage, 3 sign-in, 4 unreachable, 5 declined,
@@ -26,12 +29,15 @@
 pub mod args;
 pub mod auth;
 pub mod cache;
+pub mod chat;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod elicit;
 pub mod exit;
 pub mod prompt;
 pub mod session;
+pub mod terminal;
 
 use std::{io::IsTerminal, process::ExitCode};
 
@@ -76,6 +82,16 @@ pub async fn run(cli: Cli) -> Result<Exit, Failure> {
             commands::login(&config, home, server.as_deref(), output).await
         }
         Command::Logout => commands::logout(&config, &home, output),
+        Command::Chat { resume, mode } => {
+            if cli.json {
+                return Err(Failure::usage("chat is interactive: --json does not apply"));
+            }
+            let options = chat::ChatOptions {
+                resume: *resume,
+                mode: *mode,
+            };
+            chat::chat(&config, home, options).await
+        }
         Command::Tools { server } => {
             commands::tools(&config, home, server.as_deref(), output).await
         }

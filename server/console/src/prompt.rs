@@ -3,9 +3,9 @@
 //! tool in this conversation) is offered only where the caller allows it, and never for a destructive
 //! tool. Prompts go to stderr, so `--json` output on stdout stays clean; end of input is a "no".
 
-use std::io::{self, BufRead, Write};
-
 use serde_json::{Map, Value};
+
+use crate::terminal::Input;
 
 /// A call to approve.
 #[derive(Debug, Clone)]
@@ -38,53 +38,64 @@ pub fn kind(read_only: bool, destructive: bool) -> &'static str {
     }
 }
 
-/// Shows the call and asks until the answer is one of the offered ones.
-pub fn approve(
-    input: &mut dyn BufRead,
-    out: &mut dyn Write,
-    request: &ApprovalRequest,
-    offer_always: bool,
-) -> io::Result<Approval> {
-    let offer_always = offer_always && !request.destructive;
+/// The call as shown before the question: server, tool and kind, the arguments pretty-printed.
+pub fn card(request: &ApprovalRequest) -> String {
     let arguments = serde_json::to_string_pretty(&Value::Object(request.arguments.clone()))
         .unwrap_or_else(|_| "{}".to_owned());
-    writeln!(
-        out,
-        "server:    {} ({})",
-        request.server, request.server_url
-    )?;
-    writeln!(
-        out,
-        "tool:      {} ({})",
+    let mut card = format!(
+        "server:    {} ({})\ntool:      {} ({})\narguments:\n",
+        request.server,
+        request.server_url,
         request.tool,
         kind(request.read_only, request.destructive)
-    )?;
-    writeln!(out, "arguments:")?;
+    );
     for line in arguments.lines() {
-        writeln!(out, "  {line}")?;
+        card.push_str("  ");
+        card.push_str(line);
+        card.push('\n');
     }
+    card
+}
+
+/// One typed answer, or `None` when it is not one of the offered ones.
+pub fn parse(answer: &str, offer_always: bool) -> Option<Approval> {
+    match answer.trim().to_ascii_lowercase().as_str() {
+        "y" | "yes" => Some(Approval::Yes),
+        "n" | "no" => Some(Approval::No),
+        "a" | "always" if offer_always => Some(Approval::Always),
+        _ => None,
+    }
+}
+
+/// Shows the call and asks until the answer is one of the offered ones; lines typed before the card
+/// was shown do not count; end of input is a "no".
+pub async fn approve(
+    input: &mut Input,
+    out: &mut (dyn FnMut(&str) + Send),
+    request: &ApprovalRequest,
+    offer_always: bool,
+) -> Approval {
+    let offer_always = offer_always && !request.destructive;
+    input.discard_typed_ahead();
+    out(&card(request));
     let question = if offer_always {
         "approve? [y]es / [n]o / [a]lways for this tool in this conversation "
     } else {
         "approve? [y]es / [n]o "
     };
     loop {
-        write!(out, "{question}")?;
-        out.flush()?;
-        let mut line = String::new();
-        if input.read_line(&mut line)? == 0 {
-            writeln!(out)?;
-            return Ok(Approval::No);
-        }
-        match line.trim().to_ascii_lowercase().as_str() {
-            "y" | "yes" => return Ok(Approval::Yes),
-            "n" | "no" => return Ok(Approval::No),
-            "a" | "always" if offer_always => return Ok(Approval::Always),
-            _ => writeln!(
-                out,
-                "Please answer {}.",
-                if offer_always { "y, n or a" } else { "y or n" }
-            )?,
+        out(question);
+        let Some(line) = input.line().await else {
+            out("\n");
+            return Approval::No;
+        };
+        match parse(&line, offer_always) {
+            Some(approval) => return approval,
+            None => out(if offer_always {
+                "Please answer y, n or a.\n"
+            } else {
+                "Please answer y or n.\n"
+            }),
         }
     }
 }
@@ -107,15 +118,18 @@ mod tests {
     }
 
     fn ask(answers: &str, destructive: bool, always: bool) -> (Approval, String) {
-        let mut out = Vec::new();
-        let approval = approve(
-            &mut answers.as_bytes(),
-            &mut out,
+        let mut input = Input::script(answers.lines());
+        let mut shown = String::new();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let approval = runtime.block_on(approve(
+            &mut input,
+            &mut |text: &str| shown.push_str(text),
             &request(destructive),
             always,
-        )
-        .unwrap();
-        (approval, String::from_utf8(out).unwrap())
+        ));
+        (approval, shown)
     }
 
     #[test]

@@ -272,6 +272,15 @@ impl Session {
         }))
     }
 
+    /// Who is signed in at the server's issuer, if anyone.
+    pub async fn identity(&self, server: &Server) -> Result<Option<Identity>, Failure> {
+        let mut state = self.state.lock().await;
+        let cache = self.cache(&mut state)?;
+        Ok(cache
+            .grant(&server.issuer)
+            .map(|grant| grant.identity.clone()))
+    }
+
     /// Signs the user in interactively for `server` (browser and loopback redirect, or the device flow
     /// when configured) and caches the grant.
     pub async fn sign_in(
@@ -343,10 +352,14 @@ impl Session {
                 metadata.issuer
             )));
         };
-        let client_id =
-            register::register(&self.http, endpoint, self.settings.redirect_uri.as_str())
-                .await
-                .map_err(|e| Failure::sign_in(e.to_string()))?;
+        let client_id = register::register(
+            &self.http,
+            endpoint,
+            self.settings.redirect_uri.as_str(),
+            metadata.device_authorization_endpoint.is_some(),
+        )
+        .await
+        .map_err(|e| Failure::sign_in(e.to_string()))?;
         let cache = self.cache(state)?;
         cache.register(&metadata.issuer, &client_id);
         cache.save()?;

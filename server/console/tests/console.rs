@@ -507,3 +507,63 @@ async fn device_sign_in_is_refused_where_the_provider_has_no_device_endpoint() {
     );
     assert!(screen.contains("device_authorization_endpoint"), "{screen}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_known_only_by_its_url_with_device_sign_in_and_dynamic_registration() {
+    let stack = Stack::start().await;
+    // Another MCP server on a port of its own, under a name the console has never heard of: nothing
+    // configured but `partner=<url>` — no authority, no client id, no scope.
+    let data = tempfile::tempdir().expect("a folder");
+    let partner = dev_stack::mcp::start(
+        "127.0.0.1:0".parse().unwrap(),
+        &stack.idp,
+        data.path(),
+        None,
+        std::future::pending(),
+    )
+    .await
+    .expect("the partner server serves");
+    let home = stack.home("partner");
+    let mut env = common::base_env(&home);
+    env.push(("APP_MCP_SERVERS".into(), format!("partner={partner}")));
+
+    // Over SSH: the device flow, with a client registered for it (RFC 7591 with the device grant).
+    let mut console = Console::spawn(
+        &[
+            "--device",
+            "call",
+            "partner",
+            "get_random_number",
+            "min=4",
+            "max=4",
+            "--yes",
+            "--json",
+        ],
+        &env,
+    );
+    let url = device_sign_in_as(&console, "alice").await;
+    assert!(
+        url.as_str()
+            .starts_with(&stack.idp.issuer().replace("/v2.0", "")),
+        "the server's authorization server, found through its metadata: {url}"
+    );
+    let (code, screen) = console.finish(WAIT).await;
+    assert_eq!(code, 0, "{screen}");
+    assert!(screen.contains("\"text\": \"4\""), "{screen}");
+    let cache = TokenCache::open(&Home::at(&home), KeyStoreChoice::File).expect("the cache opens");
+    let grant = cache.grant(&stack.idp.issuer()).expect("a grant");
+    assert!(
+        grant.client_id.starts_with("dyn-"),
+        "dynamically registered: {}",
+        grant.client_id
+    );
+    assert_eq!(grant.identity.name, "Alice Smith");
+
+    // The browser flow works with the same registration.
+    let mut console = Console::spawn(&["login"], &env);
+    let url = sign_in_as(&console, "alice").await;
+    let query: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+    assert_eq!(query["client_id"], grant.client_id);
+    let (code, screen) = console.finish(WAIT).await;
+    assert_eq!(code, 0, "{screen}");
+}

@@ -1,11 +1,11 @@
-//! The web front-end of the agent core: the SQL conversation store, the live-update hub, the UI's
-//! server functions, and the projections from the agent's records to the UI's display data. The loop,
-//! approval policy and elicitation live in the `agent` crate; the Server-Sent Events endpoint is in
-//! the web layer (`web::live`).
+//! The web front-end of the agent core: the live-update hub, the UI's server functions, and the
+//! projections from the agent's records to the UI's display data, over the SQL conversation store. The
+//! loop, approval policy and elicitation live in the `agent` crate; the store (conversations, messages,
+//! tool calls, elicitation requests and the audit log in SQL, the agent's `ConversationStore`) in the
+//! `chat_store` crate, which the console client shares; the Server-Sent Events endpoint is in the web
+//! layer (`web::live`).
 //!
 //! Rooms:
-//! - [`store`]: conversations, messages, tool calls, elicitation requests and the audit log in SQL
-//!   (the agent's `ConversationStore`).
 //! - [`hub`]: per-conversation live state (the agent's `Notifier`).
 //! - `backend`: the UI's `ChatBackend`: ownership checks, then the agent.
 //! - `project`: domain records → display data.
@@ -18,7 +18,6 @@
 mod backend;
 pub mod hub;
 mod project;
-pub mod store;
 mod tokens;
 
 use std::sync::Arc;
@@ -29,8 +28,9 @@ use agent::{
 };
 use anyhow::Context;
 use app::chat::ChatError;
+pub use chat_store::SqlStore;
 
-pub use self::{hub::Hub, store::SqlStore, tokens::CachedTokens};
+pub use self::{hub::Hub, tokens::CachedTokens};
 
 /// The chat service: one per process.
 pub struct Chat {

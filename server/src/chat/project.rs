@@ -10,8 +10,7 @@ use app::chat::{
     self as ui, ConversationSummary, ConversationView, ElicitationRequest, ElicitationView, Entry,
     FieldKind, FormField, ToolCallView, structured,
 };
-
-use super::store::{AuditRow, rfc3339};
+use chat_store::{AuditRow, rfc3339};
 
 /// A state from one side to the other by its text form.
 fn convert<T: std::str::FromStr + Default>(text: &str) -> T {

@@ -17,6 +17,14 @@ use secrecy::{ExposeSecret, SecretString};
 use super::{Catalog, CatalogTool, Protocol, ServerSpec, TokenError, TokenSource};
 use crate::domain::UserKey;
 
+/// A server as [`McpDirectory::describe`] found it.
+#[derive(Debug, Clone)]
+pub struct Described {
+    /// What the server calls itself, for people (its configured short name stays its address).
+    pub title: Option<String>,
+    pub tools: Vec<Tool>,
+}
+
 /// Why talking to an MCP server failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum McpError {
@@ -154,14 +162,27 @@ impl McpDirectory {
 
     /// One server's tools, listed now (the Tools page).
     pub async fn list_tools(&self, user: &UserKey, server: usize) -> Result<Vec<Tool>, McpError> {
+        Ok(self.describe(user, server).await?.tools)
+    }
+
+    /// The server's display title (from the `serverInfo` it announces: its title, else its name) and
+    /// its tools, as the user reaches them.
+    pub async fn describe(&self, user: &UserKey, server: usize) -> Result<Described, McpError> {
         let server = self.server(server)?;
         let client = self.connect_as(user, server, ()).await?;
+        let title = client
+            .peer_info()
+            .and_then(|info| info.server_info.clone())
+            .map(|info| info.title.unwrap_or(info.name));
         let tools = client
             .list_all_tools()
             .await
             .map_err(|e| McpError::Failed(format!("tools/list failed: {e}")));
         let _ = client.cancel().await;
-        tools
+        Ok(Described {
+            title,
+            tools: tools?,
+        })
     }
 
     fn server(&self, index: usize) -> Result<&ServerSpec, McpError> {

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use secrecy::SecretString;
 
 pub use catalog::{Catalog, CatalogTool, result_text, slug};
-pub use directory::{McpDirectory, McpError};
+pub use directory::{Described, McpDirectory, McpError};
 pub use spec::{Protocol, ServerSpec, SpecError};
 
 use crate::domain::UserKey;

@@ -20,17 +20,27 @@ struct Refused {
     error_description: Option<String>,
 }
 
-/// Registers the console with `redirect_uri` (no port) and returns its client id.
+/// The device authorization grant's type (RFC 8628 §3.4).
+pub const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+/// Registers the console with `redirect_uri` (no port) and returns its client id. `device`: the provider
+/// offers the device flow, so the registration asks for that grant too (the one registration then serves
+/// both `login` and `login --device`).
 pub async fn register(
     http: &reqwest::Client,
     endpoint: &Url,
     redirect_uri: &str,
+    device: bool,
 ) -> Result<String, DiscoveryError> {
+    let mut grant_types = vec!["authorization_code", "refresh_token"];
+    if device {
+        grant_types.push(DEVICE_GRANT);
+    }
     let request = serde_json::json!({
         "client_name": "Portcullis console",
         "application_type": "native",
         "redirect_uris": [redirect_uri],
-        "grant_types": ["authorization_code", "refresh_token"],
+        "grant_types": grant_types,
         "response_types": ["code"],
         "token_endpoint_auth_method": "none",
     });

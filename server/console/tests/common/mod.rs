@@ -32,6 +32,8 @@ pub const WAIT: Duration = Duration::from_secs(60);
 pub struct Stack {
     pub idp: DevIdp,
     pub mcp: Url,
+    /// The development model's `…/v1`.
+    pub model: Url,
     pub dir: tempfile::TempDir,
 }
 
@@ -63,7 +65,20 @@ impl Stack {
         )
         .await
         .expect("mcp-tools serves");
-        Self { idp, mcp, dir }
+        let model = dev_stack::model::start(
+            &dev_stack::ModelConfig {
+                bind: "127.0.0.1:0".parse().expect("an address"),
+            },
+            pending(),
+        )
+        .await
+        .expect("the development model serves");
+        Self {
+            idp,
+            mcp,
+            model,
+            dir,
+        }
     }
 
     /// A console folder of its own (the cache, the key file).
@@ -80,6 +95,7 @@ impl Stack {
         ));
         env.push(("APP_AUTH__AUTHORITY".into(), self.idp.issuer()));
         env.push(("APP_CONSOLE__CLIENT_ID".into(), CLIENT_ID.into()));
+        env.push(("APP_MODEL__BASE_URL".into(), self.model.to_string()));
         env
     }
 

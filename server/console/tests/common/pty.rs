@@ -18,6 +18,8 @@ pub struct Console {
     child: Child,
     input: File,
     screen: Arc<Mutex<Vec<u8>>>,
+    /// How much of the screen [`Console::expect_next`] has read past.
+    cursor: usize,
 }
 
 impl Console {
@@ -87,6 +89,7 @@ impl Console {
             child,
             input,
             screen,
+            cursor: 0,
         }
     }
 
@@ -109,6 +112,39 @@ impl Console {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Waits until the screen shows `needle` after what earlier calls read; returns the screen from
+    /// there up to and including it, and reads past it.
+    pub async fn expect_next(&mut self, needle: &str, timeout: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            {
+                let screen = self.screen.lock().unwrap();
+                let unread = &screen[self.cursor.min(screen.len())..];
+                if let Some(at) = unread
+                    .windows(needle.len())
+                    .position(|w| w == needle.as_bytes())
+                {
+                    let seen = String::from_utf8_lossy(&unread[..at + needle.len()]).into_owned();
+                    self.cursor += at + needle.len();
+                    return seen;
+                }
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "waited {timeout:?} for {needle:?}; the screen shows:\n{}",
+                self.screen()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Presses Ctrl-C (the terminal sends SIGINT to the console).
+    pub fn interrupt(&mut self) {
+        self.input
+            .write_all(&[3])
+            .expect("typing into the terminal");
     }
 
     /// Types `line` and Enter.

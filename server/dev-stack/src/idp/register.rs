@@ -1,5 +1,6 @@
-//! RFC 7591 dynamic registration, for public clients only (MCP Inspector, SDK OAuth clients): https or
-//! loopback http redirect URIs, the code and refresh grants, no secret.
+//! RFC 7591 dynamic registration, for public clients only (MCP Inspector, SDK OAuth clients, the
+//! console): https or loopback http redirect URIs, the code and refresh grants and the device grant
+//! (RFC 8628), no secret.
 
 use std::sync::Arc;
 
@@ -32,7 +33,7 @@ struct Registered {
     client_name: String,
     redirect_uris: Vec<String>,
     token_endpoint_auth_method: &'static str,
-    grant_types: [&'static str; 2],
+    grant_types: Vec<&'static str>,
     response_types: [&'static str; 1],
 }
 
@@ -66,6 +67,13 @@ fn acceptable_redirect(uri: &str) -> bool {
     }
 }
 
+/// The grants a registered public client may ask for.
+const GRANT_TYPES: [&str; 3] = [
+    "authorization_code",
+    "refresh_token",
+    "urn:ietf:params:oauth:grant-type:device_code",
+];
+
 /// The request's problem, if any: `(error code, description)`.
 fn check(request: &RegistrationRequest) -> Option<(&'static str, String)> {
     const METADATA: &str = "invalid_client_metadata";
@@ -92,13 +100,14 @@ fn check(request: &RegistrationRequest) -> Option<(&'static str, String)> {
             "only public clients (token_endpoint_auth_method=none) can register".into(),
         ));
     }
-    if request.grant_types.as_ref().is_some_and(|g| {
-        g.iter()
-            .any(|g| g != "authorization_code" && g != "refresh_token")
-    }) {
+    if request
+        .grant_types
+        .as_ref()
+        .is_some_and(|g| g.iter().any(|g| !GRANT_TYPES.contains(&g.as_str())))
+    {
         return Some((
             METADATA,
-            "grant_types may be authorization_code and refresh_token".into(),
+            format!("grant_types may be {}", GRANT_TYPES.join(", ")),
         ));
     }
     if request
@@ -149,7 +158,14 @@ pub async fn register(
         client_name: name,
         redirect_uris: request.redirect_uris,
         token_endpoint_auth_method: "none",
-        grant_types: ["authorization_code", "refresh_token"],
+        // What was asked for (RFC 7591 §3.2.1 returns the registered values), default the code flow.
+        grant_types: match &request.grant_types {
+            Some(asked) => GRANT_TYPES
+                .into_iter()
+                .filter(|g| asked.iter().any(|a| a == g))
+                .collect(),
+            None => vec!["authorization_code", "refresh_token"],
+        },
         response_types: ["code"],
     };
     (StatusCode::CREATED, Json(registered)).into_response()

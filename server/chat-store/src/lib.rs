@@ -1,11 +1,22 @@
-//! The web app's conversation store: conversations, messages, tool calls, elicitation requests and the
-//! audit log in SQL through sqlx's `Any` driver (SQLite by default, PostgreSQL by configuration). It
-//! implements the agent's [`ConversationStore`] port (writes in `write`), plus the reads only the web
-//! needs (lists, ownership, audit, recovery after a restart).
+//! The agent's conversation store in SQL, shared by the web app (`server`) and the console client
+//! (`console`, a local SQLite file): conversations, messages, tool calls, elicitation requests and the
+//! audit log through sqlx's `Any` driver (SQLite by default, PostgreSQL by configuration). It implements
+//! the agent's [`ConversationStore`](agent::ports::ConversationStore) port, plus the reads only a
+//! front-end needs (lists, ownership, audit, recovery after a restart).
 //!
-//! Every read that starts from something the browser names goes through [`SqlStore::owned`] with the
+//! Every read that starts from something a client (browser, command line) names goes through [`SqlStore::owned`] with the
 //! signed-in user's key first, so another user's ids behave exactly like unknown ones.
+//!
+//! Layout:
+//! - this file: [`SqlStore`] and its reads, [`now_ms`], [`rfc3339`].
+//! - `write`: the agent's `ConversationStore` port (reads by id, and every write).
+//! - `rows`: rows as sqlx reads them, turned into the agent's domain records; [`AuditRow`].
+//! - `database`: opening and migrating: [`connect`], [`migrate`], [`open_sqlite`]. The migrations are
+//!   `migrations/app` (SQLite) and `migrations/app_postgres`, one schema in two dialects; they include the
+//!   web app's token cache table (0001), which shares the database and the migration history.
+//! - `round_trip` (tests): the store on a real SQLite file, across migration 0003.
 
+mod database;
 #[cfg(test)]
 mod round_trip;
 mod rows;
@@ -27,14 +38,16 @@ pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// `ms` (Unix milliseconds) as RFC 3339 in UTC, to the second.
 pub fn rfc3339(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .unwrap_or_default()
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
+pub use self::database::{connect, migrate, open_sqlite};
 /// One audit record as stored.
-pub use rows::AuditRow;
+pub use self::rows::AuditRow;
 
 #[derive(Clone)]
 pub struct SqlStore {
@@ -200,59 +213,5 @@ impl SqlStore {
         .bind(user.as_str())
         .fetch_all(&self.pool)
         .await?)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::{collections::BTreeMap, path::Path};
-
-    /// The statements of a migration folder, comments dropped and the dialects' type names folded.
-    fn statements(folder: &str) -> BTreeMap<String, String> {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(folder);
-        std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|entry| {
-                let path = entry.unwrap().path();
-                let text = std::fs::read_to_string(&path).unwrap();
-                let sql: String = text
-                    .lines()
-                    .map(|line| line.split("--").next().unwrap_or_default())
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                let folded = sql
-                    .split_whitespace()
-                    .map(|word| match word {
-                        "BYTEA" | "BYTEA," => word.replace("BYTEA", "BLOB"),
-                        "BIGINT" | "BIGINT," => word.replace("BIGINT", "INTEGER"),
-                        _ => word.to_owned(),
-                    })
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                (
-                    path.file_name().unwrap().to_string_lossy().into_owned(),
-                    folded,
-                )
-            })
-            .collect()
-    }
-
-    /// The two migration sets are one schema in two dialects: applied migrations cannot be edited
-    /// (sqlx checks their checksums), so this test is what keeps them from drifting.
-    #[test]
-    fn sqlite_and_postgres_migrations_do_not_drift() {
-        let sqlite = statements("migrations/app");
-        let postgres = statements("migrations/app_postgres");
-        assert_eq!(
-            sqlite.keys().collect::<Vec<_>>(),
-            postgres.keys().collect::<Vec<_>>(),
-            "the same migration files on both"
-        );
-        for (file, statements) in &sqlite {
-            assert_eq!(
-                statements, &postgres[file],
-                "{file} differs beyond its dialect"
-            );
-        }
     }
 }
