@@ -68,6 +68,7 @@ async fn chat_with_approvals_a_form_ctrl_c_and_resume() {
         turn.contains("✗ tools get_random_number: Declined by the user."),
         "{turn}"
     );
+    assert!(turn.contains("declined by the user, so I did not run it"), "the model hears it:\n{turn}");
 
     // Destructive: approval (never "always"), then the server's confirmation form; decline keeps it.
     console.type_line(&format!("delete note {id}"));
@@ -207,4 +208,34 @@ async fn call_answers_a_servers_form_at_the_terminal() {
     let (code, screen) = console.finish(WAIT).await;
     assert_eq!(code, 0, "{screen}");
     assert!(screen.contains(&format!("Deleted note {id}.")), "{screen}");
+
+    // The older protocol generation (a server request on a session, not an input-required result):
+    // the same prompt; declining keeps the note.
+    let mut legacy = env.clone();
+    legacy.retain(|(key, _)| key != "APP_MCP_SERVERS");
+    legacy.push((
+        "APP_MCP_SERVERS".into(),
+        format!("tools={} {} protocol=legacy", stack.mcp, common::SCOPE),
+    ));
+    let mut console = Console::spawn(
+        &["call", "tools", "add_note", "text=kept by legacy", "--yes"],
+        &legacy,
+    );
+    let (code, screen) = console.finish(WAIT).await;
+    assert_eq!(code, 0, "{screen}");
+    let id = saved_id(&screen);
+    let mut console = Console::spawn(
+        &["call", "tools", "delete_note", &format!("id={id}"), "--yes"],
+        &legacy,
+    );
+    console
+        .expect_next("answer? [a]nswer / [d]ecline / [c]ancel ", WAIT)
+        .await;
+    console.type_line("d");
+    let (code, screen) = console.finish(WAIT).await;
+    assert_eq!(code, 0, "{screen}");
+    assert!(
+        screen.contains(&format!("The user declined: note {id} was not deleted.")),
+        "{screen}"
+    );
 }

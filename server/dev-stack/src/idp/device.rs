@@ -32,7 +32,7 @@ use super::{
     directory::{ScopeRequest, parse_scope},
     pages, random_token,
     store::{ClientRow, DeviceRow, DeviceStatus, NewDevice, now},
-    token::{Params, TokenError, authenticate, require},
+    token::{Params, TokenError, authenticate, require, split_form},
 };
 
 /// The verification page, under the tenant.
@@ -85,17 +85,19 @@ struct DeviceAuthorization {
 }
 
 /// POST `/{tenant}/oauth2/v2.0/devicecode`: `client_id` (public clients; confidential ones
-/// authenticate as at the token endpoint) and `scope`. Errors are RFC 6749 §5.2 JSON.
+/// authenticate as at the token endpoint), `scope`, and RFC 8707 `resource`s, checked as at the token
+/// endpoint. Errors are RFC 6749 §5.2 JSON.
 pub async fn device_authorization(
     State(inner): State<Arc<Inner>>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
-    Form(params): Form<Params>,
+    Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
     if tenant != inner.tenant_id {
         return TokenError::new("invalid_request", "unknown tenant").into_response();
     }
-    start(&inner, &headers, &params)
+    let (params, resources) = split_form(pairs);
+    start(&inner, &headers, &params, &resources)
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
@@ -104,6 +106,7 @@ async fn start(
     inner: &Inner,
     headers: &HeaderMap,
     params: &Params,
+    resources: &[String],
 ) -> Result<Response, TokenError> {
     let client = authenticate(inner, headers, params).await?;
     let scope = parse_scope(require(params, "scope")?, &inner.resources)
@@ -118,6 +121,7 @@ async fn start(
     if scope.oidc.is_empty() && scope.resource.is_none() {
         return Err(TokenError::new("invalid_scope", "no scope requested"));
     }
+    inner.check_target(resources, &scope)?;
     let device_code = random_token();
     let row = NewDevice {
         client_id: client.client_id.clone(),

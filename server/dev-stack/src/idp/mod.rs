@@ -5,6 +5,8 @@
 //!
 //! Modules:
 //! - `directory`: dev users, resources (APIs, Microsoft Graph among them) and the scope grammar.
+//! - `indicators`: RFC 8707 `resource` parameters checked against each resource's identifier URIs
+//!   (`invalid_target`, Entra's AADSTS9010010).
 //! - `store`: SQLite state under the data folder (keys, clients, codes, refresh tokens, consents).
 //! - `consent`: users' per-client consent to Graph scopes: seeds, checks, consent-page tickets.
 //! - `keys`: RS256 signing keys, JWKS, rotation.
@@ -29,6 +31,7 @@ mod consent;
 mod device;
 mod directory;
 mod discovery;
+mod indicators;
 mod endpoints;
 mod keys;
 mod pages;
@@ -50,6 +53,7 @@ use secrecy::{ExposeSecret, SecretString};
 use service_kit::{db::write_private, serve};
 use tokio::net::TcpListener;
 use tower_http::limit::RequestBodyLimitLayer;
+use url::Url;
 
 pub use directory::{DevUser, GRAPH_AUDIENCE, GRAPH_RESOURCE, GRAPH_SCOPES, Resource, stable_guid};
 use store::{ClientRow, ConsentRow, Store};
@@ -71,6 +75,8 @@ pub(crate) struct Inner {
     tenant_id: String,
     users: Vec<DevUser>,
     resources: Vec<Resource>,
+    /// Identifier URIs registered while running (the MCP servers' URLs), beyond each resource's own.
+    identifier_uris: indicators::IdentifierUris,
     access_token_lifetime: i64,
     refresh_token_lifetime: i64,
     /// RFC 8628: how long a device code lives, and the least seconds between polls.
@@ -98,6 +104,19 @@ impl Inner {
 
     fn user(&self, username: &str) -> Option<&DevUser> {
         self.users.iter().find(|u| u.username == username)
+    }
+
+    /// RFC 8707: every `resource` parameter of a request must identify the resource its scopes name.
+    pub(crate) fn check_target(
+        &self,
+        indicators: &[String],
+        request: &directory::ScopeRequest,
+    ) -> Result<(), indicators::InvalidTarget> {
+        let checked = self.identifier_uris.check(indicators, request);
+        if let Err(error) = &checked {
+            tracing::info!(error = %error, "dev IdP refused a resource parameter");
+        }
+        checked
     }
 
     /// Deletes every consent and restores the configured ones.
@@ -174,6 +193,7 @@ impl DevIdp {
             tenant_id: config.tenant_id.clone(),
             users,
             resources,
+            identifier_uris: indicators::IdentifierUris::default(),
             access_token_lifetime: i64::try_from(config.access_token_lifetime.as_secs())?,
             refresh_token_lifetime: i64::try_from(config.refresh_token_lifetime.as_secs())?,
             device_code_lifetime: i64::try_from(config.device_code_lifetime.as_secs())?,
@@ -290,6 +310,40 @@ impl DevIdp {
         }
         store.set_redirect_uris(client_id, &uris).await?;
         tracing::info!(client = %client_id, redirect_uri = %uri, "dev IdP mcp-tools redirect URI added");
+        Ok(())
+    }
+
+    /// Registers `uri` as one more identifier URI of the resource whose `aud` or App ID URI is `resource`
+    /// (Entra: the app registration's `identifierUris`), so an RFC 8707 `resource=uri` is accepted for
+    /// that resource's scopes; any other `resource` is refused with `invalid_target`. The dev stack's
+    /// MCP servers register their URL once bound, because MCP SDK clients send it as `resource`.
+    /// Earlier ones stay, so several servers of one resource can share one IdP. Refused: an unknown
+    /// resource, a URI with a fragment (RFC 8707 §2), a URI that already identifies another resource.
+    pub fn add_identifier_uri(&self, resource: &str, uri: &Url) -> anyhow::Result<()> {
+        let inner = &self.inner;
+        let Some(target) = inner
+            .resources
+            .iter()
+            .find(|r| r.audience == resource || r.app_id_uri == resource)
+        else {
+            bail!("the dev IdP has no resource {resource} (APP_DEV_IDP__RESOURCES)");
+        };
+        if uri.fragment().is_some() {
+            bail!("identifier URI {uri} must not have a fragment");
+        }
+        if let Some(other) = inner
+            .resources
+            .iter()
+            .find(|r| r != &target && inner.identifier_uris.identifies(r, uri.as_str()))
+        {
+            bail!(
+                "{uri} already identifies {}; an identifier URI names one resource",
+                other.app_id_uri
+            );
+        }
+        if inner.identifier_uris.add(target, uri.clone()) {
+            tracing::info!(resource = %target.app_id_uri, identifier_uri = %uri, "dev IdP identifier URI added");
+        }
         Ok(())
     }
 

@@ -295,14 +295,19 @@ impl Store {
         if let Some(row) = fresh {
             return Ok(Consumed::Fresh(row));
         }
-        let seen = sqlx::query_as::<_, RefreshRow>(
+        let seen = self.peek_refresh(token).await?;
+        Ok(seen.map_or(Consumed::Unknown, Consumed::Replayed))
+    }
+
+    /// A refresh token's row, used or not, without consuming it.
+    pub async fn peek_refresh(&self, token: &str) -> anyhow::Result<Option<RefreshRow>> {
+        Ok(sqlx::query_as::<_, RefreshRow>(
             "SELECT family_id, client_id, username, scope, expires_at, used_at, revoked
              FROM refresh_tokens WHERE token_sha256 = ?",
         )
-        .bind(&hash)
+        .bind(digest(token))
         .fetch_optional(&self.pool)
-        .await?;
-        Ok(seen.map_or(Consumed::Unknown, Consumed::Replayed))
+        .await?)
     }
 
     /// Revokes every refresh token descended from one sign-in.

@@ -1,7 +1,9 @@
 //! The grants of the token endpoint: `authorization_code` (single use, PKCE), `refresh_token` (rotating,
 //! reuse revokes the family), `client_credentials` (app-only), on-behalf-of (`jwt-bearer`), RFC 8693
-//! token exchange and the RFC 8628 device code grant (polling, `slow_down`, single use). The last two take the same subject tokens: issued by this IdP, for the calling
-//! client, delegated (a user's), unexpired.
+//! token exchange and the RFC 8628 device code grant (polling, `slow_down`, single use). On-behalf-of
+//! and token exchange take the same subject tokens: issued by this IdP, for the calling client,
+//! delegated (a user's), unexpired. Every grant but token exchange checks the request's RFC 8707
+//! `resource` parameters (`resources`) against the resource its scopes name before it issues anything.
 
 use axum::{
     Json,
@@ -119,6 +121,7 @@ pub(super) async fn authorization_code(
     inner: &Inner,
     client: &ClientRow,
     params: &Params,
+    resources: &[String],
 ) -> Result<Response, TokenError> {
     let code = require(params, "code")?;
     let row = match inner
@@ -179,6 +182,8 @@ pub(super) async fn authorization_code(
     }
     let request = parse_scope(&row.scope, &inner.resources)
         .map_err(|e| TokenError::new("invalid_scope", e))?;
+    // Like the other refusals above, this one spends the code (codes are single use).
+    inner.check_target(resources, &request)?;
     issue_user_tokens(
         inner,
         client,
@@ -194,8 +199,22 @@ pub(super) async fn refresh_token(
     inner: &Inner,
     client: &ClientRow,
     params: &Params,
+    resources: &[String],
 ) -> Result<Response, TokenError> {
     let token = require(params, "refresh_token")?;
+    // RFC 8707 before the rotation below: a refused `resource` must not cost the client its refresh
+    // token (a rotated-out token that came back would revoke the whole grant). Only the token's own
+    // client learns anything from the answer; every other case goes the usual way.
+    if !resources.is_empty()
+        && let Some(row) = inner
+            .store
+            .peek_refresh(token)
+            .await
+            .map_err(TokenError::server)?
+        && row.client_id == client.client_id
+    {
+        inner.check_target(resources, &refresh_request(inner, params, &row.scope)?)?;
+    }
     let row = match inner
         .store
         .consume_refresh(token)
@@ -234,10 +253,26 @@ pub(super) async fn refresh_token(
     if row.expires_at < now() {
         return Err(TokenError::new("invalid_grant", "refresh token expired"));
     }
-    // Entra semantics: a refresh token may be redeemed for any resource's scopes (incremental consent);
-    // without `scope`, the original grant is renewed. OIDC scopes of the grant carry over.
-    let original = parse_scope(&row.scope, &inner.resources)
-        .map_err(|e| TokenError::new("invalid_scope", e))?;
+    let request = refresh_request(inner, params, &row.scope)?;
+    inner.check_target(resources, &request)?;
+    // Entra: a refresh token does not get around consent (AADSTS65001 as for on-behalf-of).
+    let request = consent::check(&inner.store, &row.username, &client.client_id, request)
+        .await
+        .map_err(TokenError::server)?
+        .map_err(|_| TokenError::consent_required(client))?;
+    issue_user_tokens(inner, client, &row.username, &request, None, &row.family_id).await
+}
+
+/// What a refresh asks for. Entra semantics: a refresh token may be redeemed for any resource's scopes
+/// (incremental consent); without `scope`, the original grant (`granted`) is renewed. OIDC scopes of
+/// the grant carry over.
+fn refresh_request(
+    inner: &Inner,
+    params: &Params,
+    granted: &str,
+) -> Result<ScopeRequest, TokenError> {
+    let original =
+        parse_scope(granted, &inner.resources).map_err(|e| TokenError::new("invalid_scope", e))?;
     let mut request = match param(params, "scope") {
         Some(scope) => {
             parse_scope(scope, &inner.resources).map_err(|e| TokenError::new("invalid_scope", e))?
@@ -249,18 +284,14 @@ pub(super) async fn refresh_token(
             request.oidc.push(oidc.clone());
         }
     }
-    // Entra: a refresh token does not get around consent (AADSTS65001 as for on-behalf-of).
-    let request = consent::check(&inner.store, &row.username, &client.client_id, request)
-        .await
-        .map_err(TokenError::server)?
-        .map_err(|_| TokenError::consent_required(client))?;
-    issue_user_tokens(inner, client, &row.username, &request, None, &row.family_id).await
+    Ok(request)
 }
 
 pub(super) async fn client_credentials(
     inner: &Inner,
     client: &ClientRow,
     params: &Params,
+    resources: &[String],
 ) -> Result<Response, TokenError> {
     if client.is_public() {
         return Err(TokenError::new(
@@ -276,6 +307,7 @@ pub(super) async fn client_credentials(
             "client credentials need exactly <resource>/.default",
         ));
     }
+    inner.check_target(resources, &request)?;
     let (access, expires_in) =
         access_token(inner, None, &client.client_id, &request, &client.app_roles)
             .map_err(TokenError::server)?;
@@ -338,6 +370,7 @@ pub(super) async fn on_behalf_of(
     inner: &Inner,
     client: &ClientRow,
     params: &Params,
+    resources: &[String],
 ) -> Result<Response, TokenError> {
     confidential_only(client, "on-behalf-of")?;
     if param(params, "requested_token_use") != Some("on_behalf_of") {
@@ -360,6 +393,7 @@ pub(super) async fn on_behalf_of(
             "on-behalf-of needs a resource scope",
         ));
     }
+    inner.check_target(resources, &request)?;
     let request = consent::check(&inner.store, &user.username, &client.client_id, request)
         .await
         .map_err(TokenError::server)?
@@ -514,6 +548,7 @@ pub(super) async fn device_code(
     inner: &Inner,
     client: &ClientRow,
     params: &Params,
+    resources: &[String],
 ) -> Result<Response, TokenError> {
     let code = require(params, "device_code")?;
     let row = inner
@@ -528,6 +563,10 @@ pub(super) async fn device_code(
             "device code was issued to another client",
         ));
     }
+    // Checked before anything changes: neither the poll nor the redemption is recorded.
+    let request = parse_scope(&row.scope, &inner.resources)
+        .map_err(|e| TokenError::new("invalid_scope", e))?;
+    inner.check_target(resources, &request)?;
     if row.used_at.is_some() {
         return Err(device_replayed(inner, &row.client_id, &row.family_id).await);
     }
@@ -587,8 +626,6 @@ pub(super) async fn device_code(
                 .username
                 .as_deref()
                 .ok_or_else(|| TokenError::server(anyhow::anyhow!("approved without a user")))?;
-            let request = parse_scope(&row.scope, &inner.resources)
-                .map_err(|e| TokenError::new("invalid_scope", e))?;
             tracing::info!(client = %client.client_id, user = %username, "dev IdP device code redeemed");
             issue_user_tokens(inner, client, username, &request, None, &row.family_id).await
         }

@@ -1,8 +1,11 @@
 //! The token endpoint: `authorization_code`, `refresh_token` (rotating, with reuse detection),
 //! `client_credentials` (app-only), on-behalf-of (`jwt-bearer` + `requested_token_use=on_behalf_of`),
-//! RFC 8693 token exchange and the RFC 8628 device code grant. Scopes of a resource that tracks consent (Graph) need the user's consent
-//! for the calling client; without it the grants answer as Entra does (`invalid_grant`, AADSTS65001,
-//! `suberror=consent_required`), and token exchange with `invalid_scope`.
+//! RFC 8693 token exchange and the RFC 8628 device code grant. A `resource` parameter (RFC 8707, several
+//! allowed) that is not an identifier URI of the resource the scopes name is refused with Entra's
+//! `invalid_target` (AADSTS9010010) before anything is issued (`indicators`); token exchange names its
+//! target with `audience` and refuses `resource` altogether. Scopes of a resource that tracks consent
+//! (Graph) need the user's consent for the calling client; without it the grants answer as Entra does
+//! (`invalid_grant`, AADSTS65001, `suberror=consent_required`), and token exchange with `invalid_scope`.
 //! Clients authenticate with `client_secret_basic` or `client_secret_post`; public clients send only
 //! their `client_id`.
 //!
@@ -26,6 +29,7 @@ use subtle::ConstantTimeEq;
 
 use super::{
     Inner,
+    indicators::{AADSTS_INVALID_TARGET, InvalidTarget, indicators},
     store::{ClientRow, digest},
 };
 
@@ -93,6 +97,15 @@ impl TokenError {
     }
 }
 
+impl From<InvalidTarget> for TokenError {
+    fn from(error: InvalidTarget) -> Self {
+        Self {
+            error_codes: vec![AADSTS_INVALID_TARGET],
+            ..Self::new("invalid_target", error.to_string())
+        }
+    }
+}
+
 /// RFC 6749 §5.2 error body, with Entra's extra fields when the error has an AADSTS number.
 #[derive(Serialize)]
 struct ErrorBody {
@@ -148,6 +161,13 @@ impl IntoResponse for TokenError {
 }
 
 pub(in crate::idp) type Params = HashMap<String, String>;
+
+/// A form's parameters by name (the last of a repeated name counts) and its RFC 8707 `resource`
+/// values, of which there may be several.
+pub(in crate::idp) fn split_form(pairs: Vec<(String, String)>) -> (Params, Vec<String>) {
+    let resources = indicators(&pairs);
+    (pairs.into_iter().collect(), resources)
+}
 
 pub(in crate::idp) fn param<'a>(params: &'a Params, name: &str) -> Option<&'a str> {
     params
@@ -232,20 +252,27 @@ pub async fn token(
     State(inner): State<Arc<Inner>>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
-    Form(params): Form<Params>,
+    Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
     if tenant != inner.tenant_id {
         return TokenError::new("invalid_request", "unknown tenant").into_response();
     }
+    let (params, resources) = split_form(pairs);
     let result = async {
         let client = authenticate(&inner, &headers, &params).await?;
-        match require(&params, "grant_type")? {
-            "authorization_code" => grants::authorization_code(&inner, &client, &params).await,
-            "refresh_token" => grants::refresh_token(&inner, &client, &params).await,
-            "client_credentials" => grants::client_credentials(&inner, &client, &params).await,
-            JWT_BEARER => grants::on_behalf_of(&inner, &client, &params).await,
-            TOKEN_EXCHANGE => grants::token_exchange(&inner, &client, &params).await,
-            DEVICE_CODE => grants::device_code(&inner, &client, &params).await,
+        let (inner, client, params, resources) = (&*inner, &client, &params, &resources[..]);
+        match require(params, "grant_type")? {
+            "authorization_code" => {
+                grants::authorization_code(inner, client, params, resources).await
+            }
+            "refresh_token" => grants::refresh_token(inner, client, params, resources).await,
+            "client_credentials" => {
+                grants::client_credentials(inner, client, params, resources).await
+            }
+            JWT_BEARER => grants::on_behalf_of(inner, client, params, resources).await,
+            // RFC 8693 names its target with `audience` and refuses `resource` itself.
+            TOKEN_EXCHANGE => grants::token_exchange(inner, client, params).await,
+            DEVICE_CODE => grants::device_code(inner, client, params, resources).await,
             _ => Err(TokenError::new(
                 "unsupported_grant_type",
                 "unsupported grant_type",
