@@ -27,13 +27,11 @@ use tracing::Instrument;
 use crate::{
     AppState, Config,
     auth::{self, Authenticator, Principal},
-    jsonrpc,
+    jsonrpc::{self, MAX_BODY_BYTES},
     sessions::{BoundSessions, SessionOwners},
     tools::Tools,
 };
 
-/// Largest JSON-RPC request body accepted.
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Largest total size of request headers (names + values). Entra tokens are 2–4 KB.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 

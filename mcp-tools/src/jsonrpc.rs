@@ -21,7 +21,8 @@ use axum::{
 use rmcp::model::ErrorCode;
 use serde_json::{Value, json};
 
-use crate::http::MAX_BODY_BYTES;
+/// Largest JSON-RPC request body accepted (the HTTP layer refuses a larger declared length early).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// Buffers a JSON POST body for rmcp and explains rmcp's refusal of it in JSON-RPC terms.
 pub(crate) async fn explain_rejections(request: Request, next: Next) -> Response {

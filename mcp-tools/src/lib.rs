@@ -39,7 +39,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
-pub use http::{MAX_BODY_BYTES, MAX_HEADER_BYTES, router};
+pub use http::{MAX_HEADER_BYTES, router};
+pub use jsonrpc::MAX_BODY_BYTES;
 
 /// Shared state of a running server.
 #[derive(Clone)]

@@ -2,7 +2,8 @@
 //! MCP server. It is the same code as the standalone binary, configured for the dev IdP's issuer,
 //! tenant and the `api://portcullis-mcp` resource; with a Graph stand-in it is also the dev IdP's
 //! confidential client `portcullis-mcp` and exchanges its callers' tokens for Graph tokens (on-behalf-of,
-//! or RFC 8693 token exchange).
+//! or RFC 8693 token exchange). Its URL becomes an identifier URI of that resource at the dev IdP, as
+//! the README asks of an Entra app registration: MCP SDK clients send it as RFC 8707 `resource`.
 
 use std::{future::Future, net::SocketAddr, path::Path};
 
@@ -24,8 +25,9 @@ pub struct Downstream<'a> {
 }
 
 /// Binds `bind` (loopback only), serves mcp-tools until `shutdown` with its notes in
-/// `data_dir/mcp-tools.db`, and returns its MCP endpoint URL. With `downstream`, the Graph tools are on:
-/// the dev IdP learns the consent landing page of this listener's port.
+/// `data_dir/mcp-tools.db`, and returns its MCP endpoint URL, which the dev IdP now takes as an
+/// identifier URI of [`AUDIENCE`] (`resource=<url>`). With `downstream`, the Graph tools are on: the
+/// dev IdP learns the consent landing page of this listener's port.
 pub async fn start(
     bind: SocketAddr,
     idp: &DevIdp,
@@ -62,8 +64,10 @@ pub async fn start(
             .consent_redirect_uri(landing);
     }
     let config = builder.build()?;
-    let state = mcp_tools::AppState::open(&config).await?;
     let url = config.public_url.clone();
+    idp.add_identifier_uri(AUDIENCE, &url)
+        .context("registering the dev mcp-tools URL at the dev IdP")?;
+    let state = mcp_tools::AppState::open(&config).await?;
     tokio::spawn(async move {
         if let Err(error) = mcp_tools::serve(listener, config, state, shutdown).await {
             tracing::error!(error = format!("{error:#}"), "dev mcp-tools stopped");

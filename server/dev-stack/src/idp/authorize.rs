@@ -10,7 +10,9 @@
 //! client's origin.
 //!
 //! Errors about the client or its redirect URI are shown on the page and never redirected (no open
-//! redirect); every other error goes back to the client's registered redirect URI with `state` and `iss`.
+//! redirect); every other error goes back to the client's registered redirect URI with `state` and `iss`,
+//! before any page is shown: among them a `resource` parameter (RFC 8707, several allowed) that is not an
+//! identifier URI of the resource the scopes name (`invalid_target`, Entra's AADSTS9010010).
 
 use std::sync::Arc;
 
@@ -28,6 +30,7 @@ use url::Url;
 use super::{
     Inner, consent,
     directory::{DevUser, ScopeRequest, parse_scope},
+    indicators::indicators,
     pages, random_token,
     store::{ClientRow, CodeRow, now},
 };
@@ -61,12 +64,35 @@ pub struct AuthorizeParams {
     action: String,
     /// POST only: the consent page's single-use ticket.
     consent_ticket: Option<String>,
+    /// RFC 8707 resource indicators, in order; empty values left out.
+    #[serde(default)]
+    resource: Vec<String>,
 }
 
 impl AuthorizeParams {
+    /// The parameters of a query or form. `resource` may come several times (RFC 8707 §2); any other
+    /// parameter at most once (RFC 6749 §3.1), or the request is refused: which of two `redirect_uri`s
+    /// would be meant?
+    fn from_pairs(pairs: Vec<(String, String)>) -> Result<Self, String> {
+        let resources = indicators(&pairs);
+        let mut fields = serde_json::Map::new();
+        for (name, value) in pairs {
+            if name == "resource" {
+                continue;
+            }
+            if fields.contains_key(&name) {
+                return Err(format!("The parameter {name} was sent more than once."));
+            }
+            fields.insert(name, serde_json::Value::String(value));
+        }
+        fields.insert("resource".to_owned(), resources.into());
+        serde_json::from_value(serde_json::Value::Object(fields))
+            .map_err(|error| format!("The request is malformed: {error}."))
+    }
+
     /// The authorization request as the pages carry it through their forms.
     fn hidden(&self) -> Vec<(&'static str, &str)> {
-        [
+        let mut fields: Vec<(&'static str, &str)> = [
             ("client_id", Some(&self.client_id)),
             ("redirect_uri", Some(&self.redirect_uri)),
             ("response_type", Some(&self.response_type)),
@@ -79,7 +105,9 @@ impl AuthorizeParams {
         ]
         .into_iter()
         .filter_map(|(name, value)| value.map(|v| (name, v.as_str())))
-        .collect()
+        .collect();
+        fields.extend(self.resource.iter().map(|r| ("resource", r.as_str())));
+        fields
     }
 
     fn prompts_consent(&self) -> bool {
@@ -206,6 +234,9 @@ async fn validate(inner: &Inner, params: &AuthorizeParams) -> Result<Valid, Fail
             "no scope requested".into(),
         ));
     }
+    inner
+        .check_target(&params.resource, &scope)
+        .map_err(|error| Failure::Redirect("invalid_target", error.to_string()))?;
     Ok(Valid { client, scope })
 }
 
@@ -247,24 +278,31 @@ fn fail(inner: &Inner, params: &AuthorizeParams, failure: Failure) -> Response {
     }
 }
 
-/// The checks both the page and the choice go through: tenant, then the whole request.
-async fn admit(inner: &Inner, tenant: &str, params: &AuthorizeParams) -> Result<Valid, Response> {
+/// The checks both the page and the choice go through: tenant, the parameters, then the whole request.
+async fn admit(
+    inner: &Inner,
+    tenant: &str,
+    pairs: Vec<(String, String)>,
+) -> Result<(AuthorizeParams, Valid), Response> {
     if tenant != inner.tenant_id {
         return Err(error_page(StatusCode::NOT_FOUND, "Unknown tenant."));
     }
-    validate(inner, params)
-        .await
-        .map_err(|failure| fail(inner, params, failure))
+    let params = AuthorizeParams::from_pairs(pairs)
+        .map_err(|message| error_page(StatusCode::BAD_REQUEST, &message))?;
+    match validate(inner, &params).await {
+        Ok(valid) => Ok((params, valid)),
+        Err(failure) => Err(fail(inner, &params, failure)),
+    }
 }
 
 /// GET: the sign-in page.
 pub async fn show(
     State(inner): State<Arc<Inner>>,
     Path(tenant): Path<String>,
-    Query(params): Query<AuthorizeParams>,
+    Query(pairs): Query<Vec<(String, String)>>,
 ) -> Response {
-    let valid = match admit(&inner, &tenant, &params).await {
-        Ok(valid) => valid,
+    let (params, valid) = match admit(&inner, &tenant, pairs).await {
+        Ok(admitted) => admitted,
         Err(response) => return response,
     };
     let granted = valid.scope.to_scope_string();
@@ -303,10 +341,10 @@ fn html_page(page: String, params: &AuthorizeParams) -> Response {
 pub async fn submit(
     State(inner): State<Arc<Inner>>,
     Path(tenant): Path<String>,
-    Form(params): Form<AuthorizeParams>,
+    Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    let valid = match admit(&inner, &tenant, &params).await {
-        Ok(valid) => valid,
+    let (params, valid) = match admit(&inner, &tenant, pairs).await {
+        Ok(admitted) => admitted,
         Err(response) => return response,
     };
     if params.action == "cancel" {
