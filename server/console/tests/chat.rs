@@ -68,7 +68,10 @@ async fn chat_with_approvals_a_form_ctrl_c_and_resume() {
         turn.contains("✗ tools get_random_number: Declined by the user."),
         "{turn}"
     );
-    assert!(turn.contains("declined by the user, so I did not run it"), "the model hears it:\n{turn}");
+    assert!(
+        turn.contains("declined by the user, so I did not run it"),
+        "the model hears it:\n{turn}"
+    );
 
     // Destructive: approval (never "always"), then the server's confirmation form; decline keeps it.
     console.type_line(&format!("delete note {id}"));

@@ -145,18 +145,21 @@ mod tests {
         let error = uris
             .check(&list(&["api://portcullis-web"]), &mcp)
             .unwrap_err();
+        assert!(error.to_string().starts_with("AADSTS9010010: "), "{error}");
         assert!(
-            error.to_string().starts_with("AADSTS9010010: "),
+            error.to_string().contains("api://portcullis-mcp"),
             "{error}"
         );
-        assert!(error.to_string().contains("api://portcullis-mcp"), "{error}");
         // Every one must match.
         assert!(
             uris.check(&list(&["api://portcullis-mcp", "api://other"]), &mcp)
                 .is_err()
         );
         // OIDC-only scopes name no resource, so no `resource` matches them.
-        assert!(uris.check(&list(&["api://portcullis-mcp"]), &request("openid")).is_err());
+        assert!(
+            uris.check(&list(&["api://portcullis-mcp"]), &request("openid"))
+                .is_err()
+        );
     }
 
     #[test]
@@ -164,14 +167,20 @@ mod tests {
         let uris = IdentifierUris::default();
         let mcp = request("api://portcullis-mcp/mcp:tools");
         let url = "http://127.0.0.1:8081/mcp";
-        assert!(uris.check(&list(&[url]), &mcp).is_err(), "not yet registered");
+        assert!(
+            uris.check(&list(&[url]), &mcp).is_err(),
+            "not yet registered"
+        );
         assert!(uris.add(&resources()[0], Url::parse(url).unwrap()));
         assert!(!uris.add(&resources()[0], Url::parse(url).unwrap()), "once");
         for same in [url, "HTTP://127.0.0.1:8081/mcp"] {
             assert!(uris.check(&list(&[same]), &mcp).is_ok(), "{same}");
         }
         // A default port is no port.
-        assert!(uris.add(&resources()[0], Url::parse("https://tools.example/mcp").unwrap()));
+        assert!(uris.add(
+            &resources()[0],
+            Url::parse("https://tools.example/mcp").unwrap()
+        ));
         assert!(
             uris.check(&list(&["https://tools.example:443/mcp"]), &mcp)
                 .is_ok()
