@@ -5,13 +5,14 @@
 //! endpoint for a Graph token for the same user and only the one scope a call needs, and calls Graph
 //! with that.
 //!
-//! - `exchange`: the grant (Entra OBO or RFC 8693), the per-user cache, missing-consent detection and
-//!   consent links.
+//! - `exchange`: the grant (Entra OBO or RFC 8693) and the per-user cache of exchanged tokens.
+//! - `refusal`: the provider's refusal read: missing consent, and the consent link that fixes it.
 //! - `client`: the Graph calls and the shapes the tools return.
 //! - this module: [`Graph`], which the tools hold when `MCP_OBO__*` is configured.
 
 mod client;
 mod exchange;
+mod refusal;
 
 use std::{sync::Arc, time::Duration};
 

@@ -17,6 +17,7 @@
 
 mod confirm;
 mod graph;
+mod graph_access;
 mod handler;
 mod notes;
 mod params;
