@@ -60,7 +60,9 @@ pub struct AuthConfig {
 }
 
 pub use builder::ConfigBuilder;
-pub use downstream::{ClientAuth, GRAPH_DEFAULT, GraphConfig, OboConfig, OboGrant};
+pub use downstream::{
+    CONSENT_COMPLETE_PATH, ClientAuth, GRAPH_DEFAULT, GraphConfig, OboConfig, OboGrant,
+};
 use downstream::{RawGraph, RawObo};
 pub use service_kit::config::ConfigError;
 

@@ -88,7 +88,7 @@ pub fn router(config: Config, state: AppState) -> Router {
 
     Router::new()
         .route("/healthz", get(healthz))
-        .route(CONSENT_COMPLETE_PATH, get(consent_complete))
+        .route(crate::config::CONSENT_COMPLETE_PATH, get(consent_complete))
         .merge(metadata)
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| request_span(request)),
@@ -120,10 +120,6 @@ fn metadata_paths(config: &Config) -> Vec<String> {
 async fn healthz() -> &'static str {
     "ok"
 }
-
-/// Where the identity provider sends the user after a consent page (the default
-/// `MCP_OBO__CONSENT_REDIRECT_URI`).
-pub(crate) const CONSENT_COMPLETE_PATH: &str = "/oauth/consent-complete";
 
 const CONSENT_COMPLETE_PAGE: &str = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\

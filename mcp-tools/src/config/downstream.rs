@@ -123,6 +123,10 @@ impl GraphConfig {
 }
 
 /// Microsoft Graph's public endpoint, which is also its resource identifier.
+/// Where the identity provider sends the user after a consent page (the default
+/// `MCP_OBO__CONSENT_REDIRECT_URI`, on mcp-tools' own origin; the HTTP layer serves it).
+pub const CONSENT_COMPLETE_PATH: &str = "/oauth/consent-complete";
+
 pub const GRAPH_DEFAULT: &str = "https://graph.microsoft.com";
 
 /// `MCP_OBO__*`.
@@ -180,7 +184,7 @@ impl OboConfig {
         };
         let consent_redirect_uri = match raw.consent_redirect_uri {
             Some(url) => url,
-            None => public_url.join("/oauth/consent-complete").map_err(|e| {
+            None => public_url.join(CONSENT_COMPLETE_PATH).map_err(|e| {
                 ConfigError::new(
                     "MCP_OBO__CONSENT_REDIRECT_URI",
                     format!("cannot derive from MCP_PUBLIC_URL: {e}"),

@@ -33,6 +33,21 @@ fn still_missing(scopes: &[String], url: &url::Url) -> CallToolResponse {
     .into()
 }
 
+/// The exchange retried after the user said they consented: the token, or why there is still none.
+#[allow(clippy::result_large_err)] // the refusal is the tool's answer, built once per call
+fn after_consent(
+    exchanged: Result<Arc<GraphToken>, ExchangeError>,
+) -> Result<Arc<GraphToken>, CallToolResponse> {
+    match exchanged {
+        Ok(token) => Ok(token),
+        Err(ExchangeError::ConsentRequired {
+            missing_scopes,
+            consent_url,
+        }) => Err(still_missing(&missing_scopes, &consent_url)),
+        Err(ExchangeError::Failed) => Err(unavailable()),
+    }
+}
+
 fn consent_instructions(
     permission: Permission,
     scopes: &[String],
@@ -79,18 +94,18 @@ impl Tools {
             Some(Confirmation::Accepted) | None => {}
             Some(_) => return Ok(Err(not_granted(permission))),
         }
-        let (missing_scopes, consent_url) =
-            match graph.exchanger.token(&owner, &inbound, &scope).await {
-                Ok(token) => return Ok(Ok(token)),
-                Err(ExchangeError::Failed) => return Ok(Err(unavailable())),
-                Err(ExchangeError::ConsentRequired {
-                    missing_scopes,
-                    consent_url,
-                }) => (missing_scopes, consent_url),
-            };
+        let exchanged = graph.exchanger.token(&owner, &inbound, &scope).await;
         if answered.is_some() {
-            return Ok(Err(still_missing(&missing_scopes, &consent_url)));
+            return Ok(after_consent(exchanged));
         }
+        let (missing_scopes, consent_url) = match exchanged {
+            Ok(token) => return Ok(Ok(token)),
+            Err(ExchangeError::Failed) => return Ok(Err(unavailable())),
+            Err(ExchangeError::ConsentRequired {
+                missing_scopes,
+                consent_url,
+            }) => (missing_scopes, consent_url),
+        };
         let message = format!(
             "Microsoft Graph needs your consent for {}. Open the link, grant access, then choose Accept.",
             permission.as_str()
@@ -101,16 +116,9 @@ impl Tools {
         Ok(Err(match confirmation {
             Confirmation::Ask(input_required) => input_required.into(),
             Confirmation::Accepted => {
-                return Ok(
-                    match graph.exchanger.token(&owner, &inbound, &scope).await {
-                        Ok(token) => Ok(token),
-                        Err(ExchangeError::ConsentRequired {
-                            missing_scopes,
-                            consent_url,
-                        }) => Err(still_missing(&missing_scopes, &consent_url)),
-                        Err(ExchangeError::Failed) => Err(unavailable()),
-                    },
-                );
+                return Ok(after_consent(
+                    graph.exchanger.token(&owner, &inbound, &scope).await,
+                ));
             }
             Confirmation::Declined | Confirmation::Cancelled => not_granted(permission),
             Confirmation::Unsupported => failure(consent_instructions(

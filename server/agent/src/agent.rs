@@ -88,9 +88,7 @@ impl Agent {
     /// Runs the loop for a conversation until it needs the user or is finished (a front-end that waits,
     /// like a console). When a loop already runs, it is asked to look again and this returns at once.
     pub async fn run_until_idle(&self, id: &ConversationId) {
-        if self.claim(id) {
-            self.run_claimed(id).await;
-        }
+        self.run_until_idle_or(id, std::future::pending()).await;
     }
 
     /// As [`Self::run_until_idle`], but the turn ends when `cancel` completes first (a console's
@@ -121,6 +119,37 @@ impl Agent {
         cancelled
     }
 
+    /// A conversation whose front-end process stopped mid-turn (a console killed at a prompt): a call
+    /// that was running fails saying its outcome is unknown (it is never re-run) and open requests for
+    /// input expire; pending and approved calls stay for the next run to ask about or make. Whether
+    /// such calls remain.
+    pub async fn recover_interrupted(&self, id: &ConversationId) -> anyhow::Result<bool> {
+        let transcript = self.journal.store().transcript(id).await?;
+        for call in transcript
+            .calls
+            .iter()
+            .filter(|c| c.status == CallStatus::Running)
+        {
+            let interrupted = Finish::failed(
+                "Interrupted: the client stopped while it ran; it may or may not have taken effect.",
+            );
+            self.journal.finish_call(id, &call.id, &interrupted).await?;
+        }
+        for request in transcript
+            .elicitations
+            .iter()
+            .filter(|e| e.status == ElicitationStatus::Pending)
+        {
+            self.journal
+                .close_elicitation(id, &request.id, ElicitationStatus::Expired, None)
+                .await?;
+        }
+        Ok(transcript
+            .calls
+            .iter()
+            .any(|c| matches!(c.status, CallStatus::Pending | CallStatus::Approved)))
+    }
+
     /// Closes what a cancelled turn left open.
     async fn abandon(&self, id: &ConversationId) -> anyhow::Result<()> {
         let transcript = self.journal.store().transcript(id).await?;
@@ -128,21 +157,15 @@ impl Agent {
             let finish = match call.status {
                 CallStatus::Pending => {
                     self.journal
-                        .decide(
+                        .decline(
                             id,
                             &call.id,
                             &call.args_hash,
-                            CallStatus::Declined,
                             DecidedBy::User,
+                            "Cancelled by the user before it was decided; it was not called.",
                         )
                         .await?;
-                    Finish {
-                        status: CallStatus::Declined,
-                        text: "Cancelled by the user before it was decided; it was not called."
-                            .to_owned(),
-                        structured: None,
-                        is_error: false,
-                    }
+                    continue;
                 }
                 CallStatus::Running => Finish::failed(
                     "Cancelled by the user while it ran; it may or may not have taken effect.",
@@ -221,9 +244,9 @@ impl Agent {
         conversation: &Conversation,
         text: &str,
     ) -> Result<(), AgentError> {
-        self.accept_message(conversation, text).await?;
-        self.run_until_idle(&conversation.id).await;
-        Ok(())
+        self.send_and_wait_or(conversation, text, std::future::pending())
+            .await
+            .map(|_| ())
     }
 
     /// As [`Self::send_and_wait`], but `cancel` ends the turn (see [`Self::run_until_idle_or`]);
@@ -317,10 +340,15 @@ impl Agent {
             Decision::Approve | Decision::ApproveAlways => CallStatus::Approved,
             Decision::Decline => CallStatus::Declined,
         };
-        let won = self
-            .journal
-            .decide(&conversation.id, &call.id, args_hash, to, DecidedBy::User)
-            .await?;
+        let (id, by) = (&conversation.id, DecidedBy::User);
+        let won = match decision {
+            Decision::Decline => {
+                self.journal
+                    .decline(id, &call.id, args_hash, by, "Declined by the user.")
+                    .await?
+            }
+            _ => self.journal.decide(id, &call.id, args_hash, to, by).await?,
+        };
         if !won {
             return Err(AgentError::Conflict(if &call.args_hash != args_hash {
                 "The arguments changed; this approval does not apply to them.".to_owned()
@@ -328,24 +356,10 @@ impl Agent {
                 format!("This tool call was already {}.", call.status)
             }));
         }
-        match decision {
-            Decision::Decline => {
-                let declined = Finish {
-                    status: CallStatus::Declined,
-                    text: "Declined by the user.".to_owned(),
-                    structured: None,
-                    is_error: false,
-                };
-                self.journal
-                    .finish_call(&conversation.id, &call.id, &declined)
-                    .await?;
-            }
-            Decision::ApproveAlways => {
-                self.journal
-                    .allow_always(conversation, &call.function_name)
-                    .await?;
-            }
-            Decision::Approve => {}
+        if decision == Decision::ApproveAlways {
+            self.journal
+                .allow_always(conversation, &call.function_name)
+                .await?;
         }
         tracing::info!(conversation = %conversation.id, tool = %call.tool, decision = %to, "tool call decided");
         Ok(())

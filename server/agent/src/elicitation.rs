@@ -61,9 +61,17 @@ impl ClientHandler for Bridge {
     async fn create_elicitation(
         &self,
         request: ElicitRequestParams,
-        _context: RequestContext<RoleClient>,
+        context: RequestContext<RoleClient>,
     ) -> Result<ElicitResult, ErrorData> {
-        Ok(self.ask(request).await)
+        // rmcp answers a server's request in a task of its own: when the call is given up (the user
+        // cancelled the turn, the tool timed out, the connection closed) only this token says so, and
+        // the question must not stay open in front of the user.
+        tokio::select! {
+            result = self.ask(request) => Ok(result),
+            () = context.ct.cancelled() => {
+                Ok(ElicitResult::new(rmcp::model::ElicitationAction::Cancel))
+            }
+        }
     }
 }
 

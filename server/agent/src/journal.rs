@@ -113,6 +113,34 @@ impl Journal {
         Ok(won)
     }
 
+    /// Declines a pending call (only if still pending with these arguments) and ends it with `reason`,
+    /// audited; watchers hear of it once, so a declined call is never shown without its reason.
+    pub async fn decline(
+        &self,
+        id: &ConversationId,
+        call: &CallId,
+        args_hash: &ArgsHash,
+        by: DecidedBy,
+        reason: &str,
+    ) -> anyhow::Result<bool> {
+        let won = self
+            .store
+            .decide(id, call, args_hash, CallStatus::Declined, by)
+            .await?;
+        if won {
+            let declined = Finish {
+                status: CallStatus::Declined,
+                text: reason.to_owned(),
+                structured: None,
+                is_error: false,
+            };
+            let finished = self.store.finish_call(call, &declined).await;
+            self.stored(id);
+            finished?;
+        }
+        Ok(won)
+    }
+
     pub async fn start_call(&self, id: &ConversationId, call: &CallId) -> anyhow::Result<bool> {
         let claimed = self.store.start_call(call).await?;
         if claimed {

@@ -242,3 +242,32 @@ async fn call_answers_a_servers_form_at_the_terminal() {
         "{screen}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_console_killed_at_an_approval_asks_again_on_resume() {
+    let stack = Stack::start().await;
+    let home = stack.home("killed");
+    let env = stack.configured_env(&home);
+
+    let console = Console::spawn(&["chat"], &env);
+    sign_in_as(&console, "alice").await;
+    let mut console = console;
+    console.expect_next("you> ", WAIT).await;
+    console.type_line("add a note \"after a restart\"");
+    console.expect_next("approve? [y]es / [n]o ", WAIT).await;
+    // The terminal closes: the process is killed with the call still waiting for a decision.
+    drop(console);
+
+    // Resumed, the waiting call is asked about again (not left to block every new message).
+    let mut console = Console::spawn(&["chat", "--resume"], &env);
+    let card = console.expect_next("approve? [y]es / [n]o ", WAIT).await;
+    assert!(card.contains("tool:      add_note (writes)"), "{card}");
+    assert!(card.contains("\"text\": \"after a restart\""), "{card}");
+    console.type_line("y");
+    let turn = console.expect_next("you> ", WAIT).await;
+    assert!(turn.contains("✓ tools add_note:"), "{turn}");
+    assert!(turn.contains("after a restart"), "{turn}");
+    console.type_line("/quit");
+    let (code, screen) = console.finish(WAIT).await;
+    assert_eq!(code, 0, "{screen}");
+}

@@ -52,18 +52,20 @@ pub async fn start(
         ));
     if let Some(downstream) = downstream {
         let client = idp.mcp_client();
-        let landing = Url::parse(&format!("http://{addr}/oauth/consent-complete"))?;
-        idp.set_mcp_redirect_uri(landing.as_str()).await?;
         builder = builder
             .obo(
                 client.client_id.clone(),
                 client.client_secret.clone(),
                 downstream.grant,
             )
-            .graph_base_url(downstream.graph.base_url())
-            .consent_redirect_uri(landing);
+            .graph_base_url(downstream.graph.base_url());
     }
     let config = builder.build()?;
+    // mcp-tools' own default landing page after consent, registered with its client at the dev IdP.
+    if let Some(obo) = &config.obo {
+        idp.set_mcp_redirect_uri(obo.consent_redirect_uri.as_str())
+            .await?;
+    }
     let url = config.public_url.clone();
     idp.add_identifier_uri(AUDIENCE, &url)
         .context("registering the dev mcp-tools URL at the dev IdP")?;

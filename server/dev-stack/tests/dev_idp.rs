@@ -2,6 +2,8 @@
 //! logout, registration; interop with panva's openid-client; and mcp-tools accepting its delegated
 //! tokens while refusing its app-only ones.
 
+mod common;
+
 use std::{future::pending, path::Path};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -9,178 +11,14 @@ use dev_stack::{
     IdpConfig,
     idp::{self, DevIdp},
 };
-use reqwest::{StatusCode, header, redirect::Policy};
+use reqwest::{StatusCode, header};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-use url::Url;
 
-const WEB: &str = "portcullis-web";
-const REDIRECT: &str = "http://127.0.0.1:3999/auth/callback";
-const MCP_SCOPE: &str = "api://portcullis-mcp/mcp:tools";
-
-struct Idp {
-    idp: DevIdp,
-    http: reqwest::Client,
-    config: IdpConfig,
-    dir: tempfile::TempDir,
-}
-
-fn test_config() -> IdpConfig {
-    IdpConfig {
-        bind: "127.0.0.1:0".parse().unwrap(),
-        web_redirect_uri: REDIRECT.to_owned(),
-        web_post_logout_redirect_uri: "http://127.0.0.1:3999/".to_owned(),
-        ..IdpConfig::default()
-    }
-}
-
-async fn start_in(dir: tempfile::TempDir, config: IdpConfig) -> Idp {
-    let listener = idp::bind(&config, /* in production: */ false)
-        .await
-        .unwrap();
-    let (idp, _) = idp::serve(listener, &config, dir.path(), pending())
-        .await
-        .unwrap();
-    let http = reqwest::Client::builder()
-        .redirect(Policy::none())
-        .no_proxy()
-        .build()
-        .unwrap();
-    Idp {
-        idp,
-        http,
-        config,
-        dir,
-    }
-}
-
-async fn start() -> Idp {
-    start_in(tempfile::tempdir().unwrap(), test_config()).await
-}
-
-fn endpoint(idp: &Idp, path: &str) -> String {
-    format!("{}/{path}", idp.idp.issuer().trim_end_matches("/v2.0"))
-}
-
-struct Pkce {
-    verifier: String,
-    challenge: String,
-}
-
-fn pkce() -> Pkce {
-    let verifier = URL_SAFE_NO_PAD.encode(rand_bytes());
-    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-    Pkce {
-        verifier,
-        challenge,
-    }
-}
-
-fn rand_bytes() -> [u8; 32] {
-    let mut b = [0u8; 32];
-    for (i, x) in b.iter_mut().enumerate() {
-        *x = (std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos() as usize
-            + i * 7919) as u8;
-    }
-    b
-}
-
-fn authorize_params(
-    client_id: &str,
-    redirect: &str,
-    scope: &str,
-    pkce: Option<&Pkce>,
-) -> Vec<(String, String)> {
-    let mut params = vec![
-        ("client_id".to_owned(), client_id.to_owned()),
-        ("redirect_uri".to_owned(), redirect.to_owned()),
-        ("response_type".to_owned(), "code".to_owned()),
-        ("scope".to_owned(), scope.to_owned()),
-        ("state".to_owned(), "st@te with spaces&=".to_owned()),
-        ("nonce".to_owned(), "n-0S6_WzA2Mj".to_owned()),
-    ];
-    if let Some(p) = pkce {
-        params.push(("code_challenge".to_owned(), p.challenge.clone()));
-        params.push(("code_challenge_method".to_owned(), "S256".to_owned()));
-    }
-    params
-}
-
-/// Posts the sign-in choice; returns the redirect's query parameters.
-async fn sign_in(idp: &Idp, params: &[(String, String)], user: &str) -> Vec<(String, String)> {
-    let mut form = params.to_vec();
-    form.push(("user".to_owned(), user.to_owned()));
-    let response = idp
-        .http
-        .post(endpoint(idp, "oauth2/v2.0/authorize"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        response.status(),
-        StatusCode::SEE_OTHER,
-        "{:?}",
-        response.text().await
-    );
-    let location = Url::parse(response.headers()[header::LOCATION].to_str().unwrap()).unwrap();
-    location
-        .query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
-}
-
-fn get<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
-}
-
-async fn token(
-    idp: &Idp,
-    form: &[(&str, &str)],
-    basic: Option<(&str, &str)>,
-) -> (StatusCode, Value) {
-    let mut request = idp.http.post(endpoint(idp, "oauth2/v2.0/token")).form(form);
-    if let Some((id, secret)) = basic {
-        request = request.basic_auth(id, Some(secret));
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
-    (status, response.json().await.unwrap())
-}
-
-/// Full code flow for the web app; returns the token response.
-async fn web_sign_in(idp: &Idp, user: &str, scope: &str) -> Value {
-    let p = pkce();
-    let params = authorize_params(WEB, REDIRECT, scope, Some(&p));
-    let back = sign_in(idp, &params, user).await;
-    let code = get(&back, "code").unwrap().to_owned();
-    let (status, body) = token(
-        idp,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", &p.verifier),
-        ],
-        Some((WEB, idp.idp.web_client_secret().expose_secret())),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body
-}
-
-fn claims(jwt: &str) -> Value {
-    let payload = jwt.split('.').nth(1).unwrap();
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
-}
+use common::{
+    MCP_SCOPE, Pkce, REDIRECT, Stack, WEB, authorize_params, claims, discovery, endpoint, get,
+    hidden_fields, idp_config, pkce, redirect_target, sign_in, start, start_in, token, web_sign_in,
+};
 
 #[tokio::test]
 async fn discovery_is_served_at_the_issuer_the_root_and_rfc_8414_paths() {
@@ -354,11 +192,7 @@ async fn other_request_errors_redirect_with_state_and_iss() {
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "{error}");
-        let location = Url::parse(response.headers()[header::LOCATION].to_str().unwrap()).unwrap();
-        let pairs: Vec<(String, String)> = location
-            .query_pairs()
-            .map(|(k, v)| (k.into(), v.into()))
-            .collect();
+        let (_, pairs) = redirect_target(&response);
         assert_eq!(get(&pairs, "error"), Some(error));
         assert_eq!(get(&pairs, "state"), Some("st@te with spaces&="));
         assert_eq!(get(&pairs, "iss"), Some(idp.idp.issuer().as_str()));
@@ -877,7 +711,7 @@ async fn userinfo_answers_for_graph_audience_tokens_only() {
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
 
-async fn jwks_kids(idp: &Idp) -> Vec<String> {
+async fn jwks_kids(idp: &Stack) -> Vec<String> {
     let jwks: Value = idp
         .http
         .get(endpoint(idp, "discovery/v2.0/keys"))
@@ -901,7 +735,7 @@ async fn keys_persist_across_restarts_and_rotate_with_a_grace_period() {
     let before = jwks_kids(&idp).await;
     assert_eq!(before.len(), 1);
     let secret = idp.idp.web_client_secret().expose_secret().to_owned();
-    let Idp { dir, config, .. } = idp;
+    let Stack { dir, config, .. } = idp;
     let idp = start_in(dir, config).await;
     assert_eq!(jwks_kids(&idp).await, before, "same key after a restart");
     assert_eq!(
@@ -958,7 +792,7 @@ async fn keys_persist_across_restarts_and_rotate_with_a_grace_period() {
     assert_eq!(header["kid"], json!(new_kid), "the new key signs");
 }
 
-fn endpoint_root(idp: &Idp, path: &str) -> String {
+fn endpoint_root(idp: &Stack, path: &str) -> String {
     let issuer = idp.idp.issuer();
     format!(
         "{}/{path}",
@@ -1107,7 +941,7 @@ const MCP_CONSENT_REDIRECT: &str = "http://127.0.0.1:45678/oauth/consent-complet
 const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 
-fn mcp_secret(idp: &Idp) -> String {
+fn mcp_secret(idp: &Stack) -> String {
     idp.idp
         .mcp_client()
         .client_secret
@@ -1116,14 +950,14 @@ fn mcp_secret(idp: &Idp) -> String {
 }
 
 /// What mcp-tools receives: a user's token for the MCP resource, obtained by the web app.
-async fn mcp_inbound(idp: &Idp, user: &str) -> String {
+async fn mcp_inbound(idp: &Stack, user: &str) -> String {
     let body = web_sign_in(idp, user, MCP_SCOPE).await;
     let token = body["access_token"].as_str().unwrap().to_owned();
     assert_eq!(claims(&token)["aud"], "api://portcullis-mcp");
     token
 }
 
-async fn obo(idp: &Idp, assertion: &str, scope: &str) -> (StatusCode, Value) {
+async fn obo(idp: &Stack, assertion: &str, scope: &str) -> (StatusCode, Value) {
     token(
         idp,
         &[
@@ -1137,7 +971,7 @@ async fn obo(idp: &Idp, assertion: &str, scope: &str) -> (StatusCode, Value) {
     .await
 }
 
-async fn exchange(idp: &Idp, subject: &str, target: &[(&str, &str)]) -> (StatusCode, Value) {
+async fn exchange(idp: &Stack, subject: &str, target: &[(&str, &str)]) -> (StatusCode, Value) {
     let mut form = vec![
         ("grant_type", TOKEN_EXCHANGE),
         ("subject_token", subject),
@@ -1164,29 +998,9 @@ fn assert_consent_required(status: StatusCode, body: &Value) {
     assert!(body["trace_id"].is_string() && body["correlation_id"].is_string());
 }
 
-/// The hidden fields of the page's form, unescaped, as a browser would submit them.
-fn hidden_fields(html: &str) -> Vec<(String, String)> {
-    let unescape = |s: &str| {
-        s.replace("&quot;", "\"")
-            .replace("&lt;", "<")
-            .replace("&gt;", ">")
-            .replace("&amp;", "&")
-    };
-    let mut fields = Vec::new();
-    let mut rest = html;
-    while let Some(at) = rest.find(r#"<input type="hidden" name=""#) {
-        rest = &rest[at + r#"<input type="hidden" name=""#.len()..];
-        let (name, after) = rest.split_once(r#"" value=""#).unwrap();
-        let (value, after) = after.split_once('"').unwrap();
-        fields.push((unescape(name), unescape(value)));
-        rest = after;
-    }
-    fields
-}
-
 /// A browser at the authorization endpoint: opens the sign-in page, clicks `user`, and returns the
 /// answer to that click (a consent page, or the redirect).
-async fn browser_pick(idp: &Idp, params: &[(String, String)], user: &str) -> reqwest::Response {
+async fn browser_pick(idp: &Stack, params: &[(String, String)], user: &str) -> reqwest::Response {
     let page = idp
         .http
         .get(endpoint(idp, "oauth2/v2.0/authorize"))
@@ -1206,7 +1020,7 @@ async fn browser_pick(idp: &Idp, params: &[(String, String)], user: &str) -> req
 }
 
 /// Clicks `action` (`consent` or `cancel`) on a consent page; returns the answer.
-async fn consent_click(idp: &Idp, consent_page: &str, action: &str) -> reqwest::Response {
+async fn consent_click(idp: &Stack, consent_page: &str, action: &str) -> reqwest::Response {
     let mut form = hidden_fields(consent_page);
     form.push(("action".to_owned(), action.to_owned()));
     idp.http
@@ -1219,11 +1033,7 @@ async fn consent_click(idp: &Idp, consent_page: &str, action: &str) -> reqwest::
 
 fn redirect_pairs(response: &reqwest::Response) -> Vec<(String, String)> {
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    let location = Url::parse(response.headers()[header::LOCATION].to_str().unwrap()).unwrap();
-    location
-        .query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
+    redirect_target(response).1
 }
 
 /// The consent journey mcp-tools sends a user on: its own client, its consent-complete redirect.
@@ -1231,7 +1041,7 @@ fn mcp_consent_request(scope: &str) -> Vec<(String, String)> {
     authorize_params(MCP, MCP_CONSENT_REDIRECT, scope, None)
 }
 
-async fn start_with_mcp_redirect() -> Idp {
+async fn start_with_mcp_redirect() -> Stack {
     let idp = start().await;
     idp.idp
         .set_mcp_redirect_uri(MCP_CONSENT_REDIRECT)
@@ -1240,7 +1050,7 @@ async fn start_with_mcp_redirect() -> Idp {
     idp
 }
 
-async fn reset_consents_over_http(idp: &Idp) {
+async fn reset_consents_over_http(idp: &Stack) {
     let refused = idp
         .http
         .post(endpoint_root(idp, "dev/reset-consents"))
@@ -1540,7 +1350,7 @@ async fn the_consent_page_asks_only_for_what_is_missing_and_cannot_be_forged() {
     assert!(get(&redirect_pairs(&answer), "code").is_some());
 }
 
-async fn assert_consent_required_status(idp: &Idp, bob_inbound: &str) {
+async fn assert_consent_required_status(idp: &Stack, bob_inbound: &str) {
     let (status, body) = obo(idp, bob_inbound, CALENDARS_READ).await;
     assert_consent_required(status, &body);
 }
@@ -1720,6 +1530,11 @@ async fn token_exchange_to_graph_follows_consent_and_takes_only_delegated_tokens
             vec![("resource", GRAPH), ("scope", USER_READ)],
             "invalid_target",
         ),
+        // Every `resource` counts, not only the last one.
+        (
+            vec![("resource", GRAPH), ("resource", ""), ("scope", USER_READ)],
+            "invalid_target",
+        ),
         (
             vec![("scope", &format!("openid {USER_READ}"))],
             "invalid_scope",
@@ -1770,18 +1585,7 @@ async fn token_exchange_to_graph_follows_consent_and_takes_only_delegated_tokens
 #[tokio::test]
 async fn graph_and_token_exchange_are_advertised_and_the_mcp_client_is_kept() {
     let idp = start().await;
-    let doc: Value = idp
-        .http
-        .get(format!(
-            "{}/.well-known/openid-configuration",
-            idp.idp.issuer()
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = discovery(&idp).await;
     let grants = doc["grant_types_supported"].as_array().unwrap();
     assert!(grants.contains(&json!(TOKEN_EXCHANGE)), "{grants:?}");
     assert!(grants.contains(&json!("urn:ietf:params:oauth:grant-type:jwt-bearer")));
@@ -1791,7 +1595,7 @@ async fn graph_and_token_exchange_are_advertised_and_the_mcp_client_is_kept() {
     // The generated secret is kept (0600) and survives a restart; a configured one is used as is.
     let secret = mcp_secret(&idp);
     assert_eq!(idp.idp.mcp_client().client_id, MCP);
-    let Idp { dir, config, .. } = idp;
+    let Stack { dir, config, .. } = idp;
     let file = dir.path().join("dev-idp/mcp-client-secret");
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(
@@ -1801,7 +1605,7 @@ async fn graph_and_token_exchange_are_advertised_and_the_mcp_client_is_kept() {
     let idp = start_in(dir, config).await;
     assert_eq!(mcp_secret(&idp), secret);
     assert_ne!(secret, idp.idp.web_client_secret().expose_secret());
-    let Idp { dir, config, .. } = idp;
+    let Stack { dir, config, .. } = idp;
     let configured = IdpConfig {
         mcp_client_id: "tools".to_owned(),
         mcp_client_secret: Some("configured-secret".into()),
@@ -1876,7 +1680,7 @@ async fn graph_and_token_exchange_are_advertised_and_the_mcp_client_is_kept() {
     for seed in ["carol=User.Read", "bob=Mail.Send"] {
         let bad = IdpConfig {
             graph_consents: vec![seed.parse().unwrap()],
-            ..test_config()
+            ..idp_config()
         };
         let dir = tempfile::tempdir().unwrap();
         let error = DevIdp::open(&bad, dir.path(), "http://127.0.0.1:1")
@@ -1886,4 +1690,37 @@ async fn graph_and_token_exchange_are_advertised_and_the_mcp_client_is_kept() {
             .to_string();
         assert!(error.contains("APP_DEV_IDP__GRAPH_CONSENTS"), "{error}");
     }
+}
+
+#[tokio::test]
+async fn a_refresh_refused_for_missing_consent_keeps_the_refresh_token() {
+    let idp = start().await;
+    let signed_in = web_sign_in(&idp, "bob", "openid profile offline_access").await;
+    let refresh = signed_in["refresh_token"].as_str().unwrap();
+    let secret = idp.idp.web_client_secret().expose_secret().to_owned();
+    // Graph's scope without the user's consent: AADSTS65001, and the refresh token is not spent.
+    let (status, body) = token(
+        &idp,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh),
+            ("scope", USER_READ),
+        ],
+        Some((WEB, &secret)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "invalid_grant");
+    assert_eq!(body["suberror"], "consent_required");
+    let (status, body) = token(
+        &idp,
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+        Some((WEB, &secret)),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the same refresh token still works: {body}"
+    );
 }

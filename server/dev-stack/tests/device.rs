@@ -2,63 +2,35 @@
 //! verification page completed as a browser would (reqwest posting the page's own forms), and the device
 //! polling the token endpoint: pending, `slow_down`, `access_denied`, `expired_token`, single use.
 
-use std::{future::pending, time::Duration};
+mod common;
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use dev_stack::{
-    IdpConfig,
-    idp::{self, DevIdp},
-};
-use reqwest::{StatusCode, header, redirect::Policy};
+use std::time::Duration;
+
+use dev_stack::IdpConfig;
+use reqwest::{StatusCode, header};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
-const CONSOLE: &str = "portcullis-console";
-const WEB: &str = "portcullis-web";
+use common::{
+    CONSOLE, Stack, WEB, claims, discovery, endpoint, hidden_fields, idp_config, start_with, token,
+    unescape, user,
+};
+
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 const SCOPE: &str = "openid profile offline_access api://portcullis-mcp/mcp:tools";
 
-struct Idp {
-    idp: DevIdp,
-    http: reqwest::Client,
-    _dir: tempfile::TempDir,
-}
-
-/// Polls every second at most (the test's interval), codes valid for `lifetime_secs`.
-async fn start_with(lifetime_secs: u64) -> Idp {
-    let config = IdpConfig {
-        bind: "127.0.0.1:0".parse().unwrap(),
+/// The dev IdP polled every second at most (the test's interval), codes valid for `lifetime_secs`.
+async fn start_device_idp(lifetime_secs: u64) -> Stack {
+    start_with(IdpConfig {
         device_poll_interval: Duration::from_secs(1),
         device_code_lifetime: Duration::from_secs(lifetime_secs),
-        ..IdpConfig::default()
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let listener = idp::bind(&config, false).await.unwrap();
-    let (idp, _) = idp::serve(listener, &config, dir.path(), pending())
-        .await
-        .unwrap();
-    let http = reqwest::Client::builder()
-        .redirect(Policy::none())
-        .no_proxy()
-        .build()
-        .unwrap();
-    Idp {
-        idp,
-        http,
-        _dir: dir,
-    }
-}
-
-async fn start() -> Idp {
-    start_with(900).await
-}
-
-fn endpoint(idp: &Idp, path: &str) -> String {
-    format!("{}/{path}", idp.idp.issuer().trim_end_matches("/v2.0"))
+        ..idp_config()
+    })
+    .await
 }
 
 /// POST `devicecode`; the status and the JSON body.
-async fn device_code(idp: &Idp, form: &[(&str, &str)]) -> (StatusCode, Value) {
+async fn device_code(idp: &Stack, form: &[(&str, &str)]) -> (StatusCode, Value) {
     let response = idp
         .http
         .post(endpoint(idp, "oauth2/v2.0/devicecode"))
@@ -72,27 +44,14 @@ async fn device_code(idp: &Idp, form: &[(&str, &str)]) -> (StatusCode, Value) {
 }
 
 /// Starts a device sign-in of the console with `scope`.
-async fn begin(idp: &Idp, scope: &str) -> Value {
+async fn begin(idp: &Stack, scope: &str) -> Value {
     let (status, body) = device_code(idp, &[("client_id", CONSOLE), ("scope", scope)]).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body
 }
 
-async fn token(idp: &Idp, form: &[(&str, &str)]) -> (StatusCode, Value) {
-    let response = idp
-        .http
-        .post(endpoint(idp, "oauth2/v2.0/token"))
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
-    (status, response.json().await.unwrap())
-}
-
 /// The device's poll.
-async fn poll(idp: &Idp, client_id: &str, device_code: &str) -> (StatusCode, Value) {
+async fn poll(idp: &Stack, client_id: &str, device_code: &str) -> (StatusCode, Value) {
     token(
         idp,
         &[
@@ -100,6 +59,7 @@ async fn poll(idp: &Idp, client_id: &str, device_code: &str) -> (StatusCode, Val
             ("client_id", client_id),
             ("device_code", device_code),
         ],
+        None,
     )
     .await
 }
@@ -107,32 +67,6 @@ async fn poll(idp: &Idp, client_id: &str, device_code: &str) -> (StatusCode, Val
 fn assert_error(answer: &(StatusCode, Value), error: &str) {
     assert_eq!(answer.0, StatusCode::BAD_REQUEST, "{}", answer.1);
     assert_eq!(answer.1["error"], error, "{}", answer.1);
-}
-
-fn claims(jwt: &str) -> Value {
-    let payload = jwt.split('.').nth(1).unwrap();
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
-}
-
-fn unescape(s: &str) -> String {
-    s.replace("&quot;", "\"")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
-}
-
-/// The hidden fields of the page's form, as a browser would submit them.
-fn hidden_fields(html: &str) -> Vec<(String, String)> {
-    let mut fields = Vec::new();
-    let mut rest = html;
-    while let Some(at) = rest.find(r#"<input type="hidden" name=""#) {
-        rest = &rest[at + r#"<input type="hidden" name=""#.len()..];
-        let (name, after) = rest.split_once(r#"" value=""#).unwrap();
-        let (value, after) = after.split_once('"').unwrap();
-        fields.push((unescape(name), unescape(value)));
-        rest = after;
-    }
-    fields
 }
 
 /// The value of the attribute that follows `prefix` in `html`.
@@ -163,7 +97,7 @@ async fn page(response: reqwest::Response) -> (StatusCode, String) {
     (status, response.text().await.unwrap())
 }
 
-async fn post_page(idp: &Idp, action: &str, form: &[(String, String)]) -> (StatusCode, String) {
+async fn post_page(idp: &Stack, action: &str, form: &[(String, String)]) -> (StatusCode, String) {
     page(idp.http.post(action).form(form).send().await.unwrap()).await
 }
 
@@ -173,7 +107,7 @@ fn with(mut fields: Vec<(String, String)>, name: &str, value: &str) -> Vec<(Stri
 }
 
 /// Opens `verification_uri_complete` and submits its prefilled code: the user-choice page.
-async fn open_and_enter(idp: &Idp, complete: &str) -> (String, String) {
+async fn open_and_enter(idp: &Stack, complete: &str) -> (String, String) {
     let (status, html) = page(idp.http.get(complete).send().await.unwrap()).await;
     assert_eq!(status, StatusCode::OK, "{html}");
     let typed = attribute_after(&html, r#"name="user_code" value=""#);
@@ -192,7 +126,7 @@ async fn open_and_enter(idp: &Idp, complete: &str) -> (String, String) {
 }
 
 /// The whole page as a browser: code, `user`, then `action` (`approve` or `cancel`) on the Accept page.
-async fn complete_page(idp: &Idp, complete: &str, user: &str, action: &str) -> String {
+async fn complete_page(idp: &Stack, complete: &str, user: &str, action: &str) -> String {
     let (target, choose) = open_and_enter(idp, complete).await;
     let (status, confirm) =
         post_page(idp, &target, &with(hidden_fields(&choose), "user", user)).await;
@@ -215,19 +149,8 @@ fn str_of<'a>(body: &'a Value, key: &str) -> &'a str {
 
 #[tokio::test]
 async fn the_device_flow_signs_the_chosen_user_in_once_and_refresh_works() {
-    let idp = start().await;
-    let discovery: Value = idp
-        .http
-        .get(format!(
-            "{}/.well-known/openid-configuration",
-            idp.idp.issuer()
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let idp = start_device_idp(900).await;
+    let discovery = discovery(&idp).await;
     assert_eq!(
         discovery["device_authorization_endpoint"],
         json!(endpoint(&idp, "oauth2/v2.0/devicecode"))
@@ -318,12 +241,7 @@ async fn the_device_flow_signs_the_chosen_user_in_once_and_refresh_works() {
     assert_eq!(status, StatusCode::OK, "{tokens}");
     assert_eq!(tokens["token_type"], "Bearer");
     assert_eq!(tokens["scope"], SCOPE);
-    let bob = idp
-        .idp
-        .users()
-        .iter()
-        .find(|u| u.username == "bob")
-        .unwrap();
+    let bob = user(&idp, "bob");
     let access = claims(str_of(&tokens, "access_token"));
     assert_eq!(access["aud"], "api://portcullis-mcp");
     assert_eq!(access["scp"], "mcp:tools");
@@ -344,6 +262,7 @@ async fn the_device_flow_signs_the_chosen_user_in_once_and_refresh_works() {
             ("client_id", CONSOLE),
             ("refresh_token", &refresh),
         ],
+        None,
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{renewed}");
@@ -363,6 +282,7 @@ async fn the_device_flow_signs_the_chosen_user_in_once_and_refresh_works() {
             ("client_id", CONSOLE),
             ("refresh_token", &rotated),
         ],
+        None,
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{revoked}");
@@ -382,7 +302,7 @@ async fn the_device_flow_signs_the_chosen_user_in_once_and_refresh_works() {
 
 #[tokio::test]
 async fn polling_faster_than_the_interval_gets_slow_down_and_the_interval_grows() {
-    let idp = start().await;
+    let idp = start_device_idp(900).await;
     let started = begin(&idp, "openid").await;
     let device = str_of(&started, "device_code");
     assert_error(&poll(&idp, CONSOLE, device).await, "authorization_pending");
@@ -409,7 +329,7 @@ async fn polling_faster_than_the_interval_gets_slow_down_and_the_interval_grows(
 
 #[tokio::test]
 async fn cancel_on_either_step_answers_access_denied() {
-    let idp = start().await;
+    let idp = start_device_idp(900).await;
     // Cancel on the user choice.
     let first = begin(&idp, SCOPE).await;
     let (target, choose) = open_and_enter(&idp, str_of(&first, "verification_uri_complete")).await;
@@ -454,7 +374,7 @@ async fn cancel_on_either_step_answers_access_denied() {
 
 #[tokio::test]
 async fn expired_codes_are_refused_at_the_token_endpoint_and_on_the_page() {
-    let idp = start_with(2).await;
+    let idp = start_device_idp(2).await;
     let started = begin(&idp, "openid").await;
     assert_eq!(started["expires_in"], 2);
     let device = str_of(&started, "device_code");
@@ -477,7 +397,7 @@ async fn expired_codes_are_refused_at_the_token_endpoint_and_on_the_page() {
 
 #[tokio::test]
 async fn unknown_clients_bad_requests_and_other_clients_codes_are_refused() {
-    let idp = start().await;
+    let idp = start_device_idp(900).await;
     let (status, body) = device_code(&idp, &[("client_id", "nope"), ("scope", "openid")]).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert_eq!(body["error"], "invalid_client");
@@ -521,6 +441,7 @@ async fn unknown_clients_bad_requests_and_other_clients_codes_are_refused() {
             ("client_secret", &secret),
             ("device_code", device),
         ],
+        None,
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -529,6 +450,7 @@ async fn unknown_clients_bad_requests_and_other_clients_codes_are_refused() {
     let (status, body) = token(
         &idp,
         &[("grant_type", DEVICE_GRANT), ("client_id", CONSOLE)],
+        None,
     )
     .await;
     assert_eq!(
@@ -551,7 +473,7 @@ async fn unknown_clients_bad_requests_and_other_clients_codes_are_refused() {
 
 #[tokio::test]
 async fn wrong_codes_and_forged_steps_are_refused_on_the_page() {
-    let idp = start().await;
+    let idp = start_device_idp(900).await;
     let target = endpoint(&idp, "oauth2/v2.0/deviceauth");
     let started = begin(&idp, SCOPE).await;
     let user_code = str_of(&started, "user_code").to_owned();
@@ -656,7 +578,7 @@ async fn wrong_codes_and_forged_steps_are_refused_on_the_page() {
 
 #[tokio::test]
 async fn accepting_graph_scopes_records_the_users_consent_for_the_device_client() {
-    let idp = start().await;
+    let idp = start_device_idp(900).await;
     let scope = "openid offline_access User.Read Calendars.Read";
     let started = begin(&idp, scope).await;
     let complete = str_of(&started, "verification_uri_complete");
@@ -687,6 +609,7 @@ async fn accepting_graph_scopes_records_the_users_consent_for_the_device_client(
             ("client_id", CONSOLE),
             ("refresh_token", str_of(&tokens, "refresh_token")),
         ],
+        None,
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{renewed}");

@@ -2,109 +2,29 @@
 //! `/v1.0/me/calendarView` to Graph tokens with the right scope, refuses every other token the way
 //! Graph does (401 / 403 with Graph's error shape), and records every token it is sent.
 
+mod common;
+
 use std::future::pending;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Duration, Utc};
-use dev_stack::{
-    IdpConfig, graph,
-    idp::{self, DevIdp},
-};
+use dev_stack::graph;
 use reqwest::{StatusCode, header};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
-const MCP_SCOPE: &str = "api://portcullis-mcp/mcp:tools";
-const REDIRECT: &str = "http://127.0.0.1:3999/auth/callback";
+use common::{MCP_SCOPE, Stack, claims, idp_config, start_with_graph, token, web_sign_in};
 
-struct Stack {
-    idp: DevIdp,
-    graph: graph::GraphStandIn,
-    http: reqwest::Client,
-    _dir: tempfile::TempDir,
-}
-
-async fn start() -> Stack {
-    let dir = tempfile::tempdir().unwrap();
-    let config = IdpConfig {
-        bind: "127.0.0.1:0".parse().unwrap(),
-        web_redirect_uri: REDIRECT.to_owned(),
-        ..IdpConfig::default()
-    };
-    let listener = idp::bind(&config, false).await.unwrap();
-    let (idp, _) = idp::serve(listener, &config, dir.path(), pending())
-        .await
-        .unwrap();
-    let graph = graph::start("127.0.0.1:0".parse().unwrap(), &idp, pending())
-        .await
-        .unwrap();
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
-        .build()
-        .unwrap();
-    Stack {
-        idp,
-        graph,
-        http,
-        _dir: dir,
-    }
-}
-
-fn endpoint(stack: &Stack, path: &str) -> String {
-    format!("{}/{path}", stack.idp.issuer().trim_end_matches("/v2.0"))
-}
-
+/// A token request that must succeed, authenticated as `client`; the token response.
 async fn token_request(stack: &Stack, form: &[(&str, &str)], client: (&str, &str)) -> Value {
-    let response = stack
-        .http
-        .post(endpoint(stack, "oauth2/v2.0/token"))
-        .basic_auth(client.0, Some(client.1))
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    let body: Value = response.json().await.unwrap();
+    let (status, body) = token(stack, form, Some(client)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body
 }
 
 /// A user's token as the web app gets it (code flow), for `scope`.
 async fn user_token(stack: &Stack, user: &str, scope: &str) -> String {
-    let web = stack.idp.web_client();
-    let form = [
-        ("client_id", web.client_id.as_str()),
-        ("redirect_uri", REDIRECT),
-        ("response_type", "code"),
-        ("scope", scope),
-        ("user", user),
-    ];
-    let response = stack
-        .http
-        .post(endpoint(stack, "oauth2/v2.0/authorize"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    let location = url::Url::parse(response.headers()[header::LOCATION].to_str().unwrap()).unwrap();
-    let code = location
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .unwrap()
-        .1
-        .into_owned();
-    let body = token_request(
-        stack,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-        ],
-        (&web.client_id, web.client_secret.expose_secret()),
-    )
-    .await;
+    let body = web_sign_in(stack, user, scope).await;
     body["access_token"].as_str().unwrap().to_owned()
 }
 
@@ -128,7 +48,7 @@ async fn graph_token(stack: &Stack, inbound: &str, scope: &str) -> String {
 async fn call(stack: &Stack, path_and_query: &str, token: Option<&str>) -> (StatusCode, Value) {
     let mut request = stack.http.get(format!(
         "{}{path_and_query}",
-        stack.graph.base_url().as_str().trim_end_matches('/')
+        stack.graph().base_url().as_str().trim_end_matches('/')
     ));
     if let Some(token) = token {
         request = request.bearer_auth(token);
@@ -171,8 +91,8 @@ fn event_start(event: &Value) -> DateTime<Utc> {
 
 #[tokio::test]
 async fn serves_profile_and_calendar_to_graph_tokens() {
-    let stack = start().await;
-    assert_eq!(stack.graph.base_url().path(), "/");
+    let stack = start_with_graph(idp_config()).await;
+    assert_eq!(stack.graph().base_url().path(), "/");
     let alice = &stack.idp.users()[0];
     let inbound = user_token(&stack, "alice", MCP_SCOPE).await;
     let token = graph_token(
@@ -294,7 +214,7 @@ async fn serves_profile_and_calendar_to_graph_tokens() {
 
 #[tokio::test]
 async fn refuses_every_token_but_a_graph_token_with_the_scope() {
-    let stack = start().await;
+    let stack = start_with_graph(idp_config()).await;
     let inbound = user_token(&stack, "alice", MCP_SCOPE).await;
     let window = format!("/v1.0/me/calendarView?{}", week_from_now());
 
@@ -323,8 +243,7 @@ async fn refuses_every_token_but_a_graph_token_with_the_scope() {
     );
     let user_read = graph_token(&stack, &inbound, "User.Read").await;
     let mut parts: Vec<String> = user_read.split('.').map(str::to_owned).collect();
-    let mut payload: Value =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&parts[1]).unwrap()).unwrap();
+    let mut payload = claims(&user_read);
     payload["scp"] = json!("User.Read Calendars.Read");
     parts[1] = URL_SAFE_NO_PAD.encode(payload.to_string());
     let tampered = parts.join(".");
@@ -356,13 +275,7 @@ async fn refuses_every_token_but_a_graph_token_with_the_scope() {
     // An OIDC-only token has Graph's GUID audience but no Graph scope; an app-only Graph token has
     // no delegated scope at all.
     let oidc = user_token(&stack, "alice", "openid profile").await;
-    let oidc_aud = serde_json::from_slice::<Value>(
-        &URL_SAFE_NO_PAD
-            .decode(oidc.split('.').nth(1).unwrap())
-            .unwrap(),
-    )
-    .unwrap()["aud"]
-        .clone();
+    let oidc_aud = claims(&oidc)["aud"].clone();
     assert_eq!(oidc_aud, "00000003-0000-0000-c000-000000000000");
     assert_graph_error(
         &call(&stack, "/v1.0/me", Some(&oidc)).await,
@@ -393,7 +306,7 @@ async fn refuses_every_token_but_a_graph_token_with_the_scope() {
 
     // Every token sent was recorded as sent, with what it claims: mcp-tools' inbound token shows up
     // here only because this test sent it on purpose.
-    let received = stack.graph.received();
+    let received = stack.graph().received();
     let sent = received.len();
     assert_eq!(sent, 10, "every request with a bearer token");
     let passthrough = received
@@ -426,13 +339,13 @@ async fn refuses_every_token_but_a_graph_token_with_the_scope() {
         !format!("{received:?}").contains(&inbound),
         "Debug hides tokens"
     );
-    stack.graph.clear_received();
-    assert!(stack.graph.received().is_empty());
+    stack.graph().clear_received();
+    assert!(stack.graph().received().is_empty());
 }
 
 #[tokio::test]
 async fn binds_loopback_only() {
-    let stack = start().await;
+    let stack = start_with_graph(idp_config()).await;
     let error = graph::start("0.0.0.0:0".parse().unwrap(), &stack.idp, pending())
         .await
         .err()

@@ -13,20 +13,19 @@
 //!   consent works; alice is never asked;
 //! - the same holds with RFC 8693 token exchange instead of Entra's on-behalf-of grant.
 
+mod common;
+
 use std::{
     collections::BTreeSet,
-    future::pending,
-    path::Path,
     sync::{Arc, Mutex},
 };
 
 use anyhow::{Context, ensure};
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use dev_stack::{
     IdpConfig,
     graph::{self, GraphStandIn},
-    idp::{self, DevIdp, DevUser},
+    idp::DevUser,
     mcp,
 };
 use mcp_tools::config::OboGrant;
@@ -44,11 +43,13 @@ use rmcp::{
 };
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use url::Url;
 
-/// The web app's redirect URI at the dev IdP (nothing listens there: the test reads the redirect).
-const WEB_REDIRECT: &str = "http://127.0.0.1:3999/auth/callback";
+use common::{
+    Stack, browser, claims, endpoint, hidden_fields, idp_config, start_mcp, start_with_graph, user,
+    web_sign_in,
+};
+
 const GRAPH_AUD: &str = "https://graph.microsoft.com";
 const USER_READ: &str = "User.Read";
 const CALENDARS_READ: &str = "Calendars.Read";
@@ -65,155 +66,16 @@ enum Generation {
 
 const GENERATIONS: [Generation; 2] = [Generation::V2025_11_25, Generation::V2026_07_28];
 
-/// The dev IdP, the Graph stand-in, and the data folder of them and of the mcp-tools a test starts.
-struct Stack {
-    idp: DevIdp,
-    graph: GraphStandIn,
-    dir: tempfile::TempDir,
-}
-
-fn idp_config() -> IdpConfig {
-    IdpConfig {
-        bind: "127.0.0.1:0".parse().unwrap(),
-        web_redirect_uri: WEB_REDIRECT.to_owned(),
-        ..IdpConfig::default()
-    }
-}
-
-async fn start_stack(config: IdpConfig) -> Stack {
-    let dir = tempfile::tempdir().unwrap();
-    let listener = idp::bind(&config, false).await.unwrap();
-    let (idp, _) = idp::serve(listener, &config, dir.path(), pending())
-        .await
-        .unwrap();
-    let graph = graph::start("127.0.0.1:0".parse().unwrap(), &idp, pending())
-        .await
-        .unwrap();
-    Stack { idp, graph, dir }
-}
-
-/// An mcp-tools exchanging with `grant` at the stack's IdP and calling its Graph stand-in, with its own
-/// data folder and its own (empty) cache of exchanged tokens. The IdP registers the newest one's
-/// consent landing page only.
-async fn start_mcp(stack: &Stack, grant: OboGrant, folder: &str) -> Url {
-    let data = stack.dir.path().join(folder);
-    std::fs::create_dir_all(&data).unwrap();
-    let downstream = mcp::Downstream {
-        graph: &stack.graph,
-        grant,
-    };
-    mcp::start(
-        "127.0.0.1:0".parse().unwrap(),
-        &stack.idp,
-        Path::new(&data),
-        Some(downstream),
-        pending(),
-    )
-    .await
-    .unwrap()
-}
-
-fn user<'a>(stack: &'a Stack, username: &str) -> &'a DevUser {
-    stack
-        .idp
-        .users()
-        .iter()
-        .find(|u| u.username == username)
-        .unwrap()
-}
-
-fn idp_endpoint(idp: &DevIdp, path: &str) -> String {
-    format!("{}/{path}", idp.issuer().trim_end_matches("/v2.0"))
-}
-
-/// A client that behaves like a browser with cookies off: no redirects followed, no proxy.
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
-        .build()
-        .unwrap()
-}
-
 /// The user's mcp-tools token as the web app gets it: authorization code + PKCE S256, confidential.
-async fn mcp_token(idp: &DevIdp, username: &str) -> String {
-    let web = idp.web_client();
-    let verifier = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
-    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-    let http = browser();
+async fn mcp_token(stack: &Stack, username: &str) -> String {
     let scope = format!("openid profile {}", mcp::SCOPE);
-    let response = http
-        .post(idp_endpoint(idp, "oauth2/v2.0/authorize"))
-        .form(&[
-            ("client_id", web.client_id.as_str()),
-            ("redirect_uri", WEB_REDIRECT),
-            ("response_type", "code"),
-            ("scope", &scope),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-            ("user", username),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 303, "{:?}", response.text().await);
-    let location = Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
-    let code = location
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .unwrap()
-        .1
-        .into_owned();
-    let body: Value = http
-        .post(idp_endpoint(idp, "oauth2/v2.0/token"))
-        .basic_auth(&web.client_id, Some(web.client_secret.expose_secret()))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", WEB_REDIRECT),
-            ("code_verifier", &verifier),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = web_sign_in(stack, username, &scope).await;
     let token = body["access_token"]
         .as_str()
         .expect("access_token")
         .to_owned();
     assert_eq!(claims(&token)["aud"], mcp::AUDIENCE);
     token
-}
-
-/// A JWT's payload, unverified.
-fn claims(jwt: &str) -> Value {
-    let payload = jwt.split('.').nth(1).unwrap();
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
-}
-
-/// The `<input type="hidden">` fields of a page's form, unescaped, in order.
-fn hidden_fields(html: &str) -> Vec<(String, String)> {
-    let attribute = |tag: &str, name: &str| {
-        let start = tag.find(&format!(" {name}=\""))? + name.len() + 3;
-        let end = tag[start..].find('"')? + start;
-        Some(unescape(&tag[start..end]))
-    };
-    html.split("<input")
-        .skip(1)
-        .filter_map(|rest| rest.split('>').next())
-        .filter(|tag| attribute(tag, "type").as_deref() == Some("hidden"))
-        .filter_map(|tag| Some((attribute(tag, "name")?, attribute(tag, "value")?)))
-        .collect()
-}
-
-fn unescape(text: &str) -> String {
-    text.replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
 }
 
 /// What a person does with a consent link: open it, choose `username` on the sign-in page, press Accept
@@ -486,7 +348,7 @@ fn distinct_tokens(graph: &GraphStandIn, path: &str) -> BTreeSet<String> {
 /// Every token the Graph stand-in received is an exchanged Graph token for `user` with exactly the
 /// route's scope, and none is one of `inbound` (mcp-tools' own tokens).
 fn assert_only_exchanged_tokens(stack: &Stack, user: &DevUser, inbound: &[&str]) {
-    let received = stack.graph.received();
+    let received = stack.graph().received();
     assert!(!received.is_empty());
     for record in &received {
         let raw = record.token.expose_secret();
@@ -526,7 +388,7 @@ fn link_in(text: &str, authorize: &str) -> String {
 /// `Calendars.Read` with `prompt=consent`, landing back on the mcp-tools that asked.
 fn assert_consent_link(stack: &Stack, mcp: &Url, link: &str, user: &DevUser) {
     let url = Url::parse(link).unwrap();
-    let authorize = idp_endpoint(&stack.idp, "oauth2/v2.0/authorize");
+    let authorize = endpoint(stack, "oauth2/v2.0/authorize");
     assert_eq!(url.as_str().split('?').next().unwrap(), authorize);
     let query: Vec<(String, String)> = url.query_pairs().into_owned().collect();
     let param = |name: &str| {
@@ -553,10 +415,10 @@ fn assert_consent_link(stack: &Stack, mcp: &Url, link: &str, user: &DevUser) {
 
 #[tokio::test]
 async fn alice_reads_her_profile_and_calendar_with_exchanged_tokens_only() {
-    let stack = start_stack(idp_config()).await;
-    let mcp = start_mcp(&stack, OboGrant::EntraObo, "mcp").await;
+    let stack = start_with_graph(idp_config()).await;
+    let mcp = start_mcp(&stack, "mcp", Some(OboGrant::EntraObo)).await;
     let alice = user(&stack, "alice").clone();
-    let inbound = mcp_token(&stack.idp, "alice").await;
+    let inbound = mcp_token(&stack, "alice").await;
     for generation in GENERATIONS {
         let (client, asked) = connect(
             &mcp,
@@ -584,11 +446,11 @@ async fn alice_reads_her_profile_and_calendar_with_exchanged_tokens_only() {
         client.cancel().await.unwrap();
     }
     assert_only_exchanged_tokens(&stack, &alice, &[&inbound]);
-    assert_eq!(stack.graph.received().len(), 6);
+    assert_eq!(stack.graph().received().len(), 6);
 
     // Passthrough, tried on purpose: Graph refuses mcp-tools' token by its audience.
     let refused = browser()
-        .get(stack.graph.base_url().join("/v1.0/me").unwrap())
+        .get(stack.graph().base_url().join("/v1.0/me").unwrap())
         .bearer_auth(&inbound)
         .send()
         .await
@@ -607,12 +469,12 @@ async fn alice_reads_her_profile_and_calendar_with_exchanged_tokens_only() {
 
 #[tokio::test]
 async fn sequential_and_concurrent_calls_share_one_exchanged_token() {
-    let stack = start_stack(idp_config()).await;
-    let mcp = start_mcp(&stack, OboGrant::EntraObo, "mcp").await;
+    let stack = start_with_graph(idp_config()).await;
+    let mcp = start_mcp(&stack, "mcp", Some(OboGrant::EntraObo)).await;
     let alice = user(&stack, "alice").clone();
 
     // 20 concurrent first calls, half in each generation: Graph sees one token.
-    let inbound = mcp_token(&stack.idp, "alice").await;
+    let inbound = mcp_token(&stack, "alice").await;
     let mut clients = Vec::new();
     for i in 0..20 {
         let generation = GENERATIONS[i % 2];
@@ -627,8 +489,8 @@ async fn sequential_and_concurrent_calls_share_one_exchanged_token() {
         let result = result.unwrap();
         assert_ne!(result.is_error, Some(true), "{}", text_of(&result));
     }
-    let calendar = distinct_tokens(&stack.graph, "/v1.0/me/calendarView");
-    assert_eq!(stack.graph.received().len(), 20);
+    let calendar = distinct_tokens(stack.graph(), "/v1.0/me/calendarView");
+    assert_eq!(stack.graph().received().len(), 20);
     assert_eq!(calendar.len(), 1, "one exchange for 20 concurrent calls");
 
     // Sequential calls, and a fresh inbound token of the same user on a new connection: still one
@@ -637,7 +499,7 @@ async fn sequential_and_concurrent_calls_share_one_exchanged_token() {
         ok(&clients[0], "get_my_profile", json!({})).await;
         ok(&clients[1], "list_my_events", json!({})).await;
     }
-    let again = mcp_token(&stack.idp, "alice").await;
+    let again = mcp_token(&stack, "alice").await;
     assert_ne!(again, inbound);
     let (fresh, _) = connect(
         &mcp,
@@ -648,12 +510,12 @@ async fn sequential_and_concurrent_calls_share_one_exchanged_token() {
     )
     .await;
     ok(&fresh, "get_my_profile", json!({})).await;
-    assert_eq!(distinct_tokens(&stack.graph, "/v1.0/me").len(), 1);
+    assert_eq!(distinct_tokens(stack.graph(), "/v1.0/me").len(), 1);
     assert_eq!(
-        distinct_tokens(&stack.graph, "/v1.0/me/calendarView"),
+        distinct_tokens(stack.graph(), "/v1.0/me/calendarView"),
         calendar
     );
-    assert_eq!(stack.graph.received().len(), 31);
+    assert_eq!(stack.graph().received().len(), 31);
     assert_only_exchanged_tokens(&stack, &alice, &[&inbound, &again]);
 }
 
@@ -664,9 +526,9 @@ async fn tokens_that_expire_within_the_margin_are_exchanged_anew() {
         access_token_lifetime: std::time::Duration::from_secs(45),
         ..idp_config()
     };
-    let stack = start_stack(config).await;
-    let mcp = start_mcp(&stack, OboGrant::EntraObo, "mcp").await;
-    let inbound = mcp_token(&stack.idp, "alice").await;
+    let stack = start_with_graph(config).await;
+    let mcp = start_mcp(&stack, "mcp", Some(OboGrant::EntraObo)).await;
+    let inbound = mcp_token(&stack, "alice").await;
     let (client, _) = connect(
         &mcp,
         &inbound,
@@ -678,7 +540,7 @@ async fn tokens_that_expire_within_the_margin_are_exchanged_anew() {
     for _ in 0..3 {
         ok(&client, "get_my_profile", json!({})).await;
     }
-    assert_eq!(distinct_tokens(&stack.graph, "/v1.0/me").len(), 3);
+    assert_eq!(distinct_tokens(stack.graph(), "/v1.0/me").len(), 3);
 }
 
 /// Bob's consent journey in `generation` on a fresh mcp-tools (its cache must not hold a Calendars
@@ -686,9 +548,9 @@ async fn tokens_that_expire_within_the_margin_are_exchanged_anew() {
 /// browser walk consents, and the same call returns his events.
 async fn bob_consents_by_url(stack: &Stack, grant: OboGrant, generation: Generation) {
     stack.idp.reset_consents().await.unwrap();
-    let mcp = start_mcp(stack, grant, &format!("mcp-{grant:?}-{generation:?}")).await;
+    let mcp = start_mcp(stack, &format!("mcp-{grant:?}-{generation:?}"), Some(grant)).await;
     let bob = user(stack, "bob").clone();
-    let inbound = mcp_token(&stack.idp, "bob").await;
+    let inbound = mcp_token(stack, "bob").await;
     let (client, asked) = connect(
         &mcp,
         &inbound,
@@ -727,8 +589,8 @@ async fn bob_consents_by_url(stack: &Stack, grant: OboGrant, generation: Generat
 /// consent page and the scope; nothing read from bob's calendar. Returns the link.
 async fn bob_is_told_where_to_consent(stack: &Stack, mcp: &Url) -> String {
     let bob = user(stack, "bob").clone();
-    let inbound = mcp_token(&stack.idp, "bob").await;
-    let authorize = idp_endpoint(&stack.idp, "oauth2/v2.0/authorize");
+    let inbound = mcp_token(stack, "bob").await;
+    let authorize = endpoint(stack, "oauth2/v2.0/authorize");
     let mut links = BTreeSet::new();
     for generation in GENERATIONS {
         for elicitation in [None, Some(false)] {
@@ -749,7 +611,7 @@ async fn bob_is_told_where_to_consent(stack: &Stack, mcp: &Url) -> String {
             client.cancel().await.unwrap();
         }
     }
-    assert!(distinct_tokens(&stack.graph, "/v1.0/me/calendarView").is_empty());
+    assert!(distinct_tokens(stack.graph(), "/v1.0/me/calendarView").is_empty());
     assert_eq!(links.len(), 1, "{links:?}");
     links.pop_first().unwrap()
 }
@@ -758,7 +620,7 @@ async fn bob_is_told_where_to_consent(stack: &Stack, mcp: &Url) -> String {
 /// events on retry.
 async fn bob_retries_after_consent(stack: &Stack, mcp: &Url) {
     let bob = user(stack, "bob").clone();
-    let inbound = mcp_token(&stack.idp, "bob").await;
+    let inbound = mcp_token(stack, "bob").await;
     for generation in GENERATIONS {
         let (client, _) = connect(mcp, &inbound, generation, None, OnUrl::RecordAndDecline).await;
         let events = ok(&client, "list_my_events", week()).await;
@@ -769,7 +631,7 @@ async fn bob_retries_after_consent(stack: &Stack, mcp: &Url) {
 
 #[tokio::test]
 async fn bob_consents_through_a_url_elicitation_in_both_generations() {
-    let stack = start_stack(idp_config()).await;
+    let stack = start_with_graph(idp_config()).await;
     for generation in GENERATIONS {
         bob_consents_by_url(&stack, OboGrant::EntraObo, generation).await;
     }
@@ -777,8 +639,8 @@ async fn bob_consents_through_a_url_elicitation_in_both_generations() {
 
 #[tokio::test]
 async fn clients_without_url_elicitation_get_a_tool_error_and_a_retry_after_consent_works() {
-    let stack = start_stack(idp_config()).await;
-    let mcp = start_mcp(&stack, OboGrant::EntraObo, "mcp").await;
+    let stack = start_with_graph(idp_config()).await;
+    let mcp = start_mcp(&stack, "mcp", Some(OboGrant::EntraObo)).await;
     let link = bob_is_told_where_to_consent(&stack, &mcp).await;
     // Bob follows the instructions in a browser; retries succeed without signing in again.
     let landing = consent_in_browser(&link, "bob", &graph_scope(CALENDARS_READ))
@@ -791,13 +653,13 @@ async fn clients_without_url_elicitation_get_a_tool_error_and_a_retry_after_cons
 
 #[tokio::test]
 async fn rfc_8693_token_exchange_serves_alice_and_asks_bob_for_consent() {
-    let stack = start_stack(idp_config()).await;
+    let stack = start_with_graph(idp_config()).await;
     // An on-behalf-of mcp-tools first, then a token-exchange one beside it, on the same IdP.
-    let obo = start_mcp(&stack, OboGrant::EntraObo, "mcp-obo").await;
-    let exchange = start_mcp(&stack, OboGrant::TokenExchange, "mcp-token-exchange").await;
+    let obo = start_mcp(&stack, "mcp-obo", Some(OboGrant::EntraObo)).await;
+    let exchange = start_mcp(&stack, "mcp-token-exchange", Some(OboGrant::TokenExchange)).await;
     assert_ne!(exchange, obo);
     let alice = user(&stack, "alice").clone();
-    let inbound = mcp_token(&stack.idp, "alice").await;
+    let inbound = mcp_token(&stack, "alice").await;
     for (mcp, generation) in [&obo, &exchange].into_iter().zip(GENERATIONS) {
         let (client, asked) = connect(
             mcp,
@@ -827,12 +689,12 @@ async fn rfc_8693_token_exchange_serves_alice_and_asks_bob_for_consent() {
     ok(&client, "list_my_events", week()).await;
     assert_only_exchanged_tokens(&stack, &alice, &[&inbound]);
     // Each mcp-tools exchanged for itself: two tokens per scope in all.
-    assert_eq!(distinct_tokens(&stack.graph, "/v1.0/me").len(), 2);
+    assert_eq!(distinct_tokens(stack.graph(), "/v1.0/me").len(), 2);
     assert_eq!(
-        distinct_tokens(&stack.graph, "/v1.0/me/calendarView").len(),
+        distinct_tokens(stack.graph(), "/v1.0/me/calendarView").len(),
         2
     );
-    stack.graph.clear_received();
+    stack.graph().clear_received();
 
     // Bob without consent: the tool error, then the URL elicitation, in both generations.
     let link = bob_is_told_where_to_consent(&stack, &exchange).await;
@@ -841,7 +703,7 @@ async fn rfc_8693_token_exchange_serves_alice_and_asks_bob_for_consent() {
         .unwrap();
     assert!(landing.contains("Consent recorded"), "{landing}");
     bob_retries_after_consent(&stack, &exchange).await;
-    stack.graph.clear_received();
+    stack.graph().clear_received();
     for generation in GENERATIONS {
         bob_consents_by_url(&stack, OboGrant::TokenExchange, generation).await;
     }

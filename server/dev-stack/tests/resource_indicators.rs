@@ -5,15 +5,9 @@
 //! the in-process mcp-tools' URL is an identifier URI of its resource once it has bound, so an MCP SDK
 //! client's `resource=<MCP URL>` signs in, and its token works at mcp-tools.
 
-use std::future::pending;
+mod common;
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use dev_stack::{
-    IdpConfig,
-    idp::{self, DevIdp},
-    mcp,
-};
-use reqwest::{StatusCode, header, redirect::Policy};
+use reqwest::{StatusCode, header};
 use rmcp::{
     ServiceExt,
     transport::{
@@ -22,84 +16,17 @@ use rmcp::{
 };
 use secrecy::ExposeSecret;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use url::Url;
 
-/// The web app (confidential) and its redirect URI; nothing listens there, the tests read redirects.
-const WEB: &str = "portcullis-web";
-const REDIRECT: &str = "http://127.0.0.1:3999/auth/callback";
-/// The console: a public client on a loopback redirect, as an MCP SDK client is.
-const CONSOLE: &str = "portcullis-console";
+use common::{
+    CONSOLE, MCP_SCOPE, Pkce, REDIRECT, Stack, WEB, claims, endpoint, get, pkce, redirect_target,
+    start, start_mcp,
+};
+
+/// A loopback redirect of the console's, on a port nothing listens at.
 const LOOPBACK: &str = "http://127.0.0.1:45123/callback";
 const MCP_AUDIENCE: &str = "api://portcullis-mcp";
-const MCP_SCOPE: &str = "api://portcullis-mcp/mcp:tools";
 const STATE: &str = "st@te&=1";
-
-struct Stack {
-    idp: DevIdp,
-    http: reqwest::Client,
-    dir: tempfile::TempDir,
-}
-
-async fn start() -> Stack {
-    let dir = tempfile::tempdir().unwrap();
-    let config = IdpConfig {
-        bind: "127.0.0.1:0".parse().unwrap(),
-        web_redirect_uri: REDIRECT.to_owned(),
-        ..IdpConfig::default()
-    };
-    let listener = idp::bind(&config, false).await.unwrap();
-    let (idp, _) = idp::serve(listener, &config, dir.path(), pending())
-        .await
-        .unwrap();
-    let http = reqwest::Client::builder()
-        .redirect(Policy::none())
-        .no_proxy()
-        .build()
-        .unwrap();
-    Stack { idp, http, dir }
-}
-
-/// mcp-tools in process, trusting the stack's IdP; its MCP endpoint URL.
-async fn start_mcp(stack: &Stack, folder: &str) -> Url {
-    let data = stack.dir.path().join(folder);
-    std::fs::create_dir_all(&data).unwrap();
-    mcp::start(
-        "127.0.0.1:0".parse().unwrap(),
-        &stack.idp,
-        &data,
-        None,
-        pending(),
-    )
-    .await
-    .unwrap()
-}
-
-fn endpoint(stack: &Stack, path: &str) -> String {
-    format!("{}/{path}", stack.idp.issuer().trim_end_matches("/v2.0"))
-}
-
-struct Pkce {
-    verifier: String,
-    challenge: String,
-}
-
-fn pkce() -> Pkce {
-    let verifier = URL_SAFE_NO_PAD.encode(rand_bytes());
-    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-    Pkce {
-        verifier,
-        challenge,
-    }
-}
-
-fn rand_bytes() -> [u8; 32] {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    Sha256::digest(nanos.to_le_bytes()).into()
-}
 
 /// An authorization request of `client` with `scope` and one `resource` parameter per entry.
 fn request(
@@ -163,19 +90,7 @@ fn redirected(response: &reqwest::Response) -> (Url, Vec<(String, String)>) {
         "a redirect: {}",
         response.status()
     );
-    let location = Url::parse(response.headers()[header::LOCATION].to_str().unwrap()).unwrap();
-    let pairs = location
-        .query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    (location, pairs)
-}
-
-fn get<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
+    redirect_target(response)
 }
 
 /// Asserts an authorization error response at `redirect` with `invalid_target`, `state` and `iss`.
@@ -194,19 +109,11 @@ fn assert_invalid_target_redirect(stack: &Stack, response: &reqwest::Response, r
     assert_eq!(get(&pairs, "code"), None);
 }
 
+/// A token request, as the web app (`secret`: HTTP Basic with its secret) or as a public client.
 async fn token(stack: &Stack, form: &[(&str, &str)], secret: bool) -> (StatusCode, Value) {
-    let mut request = stack
-        .http
-        .post(endpoint(stack, "oauth2/v2.0/token"))
-        .form(form);
-    if secret {
-        let web = stack.idp.web_client();
-        request = request.basic_auth(&web.client_id, Some(web.client_secret.expose_secret()));
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
-    (status, response.json().await.unwrap())
+    let web = stack.idp.web_client();
+    let basic = secret.then(|| (web.client_id.as_str(), web.client_secret.expose_secret()));
+    common::token(stack, form, basic).await
 }
 
 fn assert_invalid_target(status: StatusCode, body: &Value) {
@@ -222,11 +129,6 @@ fn assert_invalid_target(status: StatusCode, body: &Value) {
     for issued in ["access_token", "id_token", "refresh_token"] {
         assert!(body.get(issued).is_none(), "no {issued}: {body}");
     }
-}
-
-fn claims(jwt: &str) -> Value {
-    let payload = jwt.split('.').nth(1).unwrap();
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }
 
 /// Signs `user` in through the console client with `resources` at both endpoints; the code redemption's
@@ -345,7 +247,7 @@ async fn the_mcp_url_becomes_an_identifier_uri_once_mcp_tools_has_bound() {
     let response = authorize_get(&stack, &request(CONSOLE, LOOPBACK, &scope, &[unbound], &p)).await;
     assert_invalid_target_redirect(&stack, &response, LOOPBACK);
 
-    let url = start_mcp(&stack, "tools").await;
+    let url = start_mcp(&stack, "tools", None).await;
     // As MCP SDK clients send it (the URL from the protected-resource metadata), with the App ID URI
     // beside it, and in another spelling of the same URL.
     let shouted = url.as_str().replace("http://", "HTTP://");
@@ -395,7 +297,7 @@ async fn the_mcp_url_becomes_an_identifier_uri_once_mcp_tools_has_bound() {
     client.cancel().await.unwrap();
 
     // A second mcp-tools of the same resource adds its URL; the first one's stays.
-    let second = start_mcp(&stack, "tools-2").await;
+    let second = start_mcp(&stack, "tools-2", None).await;
     for resource in [&url, &second] {
         let response = authorize_get(
             &stack,
@@ -441,7 +343,7 @@ async fn registering_identifier_uris_is_checked() {
 #[tokio::test]
 async fn the_token_endpoint_refuses_a_foreign_resource_and_issues_nothing() {
     let stack = start().await;
-    let url = start_mcp(&stack, "tools").await;
+    let url = start_mcp(&stack, "tools", None).await;
     let scope = format!("openid offline_access {MCP_SCOPE}");
     let foreign = "https://evil.example/mcp";
 

@@ -210,10 +210,6 @@ impl Provider {
         &self.metadata
     }
 
-    pub fn client_id(&self) -> &str {
-        &self.client_id
-    }
-
     fn client(&self, jwks: JsonWebKeySet<CoreJsonWebKey>) -> anyhow::Result<OidcClient> {
         Ok(Client::new(
             ClientId::new(self.client_id.clone()),

@@ -190,10 +190,6 @@ impl TokenCache {
         })
     }
 
-    pub fn path(&self) -> &PathBuf {
-        &self.path
-    }
-
     /// Encrypts and writes the cache, creating the key on first use.
     pub fn save(&mut self) -> anyhow::Result<()> {
         if self.key.is_none() {
@@ -227,10 +223,6 @@ impl TokenCache {
 
     pub fn grant_mut(&mut self, issuer: &str) -> Option<&mut Grant> {
         self.contents.grants.iter_mut().find(|g| g.issuer == issuer)
-    }
-
-    pub fn grants(&self) -> &[Grant] {
-        &self.contents.grants
     }
 
     /// Stores a sign-in: the issuer's grant is replaced (another user, or the same one afresh).

@@ -100,13 +100,24 @@ async fn interrupted() {
     }
 }
 
-/// Signs in at every server that has no grant yet, then says who the user is.
-async fn signed_in_user(session: &Session) -> Result<(UserKey, String), Failure> {
+/// Signs in at every server that has no grant yet (Ctrl-C gives up, as it does at any other sign-in:
+/// once the chat listens for Ctrl-C the default "end the program" is gone).
+async fn ensure_signed_in(session: &Session) -> Result<(), Failure> {
     for server in session.servers() {
         if !session.has_grant(server).await? {
-            session.sign_in(server, &mut std::io::stderr()).await?;
+            let mut err = std::io::stderr();
+            tokio::select! {
+                signed_in = session.sign_in(server, &mut err) => { signed_in?; }
+                () = interrupted() => return Err(Failure::sign_in("sign-in cancelled (Ctrl-C)")),
+            }
         }
     }
+    Ok(())
+}
+
+/// Who is signed in (at the first server's issuer): the conversations' owner and a name to show.
+async fn signed_in_user(session: &Session) -> Result<(UserKey, String), Failure> {
+    ensure_signed_in(session).await?;
     let first = session
         .servers()
         .first()
@@ -171,6 +182,7 @@ pub async fn chat(config: &Config, home: Home, options: ChatOptions) -> Result<E
             .next(),
         false => None,
     };
+    let mut resumed_open = false;
     let mut conversation = match resumed {
         Some(conversation) => {
             if let Some(mode) = options.mode.filter(|m| *m != conversation.mode) {
@@ -180,6 +192,10 @@ pub async fn chat(config: &Config, home: Home, options: ChatOptions) -> Result<E
                     .await
                     .map_err(internal)?;
             }
+            resumed_open = agent
+                .recover_interrupted(&conversation.id)
+                .await
+                .map_err(internal)?;
             let transcript = store.transcript(&conversation.id).await.map_err(internal)?;
             Stream::Stdout.write(&format!(
                 "Resuming \"{}\".\n{}",
@@ -211,6 +227,14 @@ pub async fn chat(config: &Config, home: Home, options: ChatOptions) -> Result<E
             .join(", ")
     ));
 
+    // A resumed conversation may have been left mid-turn (the console killed at a prompt): what ran
+    // is reported as possibly done, what waits is asked about now.
+    if resumed_open {
+        agent
+            .run_until_idle_or(&conversation.id, interrupted())
+            .await;
+        conversation = reload(&*store, &conversation).await?;
+    }
     loop {
         screen.flush().await;
         Stream::Stdout.write("you> ");
@@ -242,13 +266,10 @@ pub async fn chat(config: &Config, home: Home, options: ChatOptions) -> Result<E
                 screen.follow(&conversation.id).await;
                 Stream::Stdout.write("A new conversation.\n");
             }
-            Line::Mode(mode) => {
-                match agent.set_mode(&conversation, mode).await {
-                    Ok(()) => Stream::Stdout.write(&format!("Mode: {mode}.\n")),
-                    Err(error) => say(&error),
-                }
-                conversation = reload(&*store, &conversation).await?;
-            }
+            Line::Mode(mode) => match agent.set_mode(&conversation, mode).await {
+                Ok(()) => Stream::Stdout.write(&format!("Mode: {mode}.\n")),
+                Err(error) => say(&error),
+            },
             Line::Message(text) => {
                 conversation = reload(&*store, &conversation).await?;
                 match agent
@@ -260,8 +281,7 @@ pub async fn chat(config: &Config, home: Home, options: ChatOptions) -> Result<E
                 }
                 screen.flush().await;
                 // A sign-in that expired during the turn: sign in again before the next message.
-                signed_in_user(&session).await?;
-                conversation = reload(&*store, &conversation).await?;
+                ensure_signed_in(&session).await?;
             }
         }
     }

@@ -109,7 +109,7 @@ async fn write(
                 }
                 Change::Streaming(None) => {
                     if !shown.streamed.is_empty() {
-                        stream.write("\n(the answer was cut off; trying again)\n");
+                        stream.write("\n(that answer was dropped)\n");
                         shown.streamed.clear();
                     }
                 }
@@ -189,10 +189,6 @@ impl Shown {
             }
         }
         for call in &transcript.calls {
-            // A declined call gets its reason in a second write: shown once that is stored.
-            if call.status == CallStatus::Declined && call.result.is_none() {
-                continue;
-            }
             let before = self.calls.insert(call.id.clone(), call.status);
             if before == Some(call.status) {
                 continue;

@@ -134,19 +134,14 @@ impl ScopeRequest {
 
     /// The scopes as they were granted, in canonical order (stored with codes and refresh tokens).
     pub fn to_scope_string(&self) -> String {
-        let mut parts = self.oidc.clone();
-        if let Some((resource, scopes)) = &self.resource {
-            if self.default_scope {
+        match &self.resource {
+            Some((resource, _)) if self.default_scope => {
+                let mut parts = self.oidc.clone();
                 parts.push(format!("{}/.default", resource.app_id_uri));
-            } else {
-                parts.extend(
-                    scopes
-                        .iter()
-                        .map(|s| format!("{}/{s}", resource.app_id_uri)),
-                );
+                parts.join(" ")
             }
+            _ => self.to_granted_string(),
         }
-        parts.join(" ")
     }
 
     /// The scopes as issued, each named (a `.default` request lists what it resolved to): the `scope`

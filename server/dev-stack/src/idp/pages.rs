@@ -37,6 +37,40 @@ fn layout(title: &str, body: Markup) -> String {
     .into_string()
 }
 
+/// "<client> asks for: <scope>, <scope>" (the sign-in and device pages).
+fn asks_for(client: &str, scopes: &[&str]) -> Markup {
+    html! {
+        p data-testid="consent" {
+            strong { (client) } " asks for: "
+            @for (i, scope) in scopes.iter().enumerate() {
+                @if i > 0 { ", " }
+                code { (scope) }
+            }
+        }
+    }
+}
+
+/// The request carried through a form.
+fn hidden_fields(hidden: &[(&str, &str)]) -> Markup {
+    html! {
+        @for (name, value) in hidden {
+            input type="hidden" name=(name) value=(value);
+        }
+    }
+}
+
+/// One submit button per dev user.
+fn user_buttons(users: &[DevUser]) -> Markup {
+    html! {
+        @for user in users {
+            button.user type="submit" name="user" value=(user.username)
+                data-testid={ "dev-user-" (user.username) } {
+                strong { (user.name) } br; small { (user.email) }
+            }
+        }
+    }
+}
+
 /// What the sign-in page shows and posts back.
 pub struct SignIn<'a> {
     /// The requesting application's display name.
@@ -53,23 +87,10 @@ pub fn sign_in(page: &SignIn<'_>) -> String {
     let body = html! {
         h1 { "Sign in" }
         p.warn { "Development identity provider: no passwords, not for production." }
-        p data-testid="consent" {
-            strong { (page.client) } " asks for: "
-            @for (i, scope) in page.scopes.iter().enumerate() {
-                @if i > 0 { ", " }
-                code { (scope) }
-            }
-        }
+        (asks_for(page.client, &page.scopes))
         form method="post" {
-            @for (name, value) in &page.hidden {
-                input type="hidden" name=(name) value=(value);
-            }
-            @for user in page.users {
-                button.user type="submit" name="user" value=(user.username)
-                    data-testid={ "dev-user-" (user.username) } {
-                    strong { (user.name) } br; small { (user.email) }
-                }
-            }
+            (hidden_fields(&page.hidden))
+            (user_buttons(page.users))
             button.cancel type="submit" name="action" value="cancel" { "Cancel" }
         }
     };
@@ -106,9 +127,7 @@ pub fn consent(page: &Consent<'_>) -> String {
         p { "If you accept, it can do this for you until the consent is removed. Cancel to go back \
              without granting anything." }
         form method="post" {
-            @for (name, value) in &page.hidden {
-                input type="hidden" name=(name) value=(value);
-            }
+            (hidden_fields(&page.hidden))
             button.accept type="submit" name="action" value="consent" data-testid="consent-accept" {
                 "Accept"
             }
@@ -169,24 +188,11 @@ pub fn device_choose(page: &DeviceChoose<'_>) -> String {
     let body = html! {
         h1 { "Sign in on another device" }
         p.warn { "Development identity provider: no passwords, not for production." }
-        p data-testid="consent" {
-            strong { (page.client) } " asks for: "
-            @for (i, scope) in page.scopes.iter().enumerate() {
-                @if i > 0 { ", " }
-                code { (scope) }
-            }
-        }
+        (asks_for(page.client, &page.scopes))
         p { "Continue only if you started this sign-in yourself, on a device you trust." }
         form method="post" action=(page.action) {
-            @for (name, value) in &page.hidden {
-                input type="hidden" name=(name) value=(value);
-            }
-            @for user in page.users {
-                button.user type="submit" name="user" value=(user.username)
-                    data-testid={ "dev-user-" (user.username) } {
-                    strong { (user.name) } br; small { (user.email) }
-                }
-            }
+            (hidden_fields(&page.hidden))
+            (user_buttons(page.users))
             button.cancel type="submit" name="action" value="cancel" data-testid="device-cancel" {
                 "Cancel"
             }
@@ -224,9 +230,7 @@ pub fn device_confirm(page: &DeviceConfirm<'_>) -> String {
         p { "Cancel if you did not start this sign-in yourself: someone may be trying to get your \
              account onto their device." }
         form method="post" action=(page.action) {
-            @for (name, value) in &page.hidden {
-                input type="hidden" name=(name) value=(value);
-            }
+            (hidden_fields(&page.hidden))
             button.accept type="submit" name="action" value="approve" data-testid="device-accept" {
                 "Accept"
             }

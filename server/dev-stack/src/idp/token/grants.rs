@@ -202,19 +202,29 @@ pub(super) async fn refresh_token(
     resources: &[String],
 ) -> Result<Response, TokenError> {
     let token = require(params, "refresh_token")?;
-    // RFC 8707 before the rotation below: a refused `resource` must not cost the client its refresh
-    // token (a rotated-out token that came back would revoke the whole grant). Only the token's own
-    // client learns anything from the answer; every other case goes the usual way.
-    if !resources.is_empty()
-        && let Some(row) = inner
-            .store
-            .peek_refresh(token)
-            .await
-            .map_err(TokenError::server)?
-        && row.client_id == client.client_id
+    // What the refresh asks for is checked before the rotation below (RFC 8707 target, Entra's consent):
+    // a refused request must not cost the client its refresh token (a rotated-out token that came back
+    // would revoke the whole grant). Only a live token of this client is checked early; a replayed,
+    // revoked, expired or foreign one goes the usual way, so reuse detection still ends its family.
+    let checked = match inner
+        .store
+        .peek_refresh(token)
+        .await
+        .map_err(TokenError::server)?
     {
-        inner.check_target(resources, &refresh_request(inner, params, &row.scope)?)?;
-    }
+        Some(row)
+            if row.client_id == client.client_id
+                && row.used_at.is_none()
+                && !row.revoked
+                && row.expires_at >= now() =>
+        {
+            Some(
+                checked_refresh(inner, client, params, resources, &row.username, &row.scope)
+                    .await?,
+            )
+        }
+        _ => None,
+    };
     let row = match inner
         .store
         .consume_refresh(token)
@@ -253,14 +263,31 @@ pub(super) async fn refresh_token(
     if row.expires_at < now() {
         return Err(TokenError::new("invalid_grant", "refresh token expired"));
     }
-    let request = refresh_request(inner, params, &row.scope)?;
+    let request = match checked {
+        Some(request) => request,
+        None => {
+            checked_refresh(inner, client, params, resources, &row.username, &row.scope).await?
+        }
+    };
+    issue_user_tokens(inner, client, &row.username, &request, None, &row.family_id).await
+}
+
+/// A refresh's request as allowed: its scopes, the RFC 8707 target, and consent (Entra: a refresh
+/// token does not get around consent — AADSTS65001 as for on-behalf-of).
+async fn checked_refresh(
+    inner: &Inner,
+    client: &ClientRow,
+    params: &Params,
+    resources: &[String],
+    username: &str,
+    granted: &str,
+) -> Result<ScopeRequest, TokenError> {
+    let request = refresh_request(inner, params, granted)?;
     inner.check_target(resources, &request)?;
-    // Entra: a refresh token does not get around consent (AADSTS65001 as for on-behalf-of).
-    let request = consent::check(&inner.store, &row.username, &client.client_id, request)
+    consent::check(&inner.store, username, &client.client_id, request)
         .await
         .map_err(TokenError::server)?
-        .map_err(|_| TokenError::consent_required(client))?;
-    issue_user_tokens(inner, client, &row.username, &request, None, &row.family_id).await
+        .map_err(|_| TokenError::consent_required(client))
 }
 
 /// What a refresh asks for. Entra semantics: a refresh token may be redeemed for any resource's scopes
@@ -479,6 +506,7 @@ pub(super) async fn token_exchange(
     inner: &Inner,
     client: &ClientRow,
     params: &Params,
+    resources: &[String],
 ) -> Result<Response, TokenError> {
     confidential_only(client, "token exchange")?;
     let subject = require(params, "subject_token")?;
@@ -500,7 +528,8 @@ pub(super) async fn token_exchange(
             "actor tokens (delegation) are not supported",
         ));
     }
-    if param(params, "resource").is_some() {
+    // Every `resource` of the form (not the last one alone, which the parameter map keeps).
+    if !resources.is_empty() {
         return Err(TokenError::new(
             "invalid_target",
             "resource is not supported; name the target with audience or scope",

@@ -271,7 +271,7 @@ pub async fn token(
             }
             JWT_BEARER => grants::on_behalf_of(inner, client, params, resources).await,
             // RFC 8693 names its target with `audience` and refuses `resource` itself.
-            TOKEN_EXCHANGE => grants::token_exchange(inner, client, params).await,
+            TOKEN_EXCHANGE => grants::token_exchange(inner, client, params, resources).await,
             DEVICE_CODE => grants::device_code(inner, client, params, resources).await,
             _ => Err(TokenError::new(
                 "unsupported_grant_type",
