@@ -65,6 +65,8 @@ struct State {
 
 /// The resolved servers, the token cache and sign-in.
 pub struct Session {
+    /// Itself, so a refresh can run in a task of its own.
+    me: std::sync::Weak<Session>,
     servers: Vec<Server>,
     /// Servers left out because their discovery failed (only when several are configured).
     unresolved: Vec<Failure>,
@@ -184,7 +186,8 @@ impl Session {
                 )));
             }
         }
-        Ok(Arc::new(Self {
+        Ok(Arc::new_cyclic(|me| Self {
+            me: me.clone(),
             servers,
             unresolved,
             settings: config.console.clone(),
@@ -409,9 +412,9 @@ impl Session {
     }
 }
 
-#[async_trait]
-impl TokenSource for Session {
-    async fn access_token(&self, _user: &UserKey, scope: &str) -> Result<SecretString, TokenError> {
+impl Session {
+    /// A usable access token for `scope`, refreshed (and the rotation saved) when needed.
+    async fn access_token_now(&self, scope: &str) -> Result<SecretString, TokenError> {
         let server = self.by_scope(scope)?;
         let mut state = self.state.lock().await;
         let cache = self.cache(&mut state)?;
@@ -451,6 +454,23 @@ impl TokenSource for Session {
                 Err(TokenError::SignInRequired)
             }
         }
+    }
+}
+
+#[async_trait]
+impl TokenSource for Session {
+    /// Runs in a task of its own: a refresh rotates the refresh token at the provider, and the new one
+    /// must reach the cache even when the caller gives up half-way (Ctrl-C during a turn) — a lost
+    /// rotation would send the old token next time, and providers revoke the grant on reuse.
+    async fn access_token(&self, _user: &UserKey, scope: &str) -> Result<SecretString, TokenError> {
+        let me = self
+            .me
+            .upgrade()
+            .ok_or_else(|| TokenError::Other(anyhow!("the session has ended")))?;
+        let scope = scope.to_owned();
+        tokio::spawn(async move { me.access_token_now(&scope).await })
+            .await
+            .map_err(|e| TokenError::Other(anyhow!("the token task failed: {e}")))?
     }
 
     async fn forget(&self, _user: &UserKey, scope: &str) -> anyhow::Result<()> {
