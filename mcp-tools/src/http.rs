@@ -221,7 +221,7 @@ async fn admit_in_span(gate: &Gate, mut request: Request, next: Next) -> Respons
     if let Err(refusal) = guard_request(&gate.guard, &request) {
         return refusal;
     }
-    let (principal, token) = match gate.auth.authenticate(request.headers()).await {
+    let principal = match gate.auth.authenticate(request.headers()).await {
         Ok(authenticated) => authenticated,
         Err(refusal) => return refusal,
     };
@@ -229,7 +229,6 @@ async fn admit_in_span(gate: &Gate, mut request: Request, next: Next) -> Respons
         return refusal;
     }
     request.extensions_mut().insert(principal);
-    request.extensions_mut().insert(token);
     jsonrpc::explain_rejections(request, next).await
 }
 

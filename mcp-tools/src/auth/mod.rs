@@ -47,8 +47,9 @@ pub struct Principal {
 
 /// The bearer token a request came with. mcp-tools never forwards it: its one use is as the
 /// `assertion` / `subject_token` of an on-behalf-of exchange at the issuer's token endpoint. `Debug`
-/// shows no part of it; requests carry it as an extension next to their [`Principal`] (kept apart so
-/// that a refreshed token does not change who owns a session).
+/// shows no part of it. Taken from the (already authenticated) request's header only when a tool needs
+/// an exchange, so requests that make none never copy it; kept apart from the [`Principal`] so that a
+/// refreshed token does not change who owns a session.
 #[derive(Clone)]
 pub struct InboundToken(Arc<SecretString>);
 
@@ -162,7 +163,7 @@ impl Authenticator {
 
 /// The bearer token of the `Authorization` header. Exactly one header, scheme `Bearer` (any case).
 /// Tokens anywhere else (query string, body, cookies) are never looked at.
-fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let value = values.next()?;
     if values.next().is_some() {
@@ -174,11 +175,8 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 }
 
 impl Authenticator {
-    /// The user of a request with a valid delegated token and that token, or the 401/403 answer.
-    pub async fn authenticate(
-        &self,
-        headers: &HeaderMap,
-    ) -> Result<(Arc<Principal>, InboundToken), Response> {
+    /// The user of a request with a valid delegated token, or the 401/403 answer.
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<Principal>, Response> {
         let Some(token) = bearer_token(headers) else {
             let sent_something = headers.contains_key(header::AUTHORIZATION);
             return Err(self.refusal(sent_something.then_some(AuthError::InvalidToken)));
@@ -187,7 +185,7 @@ impl Authenticator {
             Ok(principal) => {
                 tracing::Span::current()
                     .record("user", tracing::field::display(&principal.user_id));
-                Ok((principal, InboundToken::new(token)))
+                Ok(principal)
             }
             Err(error) => {
                 tracing::info!(reason = %error, "request refused");
@@ -205,9 +203,8 @@ pub async fn require_user(
     next: Next,
 ) -> Response {
     match auth.authenticate(request.headers()).await {
-        Ok((principal, token)) => {
+        Ok(principal) => {
             request.extensions_mut().insert(principal);
-            request.extensions_mut().insert(token);
             next.run(request).await
         }
         Err(refusal) => refusal,

@@ -107,12 +107,10 @@ fn principal(parts: &axum::http::request::Parts) -> Result<Arc<Principal>, Error
         .ok_or_else(|| ErrorData::internal_error("request is not authenticated", None))
 }
 
-/// The token this request came with, for an on-behalf-of exchange only. Always present behind the auth
-/// middleware.
+/// The token this request came with, for an on-behalf-of exchange only: the `Authorization` header the
+/// auth middleware validated (it admits no request without one).
 fn inbound_token(parts: &axum::http::request::Parts) -> Result<InboundToken, ErrorData> {
-    parts
-        .extensions
-        .get::<InboundToken>()
-        .cloned()
+    crate::auth::bearer_token(&parts.headers)
+        .map(InboundToken::new)
         .ok_or_else(|| ErrorData::internal_error("request is not authenticated", None))
 }
