@@ -93,6 +93,33 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
+    /// An access token this IdP issued: its signature (by `kid`), issuer, `exp` and `nbf` (30 s
+    /// leeway), and, when given, one of `audiences`. The one check the Graph stand-in and the exchange
+    /// grants share.
+    pub(crate) fn verify_access_token(
+        &self,
+        token: &str,
+        audiences: Option<&[String]>,
+    ) -> Result<AccessClaims, jsonwebtoken::errors::Error> {
+        use jsonwebtoken::{Algorithm, Validation, errors::ErrorKind};
+        let header = jsonwebtoken::decode_header(token)?;
+        let key = header
+            .kid
+            .as_deref()
+            .and_then(|kid| self.keys.decoding_key(kid))
+            .ok_or_else(|| jsonwebtoken::errors::Error::from(ErrorKind::InvalidSignature))?;
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.set_issuer(&[self.issuer()]);
+        match audiences {
+            Some(audiences) => validation.set_audience(audiences),
+            None => validation.validate_aud = false,
+        }
+        validation.validate_nbf = true;
+        validation.leeway = 30;
+        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+        Ok(jsonwebtoken::decode::<AccessClaims>(token, &key, &validation)?.claims)
+    }
+
     /// `{base}/{tenant}/v2.0`, the `iss` of every token.
     pub(crate) fn issuer(&self) -> String {
         format!("{}/{}/v2.0", self.base_url, self.tenant_id)
@@ -359,20 +386,7 @@ impl DevIdp {
         &self,
         token: &str,
     ) -> Result<AccessClaims, jsonwebtoken::errors::Error> {
-        use jsonwebtoken::{Algorithm, Validation, errors::ErrorKind};
-        let header = jsonwebtoken::decode_header(token)?;
-        let key = header
-            .kid
-            .as_deref()
-            .and_then(|kid| self.inner.keys.decoding_key(kid))
-            .ok_or_else(|| jsonwebtoken::errors::Error::from(ErrorKind::InvalidSignature))?;
-        let mut validation = Validation::new(Algorithm::RS256);
-        validation.set_issuer(&[self.inner.issuer()]);
-        validation.validate_aud = false;
-        validation.validate_nbf = true;
-        validation.leeway = 30;
-        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
-        Ok(jsonwebtoken::decode::<AccessClaims>(token, &key, &validation)?.claims)
+        self.inner.verify_access_token(token, None)
     }
 
     /// Revokes every refresh token `username` holds at `client_id` (an administrator's "sign out

@@ -10,7 +10,6 @@ use axum::{
     http::{HeaderValue, header},
     response::{IntoResponse, Response},
 };
-use jsonwebtoken::{Algorithm, Validation};
 use serde::Serialize;
 
 use super::{Params, TokenError, param, require};
@@ -21,7 +20,7 @@ use crate::idp::{
     directory::{DevUser, GRAPH_AUDIENCE, GRAPH_RESOURCE, ScopeRequest, parse_scope},
     random_token,
     store::{ClientRow, Consumed, DeviceStatus, RefreshRow, now},
-    tokens::{AccessClaims, access_token, id_token},
+    tokens::{access_token, id_token},
 };
 
 /// RFC 8693 §3: the only token type this IdP takes and issues.
@@ -351,24 +350,27 @@ fn delegated_subject<'a>(
     token: &str,
     code: &'static str,
 ) -> Result<&'a DevUser, TokenError> {
-    let header = jsonwebtoken::decode_header(token)
-        .map_err(|_| TokenError::new(code, "the subject token is not a JWT"))?;
-    let key = header
-        .kid
-        .as_deref()
-        .and_then(|kid| inner.keys.decoding_key(kid))
-        .ok_or_else(|| TokenError::new(code, "the subject token is not signed by this issuer"))?;
-    let mut validation = Validation::new(Algorithm::RS256);
-    validation.set_issuer(&[inner.issuer()]);
-    validation.set_audience(&[
+    let audiences = [
         client.client_id.clone(),
         format!("api://{}", client.client_id),
-    ]);
-    validation.set_required_spec_claims(&["exp", "iss", "aud"]);
-    validation.validate_nbf = true;
-    let incoming = jsonwebtoken::decode::<AccessClaims>(token, &key, &validation)
-        .map_err(|error| TokenError::new(code, format!("the subject token was rejected: {error}")))?
-        .claims;
+    ];
+    let incoming = inner
+        .verify_access_token(token, Some(&audiences))
+        .map_err(|error| {
+            use jsonwebtoken::errors::ErrorKind;
+            TokenError::new(
+                code,
+                match error.kind() {
+                    ErrorKind::InvalidToken | ErrorKind::Base64(_) | ErrorKind::Json(_) => {
+                        "the subject token is not a JWT".to_owned()
+                    }
+                    ErrorKind::InvalidSignature => {
+                        "the subject token is not signed by this issuer".to_owned()
+                    }
+                    _ => format!("the subject token was rejected: {error}"),
+                },
+            )
+        })?;
     if incoming.scp.is_none() || incoming.idtyp.as_deref() == Some("app") {
         // Entra: AADSTS7000114, an application token cannot be exchanged on behalf of a user.
         return Err(TokenError::new(
