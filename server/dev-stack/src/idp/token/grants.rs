@@ -283,10 +283,33 @@ async fn checked_refresh(
 ) -> Result<ScopeRequest, TokenError> {
     let request = refresh_request(inner, params, granted)?;
     inner.check_target(resources, &request)?;
-    consent::check(&inner.store, username, &client.client_id, request)
-        .await
-        .map_err(TokenError::server)?
+    consented(inner, client, username, request, "refresh")
+        .await?
         .map_err(|_| TokenError::consent_required(client))
+}
+
+/// `request` when `username` has consented to all of it for `client`, else what is missing (said
+/// once in the log, naming the grant that was refused).
+async fn consented(
+    inner: &Inner,
+    client: &ClientRow,
+    username: &str,
+    request: ScopeRequest,
+    grant: &'static str,
+) -> Result<Result<ScopeRequest, consent::Missing>, TokenError> {
+    let checked = consent::check(&inner.store, username, &client.client_id, request)
+        .await
+        .map_err(TokenError::server)?;
+    if let Err(missing) = &checked {
+        tracing::info!(
+            client = %client.client_id,
+            user = %username,
+            grant,
+            missing = %missing.scopes.join(" "),
+            "dev IdP refused a token: consent required"
+        );
+    }
+    Ok(checked)
 }
 
 /// What a refresh asks for. Entra semantics: a refresh token may be redeemed for any resource's scopes
@@ -423,18 +446,9 @@ pub(super) async fn on_behalf_of(
         ));
     }
     inner.check_target(resources, &request)?;
-    let request = consent::check(&inner.store, &user.username, &client.client_id, request)
-        .await
-        .map_err(TokenError::server)?
-        .map_err(|missing| {
-            tracing::info!(
-                client = %client.client_id,
-                user = %user.username,
-                missing = %missing.scopes.join(" "),
-                "dev IdP on-behalf-of refused: consent required"
-            );
-            TokenError::consent_required(client)
-        })?;
+    let request = consented(inner, client, &user.username, request, "on-behalf-of")
+        .await?
+        .map_err(|_| TokenError::consent_required(client))?;
     let (access, expires_in) = access_token(inner, Some(user), &client.client_id, &request, &[])
         .map_err(TokenError::server)?;
     tracing::info!(client = %client.client_id, user = %user.username, "dev IdP on-behalf-of token issued");
@@ -539,16 +553,9 @@ pub(super) async fn token_exchange(
     }
     let user = delegated_subject(inner, client, subject, "invalid_request")?;
     let request = exchange_target(inner, params)?;
-    let request = consent::check(&inner.store, &user.username, &client.client_id, request)
-        .await
-        .map_err(TokenError::server)?
+    let request = consented(inner, client, &user.username, request, "token-exchange")
+        .await?
         .map_err(|missing| {
-            tracing::info!(
-                client = %client.client_id,
-                user = %user.username,
-                missing = %missing.scopes.join(" "),
-                "dev IdP token exchange refused: consent required"
-            );
             TokenError::new(
                 "invalid_scope",
                 format!(
