@@ -5,33 +5,13 @@ mod common;
 
 use std::time::Duration;
 
-use common::{AUDIENCE, SCOPE, Server, http, keys, now, sign};
+use common::{
+    AUDIENCE, SCOPE, Server, http, keys, now,
+    raw::{ACCEPT, initialize, initialize_body, open_session},
+    sign,
+};
 use reqwest::{StatusCode, header};
 use serde_json::{Value, json};
-
-const ACCEPT: &str = "application/json, text/event-stream";
-
-fn initialize_body() -> Value {
-    json!({
-        "jsonrpc": "2.0", "id": 1, "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-11-25",
-            "capabilities": {},
-            "clientInfo": { "name": "raw-test", "version": "1" }
-        }
-    })
-}
-
-async fn initialize(server: &Server, token: Option<&str>) -> reqwest::Response {
-    let mut request = http()
-        .post(&server.url)
-        .header(header::ACCEPT, ACCEPT)
-        .json(&initialize_body());
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    request.send().await.unwrap()
-}
 
 fn challenge(response: &reqwest::Response) -> String {
     response
@@ -517,29 +497,6 @@ async fn jwks_is_cached_refetched_once_for_unknown_kids_and_survives_outages() {
         initialize(&server, Some(&rotated)).await.status(),
         StatusCode::OK
     );
-}
-
-/// Opens a legacy session as `token`'s user and returns its id.
-async fn open_session(server: &Server, token: &str) -> String {
-    let response = initialize(server, Some(token)).await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let id = response.headers()["mcp-session-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let _ = response.text().await;
-    let response = http()
-        .post(&server.url)
-        .header(header::ACCEPT, ACCEPT)
-        .header("mcp-session-id", &id)
-        .header("mcp-protocol-version", "2025-11-25")
-        .bearer_auth(token)
-        .json(&json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
-    id
 }
 
 async fn in_session(

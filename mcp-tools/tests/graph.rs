@@ -11,39 +11,24 @@ use std::{
 
 use common::{
     Issuer, Server,
+    client::{ALL, Generation, about_text, call, connect_handler, ok, text_of, tool_error},
     obo::{
         ACCESS_TOKEN_TYPE, CLIENT_ID, CLIENT_SECRET, GraphStub, JWT_BEARER, TOKEN_EXCHANGE, scope,
     },
 };
 use mcp_tools::config::{ClientAuth, OboGrant};
 use rmcp::{
-    ClientHandler, ErrorData, RoleClient, ServiceExt,
+    ClientHandler, ErrorData, RoleClient,
     model::{
-        CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig,
-        ElicitRequestParams, ElicitResult, ElicitationAction, ElicitationCapability,
-        FormElicitationCapability, Implementation, ProtocolVersion, ReadResourceRequestParams,
-        ResourceContents, UrlElicitationCapability,
+        CallToolRequestParams, ClientCapabilities, ClientConfig, ElicitRequestParams, ElicitResult,
+        ElicitationAction, ElicitationCapability, FormElicitationCapability,
+        UrlElicitationCapability,
     },
-    service::{ClientLifecycleMode, ClientServiceExt, RequestContext, RunningService},
-    transport::{
-        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
-    },
+    service::RequestContext,
 };
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Generation {
-    V2025_06_18,
-    V2025_11_25,
-    V2026_07_28,
-}
-
-const ALL: [Generation; 3] = [
-    Generation::V2025_06_18,
-    Generation::V2025_11_25,
-    Generation::V2026_07_28,
-];
 /// The generations with URL-mode elicitation.
 const URL_GENERATIONS: [Generation; 2] = [Generation::V2025_11_25, Generation::V2026_07_28];
 
@@ -68,8 +53,11 @@ struct TestClient {
     /// `None`: no elicitation capability; `Some(false)`: form only; `Some(true)`: form and URL.
     elicitation: Option<bool>,
     on_url: OnUrl,
-    asked: Arc<Mutex<Vec<(String, String)>>>,
+    asked: Asked,
 }
+
+/// The URL elicitations a client's user was shown: (message, URL).
+type Asked = Arc<Mutex<Vec<(String, String)>>>;
 
 impl ClientHandler for TestClient {
     fn get_info(&self) -> ClientConfig {
@@ -86,11 +74,7 @@ impl ClientHandler for TestClient {
                     .build()
             }
         };
-        let info = ClientConfig::new(capabilities, Implementation::new("graph-test", "1.0"));
-        match self.generation {
-            Generation::V2025_06_18 => info.with_protocol_version(ProtocolVersion::V_2025_06_18),
-            _ => info,
-        }
+        self.generation.client_config(capabilities, "graph-test")
     }
 
     async fn create_elicitation(
@@ -119,7 +103,7 @@ impl ClientHandler for TestClient {
     }
 }
 
-type Client = RunningService<RoleClient, TestClient>;
+type Client = common::client::Client<TestClient>;
 
 fn asked_count(client: &Client) -> usize {
     client.service().asked.lock().unwrap().len()
@@ -129,6 +113,27 @@ struct Setup {
     issuer: Issuer,
     graph: GraphStub,
     server: Server,
+}
+
+impl Setup {
+    /// Connects `user` with a fresh token after withholding their consent to `Calendars.Read`.
+    async fn connect_without_calendar_consent(
+        &self,
+        user: &str,
+        generation: Generation,
+        elicitation: Option<bool>,
+        on_url: OnUrl,
+    ) -> (Client, Asked) {
+        self.issuer.withhold_consent(user, "Calendars.Read");
+        connect_with(
+            &self.server,
+            self.issuer.token(user),
+            generation,
+            elicitation,
+            on_url,
+        )
+        .await
+    }
 }
 
 async fn setup(grant: OboGrant, client_auth: Option<ClientAuth>) -> Setup {
@@ -158,12 +163,7 @@ async fn connect_with(
     generation: Generation,
     elicitation: Option<bool>,
     on_url: OnUrl,
-) -> (Client, Arc<Mutex<Vec<(String, String)>>>) {
-    let transport = StreamableHttpClientTransport::from_config(
-        StreamableHttpClientTransportConfig::with_uri(server.url.clone())
-            .auth_header(token)
-            .reinit_on_expired_session(false),
-    );
+) -> (Client, Asked) {
     let asked = Arc::new(Mutex::new(Vec::new()));
     let handler = TestClient {
         generation,
@@ -171,18 +171,7 @@ async fn connect_with(
         on_url,
         asked: asked.clone(),
     };
-    let client = match generation {
-        Generation::V2026_07_28 => handler
-            .serve_with_lifecycle(
-                transport,
-                ClientLifecycleMode::Discover {
-                    preferred_versions: vec![ProtocolVersion::V_2026_07_28],
-                },
-            )
-            .await
-            .unwrap(),
-        _ => handler.serve(transport).await.unwrap(),
-    };
+    let client = connect_handler(server, token, generation, handler).await;
     (client, asked)
 }
 
@@ -191,41 +180,6 @@ async fn connect(server: &Server, user: &str, generation: Generation) -> Client 
     connect_with(server, token, generation, None, OnUrl::Decline)
         .await
         .0
-}
-
-async fn call(client: &Client, tool: &'static str, args: Value) -> CallToolResult {
-    client
-        .call_tool(
-            CallToolRequestParams::new(tool).with_arguments(args.as_object().unwrap().clone()),
-        )
-        .await
-        .unwrap()
-}
-
-fn text_of(result: &CallToolResult) -> String {
-    result
-        .content
-        .iter()
-        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-async fn ok(client: &Client, tool: &'static str, args: Value) -> CallToolResult {
-    let result = call(client, tool, args).await;
-    assert_ne!(result.is_error, Some(true), "{tool}: {}", text_of(&result));
-    result
-}
-
-async fn tool_error(client: &Client, tool: &'static str, args: Value) -> String {
-    let result = call(client, tool, args).await;
-    assert_eq!(
-        result.is_error,
-        Some(true),
-        "{tool} should fail: {}",
-        text_of(&result)
-    );
-    text_of(&result)
 }
 
 fn query_of(url: &str) -> Vec<(String, String)> {
@@ -317,13 +271,7 @@ async fn graph_tools_are_listed_read_only_with_output_schemas() {
     }
     // The about resource explains the exchange.
     let client = connect(&setup.server, "alice", Generation::V2025_11_25).await;
-    let about = client
-        .read_resource(ReadResourceRequestParams::new(mcp_tools::tools::ABOUT_URI))
-        .await
-        .unwrap();
-    let ResourceContents::TextResourceContents { text, .. } = &about.contents[0] else {
-        panic!("text resource expected");
-    };
+    let text = about_text(&client).await;
     assert!(text.contains("`list_my_events`"), "{text}");
     assert!(text.contains("never forward your token"), "{text}");
     // Listing exchanges nothing.
@@ -507,7 +455,7 @@ async fn concurrent_first_calls_make_one_exchange() {
     }
     let calls = clients.iter().map(|client| {
         let client = client.clone();
-        tokio::spawn(async move { call(&client, "list_my_events", json!({})).await })
+        tokio::spawn(async move { call(&client, "list_my_events", json!({})).await.unwrap() })
     });
     for result in futures::future::join_all(calls).await {
         let result = result.unwrap();
@@ -537,20 +485,19 @@ async fn missing_consent_is_asked_by_url_and_the_retried_call_returns_the_events
     let setup = setup(OboGrant::EntraObo, None).await;
     for generation in URL_GENERATIONS {
         let user = format!("bob-{generation:?}");
-        setup.issuer.withhold_consent(&user, "Calendars.Read");
         let before = setup.issuer.exchanges();
-        let (client, asked) = connect_with(
-            &setup.server,
-            setup.issuer.token(&user),
-            generation,
-            Some(true),
-            OnUrl::ConsentThenAccept {
-                issuer: setup.issuer.clone(),
-                user: user.clone(),
-                permission: "Calendars.Read".into(),
-            },
-        )
-        .await;
+        let (client, asked) = setup
+            .connect_without_calendar_consent(
+                &user,
+                generation,
+                Some(true),
+                OnUrl::ConsentThenAccept {
+                    issuer: setup.issuer.clone(),
+                    user: user.clone(),
+                    permission: "Calendars.Read".into(),
+                },
+            )
+            .await;
         let events = ok(&client, "list_my_events", json!({})).await;
         let rows = events.structured_content.unwrap()["events"].clone();
         assert_eq!(rows.as_array().unwrap().len(), 2, "{generation:?}: {rows}");
@@ -597,15 +544,9 @@ async fn declined_consent_is_a_tool_error_and_a_later_retry_works() {
     for generation in URL_GENERATIONS {
         for on_url in [OnUrl::Decline, OnUrl::Cancel] {
             let user = format!("frank-{generation:?}-{}", matches!(on_url, OnUrl::Cancel));
-            setup.issuer.withhold_consent(&user, "Calendars.Read");
-            let (client, asked) = connect_with(
-                &setup.server,
-                setup.issuer.token(&user),
-                generation,
-                Some(true),
-                on_url,
-            )
-            .await;
+            let (client, asked) = setup
+                .connect_without_calendar_consent(&user, generation, Some(true), on_url)
+                .await;
             let error = tool_error(&client, "list_my_events", json!({})).await;
             assert!(error.contains("Consent not granted"), "{error}");
             assert_eq!(asked.lock().unwrap().len(), 1);
@@ -623,16 +564,10 @@ async fn accepting_without_consenting_reports_what_is_still_missing() {
     let setup = setup(OboGrant::EntraObo, None).await;
     for generation in URL_GENERATIONS {
         let user = format!("gina-{generation:?}");
-        setup.issuer.withhold_consent(&user, "Calendars.Read");
         let before = setup.issuer.exchanges();
-        let (client, asked) = connect_with(
-            &setup.server,
-            setup.issuer.token(&user),
-            generation,
-            Some(true),
-            OnUrl::Accept,
-        )
-        .await;
+        let (client, asked) = setup
+            .connect_without_calendar_consent(&user, generation, Some(true), OnUrl::Accept)
+            .await;
         let error = tool_error(&client, "list_my_events", json!({})).await;
         assert!(error.contains("still missing"), "{error}");
         assert!(error.contains(&scope("Calendars.Read")), "{error}");
@@ -650,15 +585,9 @@ async fn clients_without_url_elicitation_get_a_tool_error_saying_what_and_where(
     for generation in ALL {
         for elicitation in [None, Some(false)] {
             let user = format!("hank-{generation:?}-{elicitation:?}");
-            setup.issuer.withhold_consent(&user, "Calendars.Read");
-            let (client, _) = connect_with(
-                &setup.server,
-                setup.issuer.token(&user),
-                generation,
-                elicitation,
-                OnUrl::Accept,
-            )
-            .await;
+            let (client, _) = setup
+                .connect_without_calendar_consent(&user, generation, elicitation, OnUrl::Accept)
+                .await;
             let error = tool_error(&client, "list_my_events", json!({})).await;
             assert!(error.contains(&scope("Calendars.Read")), "{error}");
             assert!(

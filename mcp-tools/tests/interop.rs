@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use common::Server;
+use common::{Server, TOOL_NAMES};
 use serde_json::Value;
 
 #[tokio::test]
@@ -33,17 +33,7 @@ async fn typescript_sdk_client_lists_and_calls_tools_with_a_bearer_token() {
     let seen: Value = serde_json::from_slice(&output.stdout).expect("one JSON line");
     assert_eq!(seen["protocolVersion"], "2025-11-25");
     assert!(seen["sessionId"].is_string());
-    assert_eq!(
-        seen["tools"],
-        serde_json::json!([
-            "add_note",
-            "delete_note",
-            "get_current_date",
-            "get_random_number",
-            "get_weather",
-            "list_notes"
-        ])
-    );
+    assert_eq!(seen["tools"], serde_json::json!(TOOL_NAMES));
     let random = seen["random"].as_i64().unwrap();
     assert!((1..=6).contains(&random), "{random}");
     assert!(

@@ -5,11 +5,13 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Server, http};
+use common::{
+    Server, http,
+    raw::{ACCEPT, open_session},
+};
 use reqwest::{StatusCode, header};
 use serde_json::{Value, json};
 
-const ACCEPT: &str = "application/json, text/event-stream";
 const PARSE_ERROR: i64 = -32700;
 const INVALID_REQUEST: i64 = -32600;
 const METHOD_NOT_FOUND: i64 = -32601;
@@ -73,36 +75,11 @@ async fn post(server: &Server, headers: &[(&str, &str)], body: impl Into<reqwest
 
 /// Opens a 2025-11-25 session as alice and returns its headers.
 async fn legacy_session(server: &Server) -> [(&'static str, String); 2] {
-    let init = json!({
-        "jsonrpc": "2.0", "id": 1, "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-11-25",
-            "capabilities": {},
-            "clientInfo": { "name": "raw-test", "version": "1" }
-        }
-    });
-    let response = http()
-        .post(&server.url)
-        .header(header::ACCEPT, ACCEPT)
-        .bearer_auth(server.issuer.token("alice"))
-        .json(&init)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let id = response.headers()["mcp-session-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let _ = response.text().await;
-    let headers = [
+    let id = open_session(server, &server.issuer.token("alice")).await;
+    [
         ("mcp-session-id", id),
         ("mcp-protocol-version", "2025-11-25".to_owned()),
-    ];
-    let initialized = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
-    let answer = post(server, &borrowed(&headers), initialized.to_string()).await;
-    assert_eq!(answer.status, StatusCode::ACCEPTED);
-    headers
+    ]
 }
 
 fn borrowed<'a>(headers: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
@@ -126,6 +103,24 @@ async fn post_stateless(server: &Server, id: i64, method: &str, mut params: Valu
         headers.push(("mcp-name", name));
     }
     post(server, &headers, body.to_string()).await
+}
+
+/// A tool call with bad `params` (in the `generation` named): a 200 carrying a JSON-RPC invalid params
+/// error for request `id`.
+fn assert_invalid_params(answer: &Answer, generation: &str, params: &Value, id: i64) {
+    assert_eq!(
+        answer.status,
+        StatusCode::OK,
+        "{params}: {}",
+        answer.message
+    );
+    assert_eq!(
+        answer.code(),
+        INVALID_PARAMS,
+        "{generation} {params}: {}",
+        answer.message
+    );
+    assert_eq!(answer.message["id"], id);
 }
 
 #[tokio::test]
@@ -230,34 +225,10 @@ async fn malformed_tool_call_params_are_invalid_params_in_both_generations() {
         let legacy =
             json!({ "jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params });
         let answer = post(&server, &session, legacy.to_string()).await;
-        assert_eq!(
-            answer.status,
-            StatusCode::OK,
-            "{params}: {}",
-            answer.message
-        );
-        assert_eq!(
-            answer.code(),
-            INVALID_PARAMS,
-            "legacy {params}: {}",
-            answer.message
-        );
-        assert_eq!(answer.message["id"], id);
+        assert_invalid_params(&answer, "legacy", params, id);
 
         let answer = post_stateless(&server, id, "tools/call", params.clone()).await;
-        assert_eq!(
-            answer.status,
-            StatusCode::OK,
-            "{params}: {}",
-            answer.message
-        );
-        assert_eq!(
-            answer.code(),
-            INVALID_PARAMS,
-            "stateless {params}: {}",
-            answer.message
-        );
-        assert_eq!(answer.message["id"], id);
+        assert_invalid_params(&answer, "stateless", params, id);
     }
     // A request with no params where params are required.
     let legacy = json!({ "jsonrpc": "2.0", "id": 20, "method": "tools/call" });

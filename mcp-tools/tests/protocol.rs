@@ -6,34 +6,20 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use common::Server;
+use common::{
+    Server, TOOL_NAMES,
+    client::{ALL, Generation, about_text, call, connect_handler, ok_text, tool_error},
+};
 use rmcp::{
-    ClientHandler, ErrorData, RoleClient, ServiceError, ServiceExt,
+    ClientHandler, ErrorData, RoleClient, ServiceError,
     model::{
         CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, ClientRequest,
         CustomRequest, ElicitRequestParams, ElicitResult, ElicitationAction, ErrorCode,
-        GetPromptRequestParams, Implementation, ProtocolVersion, ReadResourceRequestParams,
-        ResourceContents,
+        GetPromptRequestParams,
     },
-    service::{ClientLifecycleMode, ClientServiceExt, RequestContext, RunningService},
-    transport::{
-        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
-    },
+    service::RequestContext,
 };
 use serde_json::{Value, json};
-
-#[derive(Clone, Copy, Debug)]
-enum Generation {
-    V2025_06_18,
-    V2025_11_25,
-    V2026_07_28,
-}
-
-const ALL: [Generation; 3] = [
-    Generation::V2025_06_18,
-    Generation::V2025_11_25,
-    Generation::V2026_07_28,
-];
 
 /// A client whose user answers every elicitation with `answer`; `None` declares no elicitation support.
 #[derive(Clone)]
@@ -49,11 +35,8 @@ impl ClientHandler for TestClient {
             Some(_) => ClientCapabilities::builder().enable_elicitation().build(),
             None => ClientCapabilities::default(),
         };
-        let info = ClientConfig::new(capabilities, Implementation::new("portcullis-test", "1.0"));
-        match self.generation {
-            Generation::V2025_06_18 => info.with_protocol_version(ProtocolVersion::V_2025_06_18),
-            _ => info,
-        }
+        self.generation
+            .client_config(capabilities, "portcullis-test")
     }
 
     async fn create_elicitation(
@@ -89,7 +72,7 @@ impl ClientHandler for TestClient {
     }
 }
 
-type Client = RunningService<RoleClient, TestClient>;
+type Client = common::client::Client<TestClient>;
 
 async fn connect(
     server: &Server,
@@ -98,77 +81,18 @@ async fn connect(
     answer: Option<ElicitationAction>,
 ) -> (Client, Arc<Mutex<Vec<String>>>) {
     let token = server.issuer.token(user);
-    let transport = StreamableHttpClientTransport::from_config(
-        StreamableHttpClientTransportConfig::with_uri(server.url.clone())
-            .auth_header(token)
-            .reinit_on_expired_session(false),
-    );
     let asked = Arc::new(Mutex::new(Vec::new()));
     let handler = TestClient {
         answer,
         generation,
         asked: asked.clone(),
     };
-    let client = match generation {
-        Generation::V2026_07_28 => handler
-            .serve_with_lifecycle(
-                transport,
-                ClientLifecycleMode::Discover {
-                    preferred_versions: vec![ProtocolVersion::V_2026_07_28],
-                },
-            )
-            .await
-            .unwrap(),
-        _ => handler.serve(transport).await.unwrap(),
-    };
+    let client = connect_handler(server, token, generation, handler).await;
     let negotiated = client.peer_info().map(|info| info.protocol_version.clone());
-    let expected = match generation {
-        Generation::V2025_06_18 => ProtocolVersion::V_2025_06_18,
-        Generation::V2025_11_25 => ProtocolVersion::V_2025_11_25,
-        Generation::V2026_07_28 => ProtocolVersion::V_2026_07_28,
-    };
     if let Some(negotiated) = negotiated {
-        assert_eq!(negotiated, expected, "{generation:?}");
+        assert_eq!(negotiated, generation.protocol_version(), "{generation:?}");
     }
     (client, asked)
-}
-
-async fn call(
-    client: &Client,
-    tool: &'static str,
-    args: Value,
-) -> Result<CallToolResult, ServiceError> {
-    client
-        .call_tool(
-            CallToolRequestParams::new(tool).with_arguments(args.as_object().unwrap().clone()),
-        )
-        .await
-}
-
-fn text_of(result: &CallToolResult) -> String {
-    result
-        .content
-        .iter()
-        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-async fn ok_text(client: &Client, tool: &'static str, args: Value) -> String {
-    let result = call(client, tool, args).await.unwrap();
-    assert_ne!(result.is_error, Some(true), "{tool}: {}", text_of(&result));
-    text_of(&result)
-}
-
-async fn tool_error(client: &Client, tool: &'static str, args: Value) -> String {
-    let result = call(client, tool, args).await.unwrap();
-    assert_eq!(
-        result.is_error,
-        Some(true),
-        "{tool} should fail: {}",
-        text_of(&result)
-    );
-    text_of(&result)
 }
 
 fn assert_invalid_params(result: Result<CallToolResult, ServiceError>) {
@@ -188,18 +112,7 @@ async fn every_generation_lists_all_tools_with_truthful_annotations() {
         let tools = client.list_all_tools().await.unwrap();
         let mut names: Vec<_> = tools.iter().map(|t| t.name.to_string()).collect();
         names.sort();
-        assert_eq!(
-            names,
-            [
-                "add_note",
-                "delete_note",
-                "get_current_date",
-                "get_random_number",
-                "get_weather",
-                "list_notes"
-            ],
-            "{generation:?}"
-        );
+        assert_eq!(names, TOOL_NAMES, "{generation:?}");
         for tool in &tools {
             let annotations = tool.annotations.clone().expect("annotations");
             let read_only = [
@@ -501,13 +414,7 @@ async fn resource_and_prompt_are_served_behind_the_same_authorization() {
         let resources = client.list_all_resources().await.unwrap();
         assert_eq!(resources.len(), 1);
         assert_eq!(resources[0].uri, mcp_tools::tools::ABOUT_URI);
-        let read = client
-            .read_resource(ReadResourceRequestParams::new(mcp_tools::tools::ABOUT_URI))
-            .await
-            .unwrap();
-        let ResourceContents::TextResourceContents { text, .. } = &read.contents[0] else {
-            panic!("text resource expected");
-        };
+        let text = about_text(&client).await;
         assert!(text.contains("`delete_note`"), "{text}");
         assert!(text.contains("destructive"), "{text}");
         assert!(

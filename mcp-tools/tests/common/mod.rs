@@ -1,9 +1,12 @@
 //! Test harness: a real issuer (RSA keys generated here, JWKS and discovery served over HTTP, and a
 //! token endpoint for on-behalf-of exchanges: `obo`), a Graph stand-in (`obo`), a real mcp-tools server
-//! on `127.0.0.1:0`, and rmcp clients.
+//! on `127.0.0.1:0`, rmcp clients in every protocol generation (`client`) and raw HTTP requests
+//! (`raw`).
 #![allow(dead_code)]
 
+pub mod client;
 pub mod obo;
+pub mod raw;
 
 use std::{
     net::SocketAddr,
@@ -31,6 +34,16 @@ use tokio_util::sync::CancellationToken;
 pub const AUDIENCE: &str = "api://portcullis-mcp";
 pub const TENANT: &str = "11111111-1111-1111-1111-111111111111";
 pub const SCOPE: &str = "mcp:tools";
+
+/// The tools a server without on-behalf-of configuration lists, sorted by name.
+pub const TOOL_NAMES: [&str; 6] = [
+    "add_note",
+    "delete_note",
+    "get_current_date",
+    "get_random_number",
+    "get_weather",
+    "list_notes",
+];
 
 /// An RSA signing key with its JWK.
 #[derive(Clone)]
