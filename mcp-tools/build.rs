@@ -2,4 +2,5 @@
 //! time, and cargo would not otherwise notice a new `.sql` file.
 fn main() {
     println!("cargo:rerun-if-changed=migrations");
+    println!("cargo:rerun-if-changed=migrations_postgres");
 }

@@ -28,7 +28,8 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// Accepted `Host` header values (`MCP_ALLOWED_HOSTS`), against DNS rebinding.
     pub allowed_hosts: Vec<String>,
-    /// SQLite database for per-user data (`MCP_DATABASE_URL`).
+    /// Database for per-user data (`MCP_DATABASE_URL`): `sqlite://…`, or `postgres://…` for several
+    /// instances.
     pub database_url: String,
     /// mcp-tools as a confidential client exchanging the user's token for a Microsoft Graph token
     /// (`MCP_OBO__*`); `None` leaves the Graph tools off.

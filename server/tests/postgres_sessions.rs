@@ -1,13 +1,8 @@
 //! Sessions in PostgreSQL: two web instances (separate data folders, separate processes' worth of
 //! state) configured with one `APP_DATABASE_URL` share sessions, as behind a load balancer. A real
-//! PostgreSQL server is started for the test from Debian's binaries (installed by `.ci/setup`).
+//! PostgreSQL server is started for the test (`service_kit::testing::TempPostgres`, Debian's binaries).
 
-use std::{
-    net::TcpListener,
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    time::Duration,
-};
+use std::time::Duration;
 
 use axum::{
     body::Body,
@@ -21,96 +16,6 @@ use server::{AppState, config::Config, dev};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 use url::Url;
-
-struct Postgres {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn pg_bin(name: &str) -> PathBuf {
-    let root = Path::new("/usr/lib/postgresql");
-    let mut versions: Vec<_> = std::fs::read_dir(root)
-        .expect("PostgreSQL server binaries (Debian package postgresql; .ci/setup installs it)")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    versions.sort();
-    versions
-        .last()
-        .expect("a PostgreSQL version")
-        .join("bin")
-        .join(name)
-}
-
-fn running_as_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
-}
-
-/// Runs a PostgreSQL binary; as root, as the `postgres` user (PostgreSQL refuses to run as root).
-fn pg_command(name: &str) -> Command {
-    if running_as_root() {
-        let mut command = Command::new("runuser");
-        command.args(["-u", "postgres", "--"]).arg(pg_bin(name));
-        command
-    } else {
-        Command::new(pg_bin(name))
-    }
-}
-
-fn start_postgres() -> Postgres {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    if running_as_root() {
-        let status = Command::new("chown")
-            .args(["-R", "postgres:postgres"])
-            .arg(dir.path())
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-    let status = pg_command("initdb")
-        .args(["-A", "trust", "-U", "portcullis", "-D"])
-        .arg(&data)
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success(), "initdb failed");
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = pg_command("postgres")
-        .arg("-D")
-        .arg(&data)
-        .args([
-            "-p",
-            &port.to_string(),
-            "-c",
-            "listen_addresses=127.0.0.1",
-            "-k",
-        ])
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    Postgres {
-        child,
-        url: format!("postgres://portcullis@127.0.0.1:{port}/postgres"),
-        _dir: dir,
-    }
-}
 
 async fn instance(
     extra: serde_json::Value,
@@ -175,11 +80,11 @@ async fn get(
 
 #[tokio::test]
 async fn two_instances_share_sessions_through_postgresql() {
-    let postgres = start_postgres();
+    let postgres = service_kit::testing::TempPostgres::start();
     // Wait until PostgreSQL accepts connections.
     let mut ready = false;
     for _ in 0..100 {
-        if tower_sessions_sqlx_store::sqlx::PgPool::connect(&postgres.url)
+        if tower_sessions_sqlx_store::sqlx::PgPool::connect(postgres.url())
             .await
             .is_ok()
         {
@@ -191,7 +96,7 @@ async fn two_instances_share_sessions_through_postgresql() {
     assert!(ready, "PostgreSQL did not start");
 
     // The first instance runs the dev stack (IdP, mcp-tools).
-    let (first, dev_first, d1, _s1) = instance(json!({ "database_url": postgres.url })).await;
+    let (first, dev_first, d1, _s1) = instance(json!({ "database_url": postgres.url() })).await;
     // Sign in on the first instance.
     let (status, location, cookie, _) = get(&first, "/auth/login?return_to=/", None).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
@@ -226,7 +131,7 @@ async fn two_instances_share_sessions_through_postgresql() {
     let mcp = dev_first.mcp.as_ref().unwrap();
     let key = std::fs::read_to_string(d1.path().join("token-cache.key")).unwrap();
     let (second, dev_second, _d2, _s2) = instance(json!({
-        "database_url": postgres.url,
+        "database_url": postgres.url(),
         "token_cache_key": key.trim(),
         "auth": { "authority": idp.issuer(), "client_id": "portcullis-web", "client_secret": idp.web_client_secret().expose_secret() },
         "mcp_servers": [format!("tools={} {}", mcp.url, mcp.scope)],

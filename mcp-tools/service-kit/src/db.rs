@@ -1,4 +1,4 @@
-//! SQLite pools and owner-only files.
+//! Database pools (SQLite, and the `Any` driver over SQLite or PostgreSQL) and owner-only files.
 
 use std::{path::Path, str::FromStr, time::Duration};
 
@@ -30,6 +30,40 @@ pub async fn sqlite_pool(url: &str, max_connections: u32) -> anyhow::Result<sqlx
         )
         .await
         .with_context(|| format!("opening {url}"))
+}
+
+/// Whether `url` names a PostgreSQL database (else SQLite).
+pub fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// Opens sqlx's `Any` pool on `url` (`sqlite:…` or `postgres://…`) with up to `max_connections`, one
+/// kept open, idle ones closed. A SQLite file (and its folder) is created first, in WAL mode, which
+/// SQLite records in the file; each SQLite connection then syncs NORMAL (durable across crashes of the
+/// process, one fsync per checkpoint rather than per commit). Errors never repeat the URL: a PostgreSQL
+/// one may hold a password.
+pub async fn any_pool(url: &str, max_connections: u32) -> anyhow::Result<sqlx::AnyPool> {
+    let postgres = is_postgres(url);
+    if !postgres {
+        sqlite_pool(url, 1).await?.close().await;
+    }
+    sqlx::any::install_default_drivers();
+    sqlx::any::AnyPoolOptions::new()
+        .max_connections(max_connections)
+        .min_connections(1)
+        .idle_timeout(POOL_IDLE_TIMEOUT)
+        .after_connect(move |connection, _| {
+            Box::pin(async move {
+                if !postgres {
+                    sqlx::Executor::execute(&mut *connection, "PRAGMA synchronous = NORMAL")
+                        .await?;
+                }
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await
+        .context("opening the database")
 }
 
 /// Writes a file only its owner can read (secrets, keys), creating its folder.
@@ -67,6 +101,20 @@ mod tests {
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "s3cret");
+    }
+
+    #[tokio::test]
+    async fn an_any_pool_on_sqlite_creates_a_wal_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("y/any.sqlite").display());
+        let pool = super::any_pool(&url, 2).await.unwrap();
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(mode, "wal");
+        assert!(!super::is_postgres(&url));
+        assert!(super::is_postgres("postgres://u@h/db"));
     }
 
     #[tokio::test]

@@ -7,10 +7,12 @@
 //! - [`telemetry`]: `tracing` set-up from `RUST_LOG`.
 //! - [`config`]: reading a prefixed environment with `__` nesting into a typed value, with errors that
 //!   name the variable; comma-separated list fields.
-//! - [`db`]: SQLite pools (WAL, idle connections closed) and owner-only files for secrets.
+//! - [`db`]: SQLite pools (WAL, idle connections closed), the `Any` pool over SQLite or PostgreSQL,
+//!   and owner-only files for secrets.
 //! - [`exit`]: a binary's exit code, with a failure reported as one line.
 //! - [`process`]: a process's resident memory (the benchmarks).
 //! - [`sync`]: the one lock-poisoning policy (`Mutex` and `RwLock`).
+//! - `testing` (feature `testing`, for tests): a throw-away PostgreSQL server.
 
 pub mod config;
 pub mod db;
@@ -20,3 +22,5 @@ pub mod serve;
 pub mod shutdown;
 pub mod sync;
 pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;

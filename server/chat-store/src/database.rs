@@ -1,40 +1,14 @@
-//! Opening and migrating the store's database: the `Any` pool both front-ends use ([`connect`]), the
-//! migrations of both dialects ([`migrate`]), and the console's local file ([`open_sqlite`]).
+//! Migrating the store's database ([`migrate`], both dialects) and opening the console's local file
+//! ([`open_sqlite`]). Both front-ends open the `Any` pool with `service_kit::db::any_pool`.
 
 use std::path::Path;
 
 use anyhow::Context;
-use service_kit::db::{POOL_IDLE_TIMEOUT, sqlite_pool};
+use service_kit::db::any_pool;
 use sqlx::{AnyPool, ConnectOptions, sqlite::SqliteConnectOptions};
 
 /// Connections for a local file: one user and one turn at a time, plus the reads beside it.
 const LOCAL_CONNECTIONS: u32 = 4;
-
-/// Opens the `Any` pool on `url` (`sqlite:…` or `postgres://…`) with up to `max_connections`, one kept
-/// open. A SQLite file must already exist in WAL mode (service-kit's `sqlite_pool` creates it so, as
-/// [`open_sqlite`] does). Errors do not repeat the URL: a PostgreSQL one may hold a password.
-pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<AnyPool> {
-    let sqlite = url.starts_with("sqlite:");
-    sqlx::any::install_default_drivers();
-    sqlx::any::AnyPoolOptions::new()
-        .max_connections(max_connections)
-        .min_connections(1)
-        .idle_timeout(POOL_IDLE_TIMEOUT)
-        .after_connect(move |connection, _| {
-            Box::pin(async move {
-                if sqlite {
-                    // WAL (set when the file is created) with NORMAL sync: durable across crashes of
-                    // the process, one fsync per checkpoint instead of one per commit.
-                    sqlx::Executor::execute(&mut *connection, "PRAGMA synchronous = NORMAL")
-                        .await?;
-                }
-                Ok(())
-            })
-        })
-        .connect(url)
-        .await
-        .context("opening the app database")
-}
 
 /// Applies the migrations that `pool` lacks: `migrations/app_postgres` on PostgreSQL, `migrations/app`
 /// on SQLite. Applied migrations are checksummed by sqlx, so their files are never edited.
@@ -58,10 +32,7 @@ pub async fn open_sqlite(path: &Path) -> anyhow::Result<AnyPool> {
         .filename(&path)
         .to_url_lossy()
         .to_string();
-    // service-kit's typed pool switches the file to WAL, which SQLite records in the file itself: the
-    // `Any` pool then opens it in WAL too, as the web server's does.
-    sqlite_pool(&url, 1).await?.close().await;
-    let pool = connect(&url, LOCAL_CONNECTIONS)
+    let pool = any_pool(&url, LOCAL_CONNECTIONS)
         .await
         .with_context(|| format!("{}", path.display()))?;
     migrate(&pool, false)

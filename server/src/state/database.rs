@@ -31,7 +31,7 @@ impl Databases {
             }
         };
         sessions.spawn_expiry_cleanup(Duration::from_secs(3600));
-        let app = chat_store::connect(database.url(), 8)
+        let app = service_kit::db::any_pool(database.url(), 8)
             .await
             .context("APP_DATABASE_URL")?;
         chat_store::migrate(&app, matches!(database, Database::Postgres(_))).await?;
