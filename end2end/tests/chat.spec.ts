@@ -1,4 +1,5 @@
 import { expect, test } from '@playwright/test';
+import { AuditPage } from './pages/audit-page';
 import { ChatPage } from './pages/chat-page';
 
 /** A marker no earlier run has used (the dev stack's data folder persists between runs). */
@@ -139,6 +140,102 @@ test.describe('agent chat', () => {
     await chat.signIn('alice');
     await chat.goto(url);
     await chat.expectLastCall('get_random_number', 'pending');
+    chat.app.expectNoPageErrors();
+  });
+
+  test('at /chat the first message starts the conversation: Enter sends, Shift+Enter adds a line, the box keeps focus', async ({ page }) => {
+    const chat = new ChatPage(page);
+    await chat.signIn('alice');
+    await expect(chat.composer).toBeVisible();
+    await expect(chat.input).toBeFocused();
+
+    // Shift+Enter is a new line, and sends nothing.
+    await chat.input.fill('first line');
+    await chat.input.press('Shift+Enter');
+    await chat.input.pressSequentially('second line');
+    await expect(chat.input).toHaveValue('first line\nsecond line');
+    await expect(page).toHaveURL(/\/chat$/);
+
+    const message = 'give me a random number between 2 and 5';
+    const id = await chat.start(message);
+    const item = chat.item(id);
+    await expect(item.getByTestId('conversation-link')).toHaveText(message);
+    await expect(chat.title).toHaveText(message);
+    // Newest first, with how long ago.
+    await expect(chat.conversationItems.first()).toHaveAttribute('data-id', id);
+    const time = item.getByTestId('conversation-time');
+    await expect(time).toHaveText('just now');
+    await expect(time).toHaveAttribute('datetime', /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
+    // The turn went on: the call waits for approval, and the box has the focus again.
+    const card = await chat.expectLastCall('get_random_number', 'pending');
+    expect(await chat.argumentsOf(card)).toEqual({ min: 2, max: 5 });
+    await expect(chat.input).toBeFocused();
+    await card.getByTestId('approve').click();
+    await chat.expectLastCall('get_random_number', 'done');
+
+    // In a conversation too: Enter sends, and the box keeps the focus.
+    await expect(chat.sendButton).toBeEnabled();
+    await chat.input.click();
+    await chat.input.fill('list my notes');
+    await chat.input.press('Enter');
+    await expect(chat.input).toHaveValue('');
+    await chat.expectLastCall('list_notes', 'pending');
+    await expect(chat.input).toBeFocused();
+    chat.app.expectNoPageErrors();
+  });
+
+  test('an empty first message creates nothing', async ({ page }) => {
+    const chat = new ChatPage(page);
+    await chat.signIn('alice');
+    const before = await chat.conversationItems.count();
+    await chat.input.fill('   ');
+    await chat.input.press('Enter');
+    await expect(page).toHaveURL(/\/chat$/);
+    await page.reload();
+    await chat.app.waitForHydration();
+    await expect(chat.conversationItems).toHaveCount(before);
+    chat.app.expectNoPageErrors();
+  });
+
+  test('a conversation is renamed and deleted from the list; its calls stay in the audit trail', async ({ page }) => {
+    const chat = new ChatPage(page);
+    await chat.signIn('alice');
+    const id = await chat.start('give me a random number between 3 and 4');
+    const card = await chat.expectLastCall('get_random_number', 'pending');
+    await card.getByTestId('approve').click();
+    await chat.expectLastCall('get_random_number', 'done');
+
+    const title = unique('dice');
+    await chat.rename(id, title);
+    await expect(chat.title).toHaveText(title);
+    await page.reload();
+    await chat.app.waitForHydration();
+    await expect(chat.item(id).getByTestId('conversation-link')).toHaveText(title);
+    await expect(chat.title).toHaveText(title);
+
+    // An empty title is refused, and the old one stays.
+    const item = chat.item(id);
+    await item.getByTestId('rename').click();
+    await item.getByRole('textbox', { name: 'Title' }).fill('  ');
+    await item.getByTestId('rename-save').click();
+    await expect(item.getByTestId('conversation-error')).toBeVisible();
+    await item.getByTestId('rename-cancel').click();
+    await expect(item.getByTestId('conversation-link')).toHaveText(title);
+
+    // Deleting the open conversation goes back to the composer.
+    await chat.delete(id);
+    await expect(page).toHaveURL(/\/chat$/);
+    await expect(chat.composer).toBeVisible();
+    await page.reload();
+    await chat.app.waitForHydration();
+    await expect(chat.item(id)).toHaveCount(0);
+    await chat.goto(`/chat/${id}`);
+    await expect(chat.notFound).toBeVisible();
+
+    const audit = new AuditPage(page);
+    await audit.goto();
+    await expect(audit.rowsOf(id)).toHaveCount(1);
+    await expect(audit.rowsOf(id).first()).toContainText('get_random_number');
     chat.app.expectNoPageErrors();
   });
 });

@@ -943,3 +943,144 @@ async fn the_loop_stops_at_the_step_limit() {
     assert!(notices(&view).pop().unwrap().contains("step limit"));
     assert_eq!(script.requests.load(Ordering::SeqCst), 3);
 }
+
+// ---- Starting, renaming and deleting conversations (issue #14) ----
+
+impl TestApp {
+    async fn list(&self, cookie: &str) -> Vec<ConversationSummary> {
+        let reply = self.call(cookie, "chat/list", json!({})).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        serde_json::from_str(&reply.body).unwrap()
+    }
+
+    async fn start(&self, cookie: &str, text: &str, mode: &str) -> Reply {
+        self.call(cookie, "chat/start", json!({ "text": text, "mode": mode }))
+            .await
+    }
+}
+
+#[tokio::test]
+async fn the_first_message_creates_the_conversation_and_names_it() {
+    let app = test_app().await;
+    let alice = app.sign_in("alice").await;
+
+    // Refused messages create nothing, with the same errors as in a conversation.
+    for (text, says) in [
+        ("  \n ", "Type a message first."),
+        (&"x".repeat(8001) as &str, "at most 8000 characters"),
+    ] {
+        let reply = app.start(&alice, text, "Manual").await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+        assert!(reply.body.contains(says), "{}", reply.body);
+    }
+    let reply = app.start(&alice, "hello", "Yolo").await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+    assert!(app.list(&alice).await.is_empty());
+    assert_eq!(
+        app.start("x=y", "hello", "Manual").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    let reply = app
+        .start(
+            &alice,
+            "  give me a random number between 1 and 6 ",
+            "Manual",
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let started: ConversationSummary = serde_json::from_str(&reply.body).unwrap();
+    assert_eq!(started.title, "give me a random number between 1 and 6");
+    assert_eq!(started.mode, app::chat::ApprovalMode::Manual);
+    assert!((chat_store::now_ms() - started.updated_ms).abs() < 60_000);
+    assert_eq!(app.list(&alice).await, std::slice::from_ref(&started));
+
+    // The turn goes on: the model's call waits for approval.
+    let mut events = app.events(&alice, &started.id).await;
+    let view = events.until("a pending call", pending_call).await;
+    assert_eq!(last_call(&view).unwrap().tool, "get_random_number");
+
+    // Newest first.
+    let reply = app.start(&alice, "list my notes", "Auto").await;
+    let second: ConversationSummary = serde_json::from_str(&reply.body).unwrap();
+    assert_eq!(second.mode, app::chat::ApprovalMode::Auto);
+    let ids: Vec<String> = app.list(&alice).await.into_iter().map(|c| c.id).collect();
+    assert_eq!(ids, [second.id, started.id]);
+}
+
+#[tokio::test]
+async fn conversations_are_renamed_and_deleted_by_their_owner_and_the_audit_trail_stays() {
+    let app = test_app().await;
+    let alice = app.sign_in("alice").await;
+    let bob = app.sign_in("bob").await;
+    let reply = app
+        .start(&alice, "give me a random number between 1 and 6", "Manual")
+        .await;
+    let id = serde_json::from_str::<ConversationSummary>(&reply.body)
+        .unwrap()
+        .id;
+    let mut events = app.events(&alice, &id).await;
+    let view = events.until("a pending call", pending_call).await;
+    let call = last_call(&view).unwrap();
+    assert_eq!(
+        app.decide(&alice, &id, &call, "Approve").await.status,
+        StatusCode::OK
+    );
+    events
+        .until("the answer", |v| {
+            settled(v) && last_call(v).is_some_and(|c| c.status == CallStatus::Done)
+        })
+        .await;
+
+    // Bob gets what an unknown id gets, and changes nothing.
+    for (endpoint, body) in [
+        ("chat/rename", json!({ "id": id, "title": "bob's" })),
+        ("chat/delete", json!({ "id": id })),
+    ] {
+        let reply = app.call(&bob, endpoint, body.clone()).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{endpoint}");
+        let mut unknown = body;
+        unknown["id"] = json!("nope");
+        assert_eq!(
+            reply.body,
+            app.call(&alice, endpoint, unknown).await.body,
+            "{endpoint}"
+        );
+    }
+
+    for bad in ["", "  \t ", &"t".repeat(121) as &str] {
+        let reply = app
+            .call(&alice, "chat/rename", json!({ "id": id, "title": bad }))
+            .await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{bad:?}");
+    }
+    let reply = app
+        .call(
+            &alice,
+            "chat/rename",
+            json!({ "id": id, "title": "  Dice  " }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(app.list(&alice).await[0].title, "Dice");
+    // Watchers hear of it.
+    events.until("the new title", |v| v.title == "Dice").await;
+
+    let reply = app.call(&alice, "chat/delete", json!({ "id": id })).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert!(app.list(&alice).await.is_empty());
+    let gone = app.call(&alice, "chat/get", json!({ "id": id })).await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+    let audit = app.audit(&alice).await;
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(
+        (audit[0].conversation_id.as_str(), audit[0].tool.as_str()),
+        (id.as_str(), "get_random_number")
+    );
+    assert_eq!(
+        app.call(&alice, "chat/delete", json!({ "id": id }))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+}

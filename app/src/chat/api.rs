@@ -67,6 +67,26 @@ pub async fn create_conversation(mode: ApprovalMode) -> Result<ConversationSumma
     with_chat!(|chat, user| chat.create(&user, mode).await)
 }
 
+/// Creates a conversation and sends its first message in one request: nothing is created when the
+/// message is refused (empty, too long).
+#[server(endpoint = "chat/start", input = Json)]
+pub async fn start_conversation(
+    text: String,
+    mode: ApprovalMode,
+) -> Result<ConversationSummary, ChatError> {
+    with_chat!(|chat, user| chat.start(&user, &text, mode).await)
+}
+
+#[server(endpoint = "chat/rename", input = Json)]
+pub async fn rename_conversation(id: String, title: String) -> Result<(), ChatError> {
+    with_chat!(|chat, user| chat.rename(&user, &id, &title).await)
+}
+
+#[server(endpoint = "chat/delete", input = Json)]
+pub async fn delete_conversation(id: String) -> Result<(), ChatError> {
+    with_chat!(|chat, user| chat.delete(&user, &id).await)
+}
+
 #[server(endpoint = "chat/get", input = Json)]
 pub async fn get_conversation(id: String) -> Result<ConversationView, ChatError> {
     with_chat!(|chat, user| chat.view(&user, &id).await)

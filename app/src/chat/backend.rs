@@ -16,6 +16,18 @@ pub trait ChatBackend: Send + Sync + 'static {
         user: &Identity,
         mode: ApprovalMode,
     ) -> Result<ConversationSummary, ChatError>;
+    /// Creates a conversation and sends its first message, which names it; an invalid message
+    /// creates nothing.
+    async fn start(
+        &self,
+        user: &Identity,
+        text: &str,
+        mode: ApprovalMode,
+    ) -> Result<ConversationSummary, ChatError>;
+    /// A new title: trimmed, 1 to [`MAX_TITLE_CHARS`](super::MAX_TITLE_CHARS) characters.
+    async fn rename(&self, user: &Identity, id: &str, title: &str) -> Result<(), ChatError>;
+    /// Deletes the conversation (not while the agent works on it); the audit trail keeps its calls.
+    async fn delete(&self, user: &Identity, id: &str) -> Result<(), ChatError>;
     async fn view(&self, user: &Identity, id: &str) -> Result<ConversationView, ChatError>;
     async fn send(&self, user: &Identity, id: &str, text: &str) -> Result<(), ChatError>;
     async fn set_mode(

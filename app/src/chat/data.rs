@@ -4,9 +4,27 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
+    ChatError,
     status::{ApprovalMode, CallStatus, DecidedBy, ElicitationStatus},
     structured::StructuredView,
 };
+
+/// The longest title a conversation may be given, in characters.
+pub const MAX_TITLE_CHARS: usize = 120;
+
+/// A title the user typed, trimmed, or why it cannot be one.
+pub fn clean_title(title: &str) -> Result<String, ChatError> {
+    let title = title.trim();
+    if title.is_empty() {
+        return Err(ChatError::Invalid("Type a title first.".to_owned()));
+    }
+    if title.chars().count() > MAX_TITLE_CHARS {
+        return Err(ChatError::Invalid(format!(
+            "A title may have at most {MAX_TITLE_CHARS} characters."
+        )));
+    }
+    Ok(title.to_owned())
+}
 
 /// One conversation in the list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -16,6 +34,8 @@ pub struct ConversationSummary {
     pub mode: ApprovalMode,
     /// RFC 3339, UTC.
     pub updated_at: String,
+    /// The same instant in Unix milliseconds (what the list's relative time is computed from).
+    pub updated_ms: i64,
 }
 
 /// A conversation's complete current state: what the page renders, and what every live update carries.
@@ -144,4 +164,22 @@ pub struct AuditRecord {
     pub finished_at: Option<String>,
     /// done, failed, declined.
     pub outcome: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ChatError, MAX_TITLE_CHARS, clean_title};
+
+    #[test]
+    fn titles_are_trimmed_and_bounded() {
+        assert_eq!(clean_title("  Notes \n").unwrap(), "Notes");
+        let longest = "é".repeat(MAX_TITLE_CHARS);
+        assert_eq!(clean_title(&longest).unwrap(), longest);
+        for bad in ["", "   \n\t", &"a".repeat(MAX_TITLE_CHARS + 1)] {
+            assert!(
+                matches!(clean_title(bad), Err(ChatError::Invalid(_))),
+                "{bad:?}"
+            );
+        }
+    }
 }

@@ -9,7 +9,8 @@
 //! - `error`: [`ChatError`], what the browser may learn of a failure.
 //! - `api`: the server functions.
 //! - [`backend`] (server only): the trait the server crate implements.
-//! - `page`: the Chat page (conversation list, selected conversation); `transcript`: one
+//! - `page`: the Chat page (conversation list with rename and delete, the new-chat composer, the
+//!   selected conversation); `transcript`: one
 //!   conversation's entries and message box; `tool_call`: a tool call's card; `form`: an elicitation
 //!   request rendered as a form; `answer`: the Accept / Decline / Cancel row both kinds of request
 //!   end with; `url_request`: a URL-mode elicitation (the link shown in full, opened
@@ -17,6 +18,7 @@
 //!   Audit page.
 //! - [`structured`]: shaping a result's `structuredContent` for display (pure, capped; the server runs
 //!   it).
+//! - `when`: the list's relative times ("5 min ago").
 //! - `live`: the browser side of the live updates (Server-Sent Events).
 //!
 //! Everything here is display data: ids are opaque, tokens never appear, and every server function
@@ -38,13 +40,14 @@ pub mod structured;
 mod tool_call;
 mod transcript;
 mod url_request;
+mod when;
 
 pub use self::{
     api::*,
     audit::AuditPage,
     data::{
         AuditRecord, ConversationSummary, ConversationView, ElicitationRequest, ElicitationView,
-        Entry, FieldKind, FormField, ToolCallView,
+        Entry, FieldKind, FormField, MAX_TITLE_CHARS, ToolCallView, clean_title,
     },
     error::ChatError,
     page::ChatPage,

@@ -1,5 +1,5 @@
 //! One conversation's transcript: header with the approval mode, mode banners, the entries (messages,
-//! notices, tool-call cards), the streamed text, and the message box.
+//! notices, tool-call cards), the streamed text, and the message box (also the new-chat composer's).
 
 use leptos::prelude::*;
 use strum::VariantArray;
@@ -38,6 +38,21 @@ pub(super) fn Transcript(
         })
     };
     let busy = move || state.with(|s| s.busy);
+    let text = RwSignal::new(String::new());
+    let send = Action::new(move |(id, message): &(String, String)| {
+        let (id, message) = (id.clone(), message.clone());
+        async move { send_message(id, message).await }
+    });
+    Effect::new(move |_| match send.value().get() {
+        Some(Ok(())) => {
+            text.set(String::new());
+            error.set(None);
+            on_change();
+        }
+        // The typed text stays in the box: nothing is lost.
+        Some(Err(e)) => error.set(Some(e.to_string())),
+        None => {}
+    });
 
     view! {
         <div class="transcript-pane" data-testid="conversation" data-busy=move || busy().to_string()>
@@ -98,10 +113,12 @@ pub(super) fn Transcript(
                 error.get().map(|e| view! { <p class="error" role="alert" data-testid="chat-error">{e}</p> })
             }}
             <MessageBox
-                conversation_id=Signal::derive(id)
+                text
                 disabled=Signal::derive(move || busy() || waiting_for_user())
-                error
-                on_change
+                pending=send.pending()
+                on_send=move |message| {
+                    send.dispatch((id(), message));
+                }
             />
         </div>
     }
@@ -146,52 +163,71 @@ fn entry_view(
     }
 }
 
+/// The message box: Enter sends, Shift+Enter starts a new line (and Enter while an input method is
+/// composing belongs to the composition). It has the focus on arrival and again after each send.
 #[component]
-fn MessageBox(
-    conversation_id: Signal<String>,
+pub(super) fn MessageBox(
+    /// The typed text; the owner empties it once a send succeeded (a failed one keeps it).
+    text: RwSignal<String>,
+    /// Sending is not possible now (the agent works, or waits for the user).
+    #[prop(into)]
     disabled: Signal<bool>,
-    error: RwSignal<Option<String>>,
-    on_change: impl Fn() + Send + Sync + Copy + 'static,
+    /// A send is under way.
+    #[prop(into)]
+    pending: Signal<bool>,
+    on_send: impl Fn(String) + Send + Sync + Copy + 'static,
 ) -> impl IntoView {
-    let text = RwSignal::new(String::new());
-    let send = Action::new(move |(id, message): &(String, String)| {
-        let (id, message) = (id.clone(), message.clone());
-        async move { send_message(id, message).await }
-    });
-    Effect::new(move |_| match send.value().get() {
-        Some(Ok(())) => {
-            text.set(String::new());
-            error.set(None);
-            on_change();
+    let input = NodeRef::<leptos::html::Textarea>::new();
+    // On arrival and whenever a send completes (a click on Send took the focus to the button). In the
+    // next frame: the element may be built before it is in the document (inside a Suspense), and a
+    // detached element cannot take the focus.
+    Effect::new(move |_| {
+        if !pending.get() && input.get().is_some() {
+            request_animation_frame(move || {
+                // The box may be gone by then (a first message navigates to its conversation).
+                if let Some(Some(input)) = input.try_get_untracked() {
+                    let _ = input.focus();
+                }
+            });
         }
-        // The typed text stays in the box: nothing is lost.
-        Some(Err(e)) => error.set(Some(e.to_string())),
-        None => {}
     });
+    let submit = move || {
+        if disabled.get_untracked() || pending.get_untracked() {
+            return;
+        }
+        let message = text.get_untracked();
+        if !message.trim().is_empty() {
+            on_send(message);
+        }
+    };
     view! {
         <form
             class="message-box"
             on:submit=move |ev| {
                 ev.prevent_default();
-                let message = text.get_untracked();
-                if !message.trim().is_empty() {
-                    send.dispatch((conversation_id.get_untracked(), message));
-                }
+                submit();
             }
         >
             <textarea
+                node_ref=input
                 aria-label="Message"
                 data-testid="message-input"
                 rows="2"
-                placeholder="Ask the agent…"
+                placeholder="Ask the agent… (Enter sends, Shift+Enter starts a new line)"
                 prop:value=move || text.get()
                 on:input=move |ev| text.set(event_target_value(&ev))
+                on:keydown=move |ev| {
+                    if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
+                        ev.prevent_default();
+                        submit();
+                    }
+                }
             ></textarea>
             <button
                 type="submit"
                 class="primary"
                 data-testid="send"
-                disabled=move || disabled.get() || send.pending().get()
+                disabled=move || disabled.get() || pending.get()
             >
                 "Send"
             </button>

@@ -8,6 +8,9 @@ export class ChatPage {
   readonly newChatButton: Locator;
   readonly conversation: Locator;
   readonly conversationLinks: Locator;
+  readonly conversationItems: Locator;
+  readonly composer: Locator;
+  readonly title: Locator;
   readonly notFound: Locator;
   readonly mode: Locator;
   readonly autoBanner: Locator;
@@ -23,6 +26,9 @@ export class ChatPage {
     this.newChatButton = page.getByTestId('new-chat');
     this.conversation = page.getByTestId('conversation');
     this.conversationLinks = page.getByTestId('conversation-link');
+    this.conversationItems = page.getByTestId('conversation-item');
+    this.composer = page.getByTestId('new-conversation');
+    this.title = page.getByTestId('conversation-title');
     this.notFound = page.getByTestId('conversation-not-found');
     this.mode = page.getByTestId('mode');
     this.autoBanner = page.getByTestId('auto-banner');
@@ -60,6 +66,36 @@ export class ChatPage {
     await expect(this.page).toHaveURL(/\/chat\/[0-9a-f]{32}$/);
     await expect(this.conversation).toBeVisible();
     return this.page.url();
+  }
+
+  /** At `/chat`: types `text` into the composer and presses Enter; returns the new conversation's id. */
+  async start(text: string): Promise<string> {
+    await expect(this.composer).toBeVisible();
+    await this.input.fill(text);
+    await this.input.press('Enter');
+    await expect(this.page).toHaveURL(/\/chat\/[0-9a-f]{32}$/);
+    await expect(this.conversation).toBeVisible();
+    return this.page.url().split('/').pop()!;
+  }
+
+  /** The conversation's line in the list. */
+  item(id: string): Locator {
+    return this.conversationItems.and(this.page.locator(`[data-id="${id}"]`));
+  }
+
+  async rename(id: string, title: string): Promise<void> {
+    const item = this.item(id);
+    await item.getByTestId('rename').click();
+    await item.getByRole('textbox', { name: 'Title' }).fill(title);
+    await item.getByTestId('rename-save').click();
+    await expect(item.getByTestId('conversation-link')).toHaveText(title);
+  }
+
+  async delete(id: string): Promise<void> {
+    const item = this.item(id);
+    await item.getByTestId('delete').click();
+    await item.getByTestId('confirm-delete').click();
+    await expect(this.item(id)).toHaveCount(0);
   }
 
   async chooseMode(mode: 'manual' | 'auto' | 'elicitation'): Promise<void> {

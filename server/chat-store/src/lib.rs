@@ -14,7 +14,8 @@
 //! - `database`: opening and migrating: [`connect`], [`migrate`], [`open_sqlite`]. The migrations are
 //!   `migrations/app` (SQLite) and `migrations/app_postgres`, one schema in two dialects; they include the
 //!   web app's token cache table (0001), which shares the database and the migration history.
-//! - `round_trip` (tests): the store on a real SQLite file, across migration 0003.
+//! - `round_trip` (tests): the store on a real SQLite file, across migration 0003; renaming and
+//!   deleting a conversation.
 
 mod database;
 #[cfg(test)]
@@ -45,7 +46,7 @@ pub fn rfc3339(ms: i64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-pub use self::database::{connect, migrate, open_sqlite};
+pub use self::database::{migrate, open_sqlite};
 /// One audit record as stored.
 pub use self::rows::AuditRow;
 
@@ -201,6 +202,50 @@ impl SqlStore {
         .fetch_one(&self.pool)
         .await?;
         Ok(u64::try_from(open).unwrap_or_default())
+    }
+
+    /// Renames the user's conversation; `false` when it is unknown or someone else's. The title is
+    /// stored as given (the caller checks it).
+    pub async fn rename(
+        &self,
+        user: &UserKey,
+        id: &ConversationId,
+        title: &str,
+    ) -> anyhow::Result<bool> {
+        let done =
+            sqlx::query("UPDATE conversations SET title = $1 WHERE id = $2 AND user_key = $3")
+                .bind(title)
+                .bind(id.as_str())
+                .bind(user.as_str())
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Deletes the user's conversation with its messages, tool calls and elicitation requests, in one
+    /// transaction; `false` when it is unknown or someone else's. The audit log keeps its rows: it is
+    /// the record of what was done, and has no foreign key to what it records.
+    pub async fn delete(&self, user: &UserKey, id: &ConversationId) -> anyhow::Result<bool> {
+        // Children first, each scoped to the owner's conversation (explicit rather than relying on
+        // ON DELETE CASCADE, which SQLite applies only with foreign keys switched on); every statement
+        // writes, so the SQLite transaction takes the write lock from the start.
+        const OWNED: &str =
+            "conversation_id IN (SELECT id FROM conversations WHERE id = $1 AND user_key = $2)";
+        let mut tx = self.pool.begin().await?;
+        for table in ["elicitations", "tool_calls", "messages"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE {OWNED}"))
+                .bind(id.as_str())
+                .bind(user.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        let done = sqlx::query("DELETE FROM conversations WHERE id = $1 AND user_key = $2")
+            .bind(id.as_str())
+            .bind(user.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
     }
 
     /// The user's audit trail, newest first.

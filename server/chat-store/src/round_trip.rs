@@ -191,3 +191,106 @@ async fn url_requests_and_structured_results_round_trip_and_older_rows_read_as_f
     assert_eq!(transcript.elicitations.len(), 1);
     assert_eq!(transcript.elicitations[0].kind.as_str(), "form");
 }
+
+async fn count(pool: &AnyPool, table: &str, id: &str) -> i64 {
+    sqlx::query_scalar(&format!(
+        "SELECT COUNT(*) FROM {table} WHERE conversation_id = $1"
+    ))
+    .bind(id)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+/// Renaming and deleting act on the owner's conversation only; deleting takes its messages, calls and
+/// elicitation requests with it but leaves the audit log as it was.
+#[tokio::test]
+async fn rename_and_delete_are_the_owners_and_deleting_keeps_the_audit_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = database(&dir, None).await;
+    let store = SqlStore::new(pool.clone());
+    let (alice, bob) = (UserKey::from("tenant.alice"), UserKey::from("tenant.bob"));
+    let mine = store
+        .create_conversation(&alice, ApprovalMode::Manual)
+        .await
+        .unwrap();
+    let theirs = store
+        .create_conversation(&bob, ApprovalMode::Manual)
+        .await
+        .unwrap();
+    for conversation in [&mine, &theirs] {
+        store
+            .add_message(&conversation.id, agent::domain::Role::User, "list my notes")
+            .await
+            .unwrap();
+    }
+    let id = &mine.id;
+    let calls = store
+        .add_assistant(id, "", vec![new_call("list_notes"), new_call("add_note")])
+        .await
+        .unwrap();
+    store
+        .finish_call(
+            &calls[0],
+            &Finish {
+                status: CallStatus::Done,
+                text: "no notes".to_owned(),
+                structured: None,
+                is_error: false,
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .add_elicitation(
+            id,
+            &ElicitationId::random(),
+            &calls[1],
+            "Which note?",
+            &ElicitationKind::Form {
+                schema: r#"{"type":"object","properties":{}}"#.to_owned(),
+            },
+        )
+        .await
+        .unwrap();
+    let audit_before = store.audit(&alice).await.unwrap();
+    assert_eq!(audit_before.len(), 1);
+
+    // Someone else's id behaves like an unknown one, and changes nothing.
+    assert!(!store.rename(&bob, id, "mine now").await.unwrap());
+    assert!(!store.delete(&bob, id).await.unwrap());
+    assert_eq!(
+        store.owned(&alice, id).await.unwrap().unwrap().title,
+        "list my notes"
+    );
+
+    assert!(store.rename(&alice, id, "Notes").await.unwrap());
+    assert_eq!(
+        store.owned(&alice, id).await.unwrap().unwrap().title,
+        "Notes"
+    );
+
+    assert!(store.delete(&alice, id).await.unwrap());
+    assert!(store.owned(&alice, id).await.unwrap().is_none());
+    for table in ["messages", "tool_calls", "elicitations"] {
+        assert_eq!(count(&pool, table, id.as_str()).await, 0, "{table}");
+    }
+    let audit_after = store.audit(&alice).await.unwrap();
+    assert_eq!(audit_after.len(), 1, "the audit log keeps the call");
+    assert_eq!(audit_after[0].conversation_id, id.as_str());
+    assert!(!store.delete(&alice, id).await.unwrap(), "already gone");
+    assert!(!store.rename(&alice, id, "again").await.unwrap());
+
+    // Bob's conversation is untouched.
+    assert_eq!(count(&pool, "messages", theirs.id.as_str()).await, 1);
+    assert_eq!(
+        store
+            .conversations(&bob)
+            .await
+            .unwrap()
+            .iter()
+            .map(|c| &c.id)
+            .collect::<Vec<_>>(),
+        [&theirs.id]
+    );
+}

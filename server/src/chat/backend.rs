@@ -3,14 +3,15 @@
 
 use agent::{
     AgentError,
+    agent::MAX_MESSAGE_CHARS,
     domain::{ArgsHash, CallId, Conversation, ConversationId, ElicitationId, UserKey},
-    ports::ConversationReads,
+    ports::{Change, ConversationReads, Notifier},
 };
 use app::{
     auth::Identity,
     chat::{
         ApprovalMode, AuditRecord, ChatError, ConversationSummary, ConversationView, Decision,
-        ElicitationAction, backend::ChatBackend,
+        ElicitationAction, backend::ChatBackend, clean_title,
     },
 };
 
@@ -28,6 +29,21 @@ fn refused(error: AgentError) -> ChatError {
         AgentError::Conflict(message) => ChatError::Conflict(message),
         AgentError::Internal(error) => internal(error),
     }
+}
+
+/// The agent's own checks of a message, made before a conversation is created for it (the agent
+/// repeats them when it stores the message): a refused first message leaves nothing behind.
+fn check_message(text: &str) -> Result<(), ChatError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(ChatError::Invalid("Type a message first.".to_owned()));
+    }
+    if text.chars().count() > MAX_MESSAGE_CHARS {
+        return Err(ChatError::Invalid(format!(
+            "A message may have at most {MAX_MESSAGE_CHARS} characters."
+        )));
+    }
+    Ok(())
 }
 
 impl Chat {
@@ -64,6 +80,74 @@ impl ChatBackend for Chat {
             .await
             .map_err(internal)?;
         Ok(project::summary(&conversation))
+    }
+
+    async fn start(
+        &self,
+        user: &Identity,
+        text: &str,
+        mode: ApprovalMode,
+    ) -> Result<ConversationSummary, ChatError> {
+        check_message(text)?;
+        let key = user_key(user);
+        let conversation = self
+            .agent
+            .journal()
+            .create_conversation(&key, project::domain_mode(mode))
+            .await
+            .map_err(internal)?;
+        if let Err(error) = self.agent.send(&conversation, text).await {
+            // Nothing may be left behind by a message that was not taken (a new conversation has no
+            // loop yet, so this is only a database failure).
+            if let Err(cleanup) = self.store.delete(&key, &conversation.id).await {
+                tracing::warn!(
+                    conversation = %conversation.id,
+                    error = format!("{cleanup:#}"),
+                    "removing a conversation whose first message failed"
+                );
+            }
+            return Err(refused(error));
+        }
+        // Read back: the first message named it.
+        let stored = self.owned(user, conversation.id.as_str()).await?;
+        Ok(project::summary(&stored))
+    }
+
+    async fn rename(&self, user: &Identity, id: &str, title: &str) -> Result<(), ChatError> {
+        let title = clean_title(title)?;
+        let id = ConversationId::from(id);
+        if !self
+            .store
+            .rename(&user_key(user), &id, &title)
+            .await
+            .map_err(internal)?
+        {
+            return Err(ChatError::NotFound);
+        }
+        self.hub.notify(&id, Change::Stored);
+        Ok(())
+    }
+
+    async fn delete(&self, user: &Identity, id: &str) -> Result<(), ChatError> {
+        let conversation = self.owned(user, id).await?;
+        // A running loop would go on writing to rows that are gone.
+        if self.agent.is_running(&conversation.id) {
+            return Err(ChatError::Conflict(
+                "The agent is still working on this conversation.".to_owned(),
+            ));
+        }
+        if !self
+            .store
+            .delete(&conversation.user, &conversation.id)
+            .await
+            .map_err(internal)?
+        {
+            return Err(ChatError::NotFound);
+        }
+        tracing::info!(conversation = %conversation.id, "conversation deleted");
+        // Watchers read again, and find it gone.
+        self.hub.notify(&conversation.id, Change::Stored);
+        Ok(())
     }
 
     async fn view(&self, user: &Identity, id: &str) -> Result<ConversationView, ChatError> {

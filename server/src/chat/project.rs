@@ -62,6 +62,7 @@ pub fn summary(conversation: &Conversation) -> ConversationSummary {
         title: conversation.title.clone(),
         mode: mode(conversation.mode),
         updated_at: rfc3339(conversation.updated_at),
+        updated_ms: conversation.updated_at,
     }
 }
 
