@@ -25,6 +25,21 @@ use crate::{
 /// Longest user message accepted.
 pub const MAX_MESSAGE_CHARS: usize = 8000;
 
+/// A user message as the agent takes it (trimmed), or why it is refused; front-ends may check first
+/// (before creating a conversation for it, say).
+pub fn check_message(text: &str) -> Result<&str, AgentError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(AgentError::Invalid("Type a message first.".to_owned()));
+    }
+    if text.chars().count() > MAX_MESSAGE_CHARS {
+        return Err(AgentError::Invalid(format!(
+            "A message may have at most {MAX_MESSAGE_CHARS} characters."
+        )));
+    }
+    Ok(text)
+}
+
 /// The agent: one per process and front-end.
 pub struct Agent {
     pub(crate) me: Weak<Agent>,
@@ -266,15 +281,7 @@ impl Agent {
         conversation: &Conversation,
         text: &str,
     ) -> Result<(), AgentError> {
-        let text = text.trim();
-        if text.is_empty() {
-            return Err(AgentError::Invalid("Type a message first.".to_owned()));
-        }
-        if text.chars().count() > MAX_MESSAGE_CHARS {
-            return Err(AgentError::Invalid(format!(
-                "A message may have at most {MAX_MESSAGE_CHARS} characters."
-            )));
-        }
+        let text = check_message(text)?;
         if self.is_running(&conversation.id) {
             return Err(AgentError::Conflict(
                 "The agent is still working on this conversation.".to_owned(),

@@ -3,7 +3,6 @@
 
 use agent::{
     AgentError,
-    agent::MAX_MESSAGE_CHARS,
     domain::{ArgsHash, CallId, Conversation, ConversationId, ElicitationId, UserKey},
     ports::{Change, ConversationReads, Notifier},
 };
@@ -29,21 +28,6 @@ fn refused(error: AgentError) -> ChatError {
         AgentError::Conflict(message) => ChatError::Conflict(message),
         AgentError::Internal(error) => internal(error),
     }
-}
-
-/// The agent's own checks of a message, made before a conversation is created for it (the agent
-/// repeats them when it stores the message): a refused first message leaves nothing behind.
-fn check_message(text: &str) -> Result<(), ChatError> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Err(ChatError::Invalid("Type a message first.".to_owned()));
-    }
-    if text.chars().count() > MAX_MESSAGE_CHARS {
-        return Err(ChatError::Invalid(format!(
-            "A message may have at most {MAX_MESSAGE_CHARS} characters."
-        )));
-    }
-    Ok(())
 }
 
 impl Chat {
@@ -88,7 +72,8 @@ impl ChatBackend for Chat {
         text: &str,
         mode: ApprovalMode,
     ) -> Result<ConversationSummary, ChatError> {
-        check_message(text)?;
+        // Checked before the conversation is created: a refused first message leaves nothing behind.
+        agent::agent::check_message(text).map_err(refused)?;
         let key = user_key(user);
         let conversation = self
             .agent
