@@ -88,6 +88,33 @@ test.describe('agent chat', () => {
     chat.app.expectNoPageErrors();
   });
 
+  test('the answer is Markdown rendered as HTML (a list), and raw HTML in it stays inert text', async ({ page }) => {
+    const chat = new ChatPage(page);
+    await chat.signIn('alice');
+    await chat.newChat();
+    await chat.chooseMode('auto');
+    const marker = unique('bold');
+    const raw = `<b>${marker}</b>`;
+    await chat.send(`add a note "${raw}"`);
+    await chat.expectLastCall('add_note', 'done');
+    await expect(chat.sendButton).toBeEnabled();
+    await chat.send(`add a note "${unique('plain')}"`);
+    await chat.expectLastCall('add_note', 'done');
+    await expect(chat.sendButton).toBeEnabled();
+
+    // Two notes or more: the development model answers with a bulleted list under the tool's name.
+    await chat.send('list my notes');
+    await chat.expectLastCall('list_notes', 'done');
+    const answer = chat.assistantMessages.last();
+    await expect(answer.locator('code').first()).toHaveText('list_notes');
+    const items = answer.locator('ul > li');
+    expect(await items.count()).toBeGreaterThanOrEqual(2);
+    // The note's HTML shows literally: no <b> element, and no raw HTML anywhere in the message.
+    await expect(items.filter({ hasText: raw })).toHaveCount(1);
+    await expect(answer.locator('b, script, img')).toHaveCount(0);
+    chat.app.expectNoPageErrors();
+  });
+
   test('a pending approval is still pending after a reload, and approving still works', async ({ page }) => {
     const chat = new ChatPage(page);
     await chat.signIn('alice');

@@ -60,7 +60,10 @@ pub enum Entry {
     },
     Assistant {
         id: String,
+        /// The Markdown the model wrote.
         text: String,
+        /// `text` rendered as sanitized HTML by the server (`render_markdown`): what the page shows.
+        html: String,
     },
     /// Something the application says (model unavailable, step limit reached…); never sent to the model.
     Notice {

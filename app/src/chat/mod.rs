@@ -18,6 +18,8 @@
 //!   Audit page.
 //! - [`structured`]: shaping a result's `structuredContent` for display (pure, capped; the server runs
 //!   it).
+//! - `markdown` (server only): assistant text as sanitized HTML (the browser gets the HTML, so no
+//!   Markdown parser is in the WASM bundle).
 //! - `when`: the list's relative times ("5 min ago").
 //! - `live`: the browser side of the live updates (Server-Sent Events).
 //!
@@ -33,6 +35,8 @@ mod data;
 mod error;
 mod form;
 mod live;
+#[cfg(feature = "ssr")]
+mod markdown;
 mod page;
 mod result;
 mod status;
@@ -42,6 +46,8 @@ mod transcript;
 mod url_request;
 mod when;
 
+#[cfg(feature = "ssr")]
+pub use self::markdown::render_markdown;
 pub use self::{
     api::*,
     audit::AuditPage,

@@ -151,8 +151,10 @@ fn entry_view(
             <li class="message user" data-testid="message-user">{text}</li>
         }
         .into_any(),
-        Entry::Assistant { text, .. } => view! {
-            <li class="message assistant" data-testid="message-assistant">{text}</li>
+        // The server rendered and sanitized the Markdown (`render_markdown`): no raw HTML, only web and
+        // mail links, no images loaded.
+        Entry::Assistant { html, .. } => view! {
+            <li class="message assistant markdown" data-testid="message-assistant" inner_html=html></li>
         }
         .into_any(),
         Entry::Notice { text, .. } => view! {

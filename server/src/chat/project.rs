@@ -154,7 +154,8 @@ fn entries(transcript: &Transcript) -> Vec<Entry> {
             domain::Role::Notice => entries.push(Entry::Notice { id, text }),
             domain::Role::Assistant => {
                 if !text.is_empty() {
-                    entries.push(Entry::Assistant { id, text });
+                    let html = ui::render_markdown(&text);
+                    entries.push(Entry::Assistant { id, text, html });
                 }
                 for call in transcript.calls_of(&message.id) {
                     let elicitations = transcript

@@ -162,6 +162,22 @@ fn last_calls(messages: &[ChatCompletionRequestMessage]) -> Vec<String> {
         .collect()
 }
 
+/// The answer stating a tool's result, in Markdown as a real model writes it: one line as it is
+/// (`get_random_number returned: 4`), several (e.g. a list of notes) as a bulleted list under the tool's
+/// name in inline code, so the chat's Markdown rendering is exercised offline.
+fn answer(name: &str, result: &str) -> String {
+    let lines: Vec<&str> = result
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    if lines.len() < 2 {
+        return format!("{name} returned: {result}");
+    }
+    let items: Vec<String> = lines.iter().map(|l| format!("- {l}")).collect();
+    format!("`{name}` returned:\n\n{}", items.join("\n"))
+}
+
 /// The deterministic policy.
 pub fn plan(messages: &[ChatCompletionRequestMessage], tools: &[ChatCompletionTools]) -> Reply {
     let Some(last) = messages.last() else {
@@ -187,7 +203,7 @@ pub fn plan(messages: &[ChatCompletionRequestMessage], tools: &[ChatCompletionTo
                 "The call to {name} was declined by the user, so I did not run it."
             ));
         }
-        return Reply::Text(format!("{name} returned: {result}"));
+        return Reply::Text(answer(&name, &result));
     }
     let text = text_of(last);
     match choose_tool(tools, &text) {
@@ -364,6 +380,22 @@ mod tests {
         ));
         assert!(
             matches!(plan(&messages, &tools()), Reply::Text(t) if t.contains("declined by the user"))
+        );
+    }
+
+    #[test]
+    fn several_result_lines_are_a_markdown_list() {
+        let mut messages = user("list my notes");
+        messages.push(typed(json!({ "role": "assistant", "content": null, "tool_calls": [
+            { "id": "c1", "type": "function", "function": { "name": "list_notes", "arguments": "{}" } }] })));
+        messages.push(typed(json!({ "role": "tool", "tool_call_id": "c1",
+            "content": "#1 (2026-01-01): milk\n#2 (2026-01-02): <b>bold</b>\n" })));
+        assert_eq!(
+            plan(&messages, &tools()),
+            Reply::Text(
+                "`list_notes` returned:\n\n- #1 (2026-01-01): milk\n- #2 (2026-01-02): <b>bold</b>"
+                    .into()
+            )
         );
     }
 }
