@@ -253,6 +253,8 @@ test.describe('agent chat', () => {
     await chat.delete(id);
     await expect(page).toHaveURL(/\/chat$/);
     await expect(chat.composer).toBeVisible();
+    // Gone from the list before the page is loaded again (the list refreshes after the delete).
+    await expect(chat.item(id)).toHaveCount(0);
     await page.reload();
     await chat.app.waitForHydration();
     await expect(chat.item(id)).toHaveCount(0);
