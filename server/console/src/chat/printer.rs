@@ -194,8 +194,12 @@ impl Shown {
                 continue;
             }
             let name = format!("{} {}", call.server, call.tool);
-            match call.status {
-                CallStatus::Approved => match call.decided_by {
+            // A decision the mode made is said once, even when the call already ran by the time the
+            // store is read (the screen reads it after the notification, not at each write).
+            let decided_now = matches!(before, None | Some(CallStatus::Pending))
+                && !matches!(call.status, CallStatus::Pending | CallStatus::Declined);
+            if decided_now {
+                match call.decided_by {
                     Some(DecidedBy::Auto) => {
                         out.push_str(&format!("→ {name}: approved by the mode (auto)\n"));
                     }
@@ -203,7 +207,9 @@ impl Shown {
                         out.push_str(&format!("→ {name}: always allowed in this conversation\n"));
                     }
                     _ => {}
-                },
+                }
+            }
+            match call.status {
                 CallStatus::Done => {
                     out.push_str(&format!("✓ {name}:\n"));
                     out.push_str(&excerpt(call.result.as_deref().unwrap_or_default()));
@@ -216,7 +222,7 @@ impl Shown {
                     let reason = call.result.as_deref().unwrap_or_default();
                     out.push_str(&format!("✗ {name}: {reason}\n"));
                 }
-                CallStatus::Pending | CallStatus::Running => {}
+                CallStatus::Pending | CallStatus::Approved | CallStatus::Running => {}
             }
         }
         out
@@ -253,6 +259,45 @@ mod tests {
         assert_eq!(shown.stream("Hel"), "Hel");
         assert_eq!(shown.stream("Hello"), "lo");
         assert_eq!(shown.stream("Other"), "\nOther");
+    }
+
+    #[test]
+    fn a_decision_by_the_mode_is_shown_even_when_first_seen_done() {
+        use agent::domain::{ArgsHash, Call, CallId, Message, MessageId};
+        let message = MessageId::random();
+        let call = Call {
+            id: CallId::random(),
+            message_id: message.clone(),
+            model_call_id: "c1".into(),
+            function_name: "get_random_number".into(),
+            server: "tools".into(),
+            tool: "get_random_number".into(),
+            arguments: "{}".into(),
+            args_hash: ArgsHash::of("{}"),
+            read_only: true,
+            destructive: false,
+            status: CallStatus::Done,
+            decided_by: Some(DecidedBy::AlwaysAllow),
+            result: Some("4".into()),
+            structured: None,
+            is_error: false,
+        };
+        let transcript = Transcript {
+            messages: vec![Message {
+                id: message,
+                role: Role::Assistant,
+                content: String::new(),
+            }],
+            calls: vec![call],
+            elicitations: Vec::new(),
+        };
+        let mut shown = Shown::default();
+        let screen = shown.news(&transcript);
+        assert!(
+            screen.contains("→ tools get_random_number: always allowed in this conversation\n✓ tools get_random_number:\n    4\n"),
+            "{screen}"
+        );
+        assert_eq!(shown.news(&transcript), "", "said once");
     }
 
     #[test]
