@@ -21,7 +21,10 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use app::chat::{ConversationSummary, ConversationView, Entry};
+use app::chat::{
+    ConversationSummary, ConversationView, Entry,
+    delta::{Delta, apply},
+};
 use futures::StreamExt;
 use reqwest::{Client, StatusCode, header};
 use serde_json::json;
@@ -128,6 +131,30 @@ async fn post(
 }
 
 /// One user's whole run; returns the latency of each turn.
+/// What a simulated user looks at after each live update.
+struct Progress {
+    problem: Option<String>,
+    answers: usize,
+    settled: bool,
+}
+
+impl Progress {
+    fn of(view: &ConversationView) -> Self {
+        Self {
+            problem: view.entries.iter().find_map(|e| match e {
+                Entry::Notice { text, .. } => Some(text.clone()),
+                _ => None,
+            }),
+            answers: view
+                .entries
+                .iter()
+                .filter(|e| matches!(e, Entry::Assistant { .. }))
+                .count(),
+            settled: !view.busy && view.streaming.is_none(),
+        }
+    }
+}
+
 async fn user_run(
     http: Client,
     web: String,
@@ -155,18 +182,27 @@ async fn user_run(
     }
     let mut stream = events.bytes_stream();
     let mut buffer = String::new();
-    let mut next_state = async || -> anyhow::Result<ConversationView> {
+    // What a browser would show: the first event's whole view, then each delta applied to it (a
+    // reference is handed out, as a browser re-renders what changed and copies nothing).
+    let mut shown: Option<ConversationView> = None;
+    let mut next_state = async || -> anyhow::Result<Progress> {
         loop {
             if let Some(end) = buffer.find("\n\n") {
                 let event: String = buffer.drain(..end + 2).collect();
+                let data: String = event
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data: "))
+                    .collect();
                 if event.lines().any(|l| l == "event: state") {
-                    let data: String = event
-                        .lines()
-                        .filter_map(|l| l.strip_prefix("data: "))
-                        .collect();
-                    return Ok(serde_json::from_str(&data)?);
+                    shown = Some(serde_json::from_str(&data)?);
+                } else if event.lines().any(|l| l == "event: delta") {
+                    let deltas: Vec<Delta> = serde_json::from_str(&data)?;
+                    let view = shown.as_mut().context("a delta before the first state")?;
+                    apply(view, &deltas)?;
+                } else {
+                    continue;
                 }
-                continue;
+                return shown.as_ref().map(Progress::of).context("no state yet");
             }
             let chunk = stream.next().await.context("events ended")??;
             buffer.push_str(&String::from_utf8_lossy(&chunk));
@@ -192,20 +228,11 @@ async fn user_run(
         .await?;
         let finished = async {
             loop {
-                let view = next_state().await?;
-                if view
-                    .entries
-                    .iter()
-                    .any(|e| matches!(e, Entry::Notice { .. }))
-                {
-                    bail!("the chat reported a problem: {:?}", view.entries.last());
+                let progress = next_state().await?;
+                if let Some(problem) = progress.problem {
+                    bail!("the chat reported a problem: {problem}");
                 }
-                let answers = view
-                    .entries
-                    .iter()
-                    .filter(|e| matches!(e, Entry::Assistant { .. }))
-                    .count();
-                if !view.busy && view.streaming.is_none() && answers == turn {
+                if progress.settled && progress.answers == turn {
                     return Ok(());
                 }
             }
@@ -244,6 +271,8 @@ async fn main() -> anyhow::Result<()> {
         .env("APP_DATA_DIR", dir.path())
         .env("APP_DEV_IDP__BIND", format!("127.0.0.1:{idp_port}"))
         .env("APP_DEV_IDP__USERS", names.join(","))
+        // The default Graph consents name demo users the bench does not have.
+        .env("APP_DEV_IDP__GRAPH_CONSENTS", "")
         .env(
             "APP_DEV_IDP__WEB_REDIRECT_URI",
             format!("{web}/auth/callback"),

@@ -16,6 +16,7 @@ use std::{
 use app::chat::{
     AuditRecord, CallStatus, ConversationSummary, ConversationView, DecidedBy, ElicitationRequest,
     ElicitationStatus, Entry, ToolCallView,
+    delta::{Delta, apply},
 };
 use axum::{
     body::Body,
@@ -88,12 +89,18 @@ impl TestApp {
 
     /// Subscribes to the conversation's live updates.
     async fn events(&self, cookie: &str, id: &str) -> Events {
+        self.events_from(cookie, id, None).await
+    }
+
+    /// Subscribes again, saying the id of the last event seen (as a reconnecting browser does).
+    async fn events_from(&self, cookie: &str, id: &str, last_event_id: Option<&str>) -> Events {
+        let mut request = Request::get(format!("/api/chat/{id}/events")).header(header::COOKIE, cookie);
+        if let Some(last) = last_event_id {
+            request = request.header("last-event-id", last);
+        }
         let response = tower::ServiceExt::oneshot(
             self.router.clone(),
-            Request::get(format!("/api/chat/{id}/events"))
-                .header(header::COOKIE, cookie)
-                .body(Body::empty())
-                .unwrap(),
+            request.body(Body::empty()).unwrap(),
         )
         .await
         .unwrap();
@@ -105,30 +112,52 @@ impl TestApp {
         Events {
             body: response.into_body(),
             buffer: String::new(),
+            shown: None,
+            last_id: None,
+            kinds: Vec::new(),
         }
     }
 }
 
-/// A live-update stream, read frame by frame.
+/// A live-update stream, read event by event and applied as a browser does: the first event is the
+/// whole view, later ones deltas.
 struct Events {
     body: Body,
     buffer: String,
+    /// What a browser would show now.
+    shown: Option<ConversationView>,
+    last_id: Option<String>,
+    /// The kind of every event so far (`state` / `delta`).
+    kinds: Vec<String>,
 }
 
 impl Events {
+    /// The view after the next event.
     async fn next_state(&mut self) -> ConversationView {
         loop {
             if let Some(end) = self.buffer.find("\n\n") {
                 let event: String = self.buffer.drain(..end + 2).collect();
-                if event.lines().any(|l| l == "event: state") {
-                    let data: String = event
+                let field = |name: &str| {
+                    event
                         .lines()
-                        .filter_map(|l| l.strip_prefix("data: "))
+                        .filter_map(|l| l.strip_prefix(name))
                         .collect::<Vec<_>>()
-                        .join("\n");
-                    return serde_json::from_str(&data).unwrap();
+                        .join("\n")
+                };
+                let (kind, data, id) = (field("event: "), field("data: "), field("id: "));
+                match kind.as_str() {
+                    "state" => self.shown = Some(serde_json::from_str(&data).unwrap()),
+                    "delta" => {
+                        let deltas: Vec<Delta> = serde_json::from_str(&data).unwrap();
+                        let shown = self.shown.as_mut().expect("a delta before any state");
+                        apply(shown, &deltas).expect("the delta fits the view shown");
+                    }
+                    _ => continue,
                 }
-                continue;
+                assert!(!id.is_empty(), "every event has an id: {event}");
+                self.kinds.push(kind);
+                self.last_id = Some(id);
+                return self.shown.clone().unwrap();
             }
             let frame = self.body.frame().await.expect("stream ended").unwrap();
             if let Ok(data) = frame.into_data() {
@@ -197,6 +226,62 @@ fn settled(view: &ConversationView) -> bool {
 
 fn pending_call(view: &ConversationView) -> bool {
     last_call(view).is_some_and(|c| c.status == CallStatus::Pending)
+}
+
+#[tokio::test]
+async fn live_updates_are_deltas_that_track_the_stored_view_and_a_reconnect_resumes() {
+    let app = test_app().await;
+    let alice = app.sign_in("alice").await;
+    let id = app.create(&alice, "Auto").await;
+    let stored = |reply: Reply| -> ConversationView {
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        serde_json::from_str(&reply.body).unwrap()
+    };
+    let mut events = app.events(&alice, &id).await;
+    for turn in 1..=3 {
+        app.say(&alice, &id, "give me a random number between 1 and 6")
+            .await;
+        events
+            .until("the answer", |v| {
+                settled(v) && assistant_texts(v).len() == turn
+            })
+            .await;
+    }
+    // One whole view, then only deltas.
+    assert_eq!(events.kinds[0], "state");
+    assert!(events.kinds.len() > 6, "{:?}", events.kinds);
+    assert!(events.kinds[1..].iter().all(|k| k == "delta"), "{:?}", events.kinds);
+    // What the deltas built is what the server has stored.
+    let now = stored(app.call(&alice, "chat/get", json!({ "id": id })).await);
+    assert_eq!(events.shown.as_ref(), Some(&now));
+
+    // A reconnect with the last event's id while nothing changed: one small delta, no whole view.
+    let last = events.last_id.clone();
+    let mut again = app.events_from(&alice, &id, last.as_deref()).await;
+    again.shown = Some(now.clone());
+    assert_eq!(again.next_state().await, now);
+    assert_eq!(again.kinds, ["delta"]);
+    drop(again);
+
+    // Away for a whole turn: the reconnect brings that turn only, as deltas.
+    app.say(&alice, &id, "give me a random number between 1 and 6")
+        .await;
+    let after = events
+        .until("the fourth answer", |v| {
+            settled(v) && assistant_texts(v).len() == 4
+        })
+        .await;
+    let mut back = app.events_from(&alice, &id, last.as_deref()).await;
+    back.shown = Some(now.clone());
+    assert_eq!(back.next_state().await, after);
+    assert_eq!(back.kinds, ["delta"]);
+
+    // An id this process did not give (another instance, an earlier run, forged): the whole view.
+    for foreign in ["0123456789ab.1.1.-", "nonsense"] {
+        let mut fresh = app.events_from(&alice, &id, Some(foreign)).await;
+        assert_eq!(fresh.next_state().await, after);
+        assert_eq!(fresh.kinds, ["state"]);
+    }
 }
 
 #[tokio::test]

@@ -21,6 +21,7 @@
 //! - `markdown` (server only): assistant text as sanitized HTML (the browser gets the HTML, so no
 //!   Markdown parser is in the WASM bundle).
 //! - `when`: the list's relative times ("5 min ago").
+//! - [`delta`]: live updates as deltas (`diff` on the server, `apply` in the browser).
 //! - `live`: the browser side of the live updates (Server-Sent Events).
 //!
 //! Everything here is display data: ids are opaque, tokens never appear, and every server function
@@ -32,6 +33,7 @@ mod audit;
 #[cfg(feature = "ssr")]
 pub mod backend;
 mod data;
+pub mod delta;
 mod error;
 mod form;
 mod live;

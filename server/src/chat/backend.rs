@@ -211,17 +211,29 @@ impl Chat {
         // says "not busy" never lacks the loop's last entries (read after, a loop ending in between gave
         // a settled-looking view without its final notice).
         let busy = self.agent.is_running(&conversation.id);
+        let mut view = self.stored_view(&conversation).await?;
+        view.streaming = self.hub.current(&conversation.id).streaming;
+        view.busy = busy;
+        Ok(view)
+    }
+
+    /// What is stored of the conversation, for its owner only: no streamed text, not busy (the live
+    /// updates add both).
+    pub async fn stored_view_for(
+        &self,
+        user: &Identity,
+        id: &str,
+    ) -> Result<ConversationView, ChatError> {
+        let conversation = self.owned(user, id).await?;
+        self.stored_view(&conversation).await
+    }
+
+    async fn stored_view(&self, conversation: &Conversation) -> Result<ConversationView, ChatError> {
         let transcript = self
             .store
             .transcript(&conversation.id)
             .await
             .map_err(internal)?;
-        let live = self.hub.current(&conversation.id);
-        Ok(project::view(
-            &conversation,
-            &transcript,
-            live.streaming,
-            busy,
-        ))
+        Ok(project::view(conversation, &transcript, None, false))
     }
 }
