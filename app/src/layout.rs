@@ -6,6 +6,23 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::{PRODUCT_NAME, auth::current_user};
 
+/// The page's polite live region, for a page to say what changed without moving the focus (the chat
+/// says what waits for the user). The region is in the document from the first render on, empty: screen
+/// readers announce changes to a region they already know, not a region that arrives with its text.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Announcer(RwSignal<String>);
+
+impl Announcer {
+    /// Replaces what the region says (an empty text says nothing). The same text again changes nothing,
+    /// so nothing is announced twice.
+    pub(crate) fn say(self, text: String) {
+        // `try_`: a page's cleanup may run while the frame itself is being torn down.
+        if self.0.try_with_untracked(|current| *current != text) == Some(true) {
+            let _ = self.0.try_set(text);
+        }
+    }
+}
+
 /// Header plus content. `data-hydrated` turns `true` only once the WASM bundle has taken over the page,
 /// which the end-to-end tests wait for before interacting.
 #[component]
@@ -13,6 +30,15 @@ pub fn Frame(children: Children) -> impl IntoView {
     let (hydrated, set_hydrated) = signal(false);
     // Effects never run during server rendering, so this flips only in the browser.
     Effect::new(move |_| set_hydrated.set(true));
+    let announcement = RwSignal::new(String::new());
+    provide_context(Announcer(announcement));
+    let pathname = use_location().pathname;
+    // The section the page belongs to, for `aria-current` (a conversation belongs to Chat).
+    let current = move |section: &'static str| {
+        let path = pathname.get();
+        let here = path == section || path.starts_with(&format!("{section}/"));
+        here.then_some("page")
+    };
 
     view! {
         <div class="frame" data-testid="app" data-hydrated=move || hydrated.get().to_string()>
@@ -20,14 +46,25 @@ pub fn Frame(children: Children) -> impl IntoView {
                 <a class="brand" href="/">
                     {PRODUCT_NAME}
                 </a>
-                <nav class="site-nav">
-                    <a href="/chat">"Chat"</a>
-                    <a href="/tools">"Tools"</a>
-                    <a href="/audit">"Audit"</a>
+                <nav class="site-nav" aria-label="Main">
+                    <a href="/chat" aria-current=move || current("/chat")>"Chat"</a>
+                    <a href="/tools" aria-current=move || current("/tools")>"Tools"</a>
+                    <a href="/audit" aria-current=move || current("/audit")>"Audit"</a>
                 </nav>
                 <AuthStatus />
             </header>
-            <main class="content">{children()}</main>
+            <main class="content">
+                <div
+                    class="visually-hidden"
+                    role="status"
+                    aria-live="polite"
+                    aria-atomic="true"
+                    data-testid="announcer"
+                >
+                    {move || announcement.get()}
+                </div>
+                {children()}
+            </main>
         </div>
     }
 }

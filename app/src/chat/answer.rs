@@ -37,7 +37,9 @@ pub fn AnswerRow(
         let test_id = format!("{prefix}-{}", label.to_lowercase());
         view! {
             <button
-                type="button"
+                // Accept submits its form (an elicitation form's Enter key); without a form it is a
+                // plain button.
+                type=if primary { "submit" } else { "button" }
                 class=primary.then_some("primary")
                 data-testid=test_id
                 disabled=move || answer.pending().get()

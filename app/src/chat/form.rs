@@ -28,17 +28,27 @@ pub fn ElicitationForm(conversation_id: String, request: ElicitationView) -> imp
             .collect(),
     );
     let accepted = Callback::new(move |()| values.get_untracked());
+    // Ids unique on the page (two requests may ask for fields of the same name), for the labels' `for`
+    // and the form's `aria-labelledby` (the question names the form).
+    let id_prefix = format!("elicitation-{}", request.id);
+    let question_id = format!("{id_prefix}-question");
+    let labelled_by = question_id.clone();
     let fields = fields
         .into_iter()
-        .map(|field| field_view(field, values))
+        .map(|field| field_view(field, &id_prefix, values))
         .collect_view();
+    // Accept is the form's submit button, so Enter in a field answers Accept as a click does (its click
+    // handler sends the answer; the submit itself goes nowhere). The server checks the values, and says
+    // what is wrong in the answer row: no browser validation bubbles besides.
     view! {
         <form
             class="elicitation"
             data-testid="elicitation-form"
+            aria-labelledby=labelled_by
+            novalidate=true
             on:submit=|ev| ev.prevent_default()
         >
-            <p class="question" data-testid="elicitation-message">{request.message}</p>
+            <p class="question" id=question_id data-testid="elicitation-message">{request.message}</p>
             {fields}
             <AnswerRow
                 conversation_id
@@ -58,7 +68,11 @@ fn set(values: RwSignal<Vec<(String, String)>>, name: &str, value: String) {
     });
 }
 
-fn field_view(field: FormField, values: RwSignal<Vec<(String, String)>>) -> impl IntoView {
+fn field_view(
+    field: FormField,
+    id_prefix: &str,
+    values: RwSignal<Vec<(String, String)>>,
+) -> impl IntoView {
     let name = field.name.clone();
     let label = field.title.clone().unwrap_or_else(|| field.name.clone());
     let current = {
@@ -72,7 +86,7 @@ fn field_view(field: FormField, values: RwSignal<Vec<(String, String)>>) -> impl
             })
         }
     };
-    let input_id = format!("field-{name}");
+    let input_id = format!("{id_prefix}-field-{name}");
     let on_input = {
         let name = name.clone();
         move |ev: leptos::ev::Event| set(values, &name, event_target_value(&ev))

@@ -54,8 +54,10 @@ fn table_view(table: ResultTable) -> impl IntoView {
             view! { <tr>{cells}</tr> }
         })
         .collect_view();
+    let region = caption.clone();
     view! {
-        <div class="result-table-scroll">
+        // A wide table scrolls sideways: focusable, so the keyboard can scroll it too.
+        <div class="result-table-scroll" tabindex="0" role="region" aria-label=region>
             <table class="result-table" data-testid="tool-result-table">
                 <caption>{caption}</caption>
                 <thead>

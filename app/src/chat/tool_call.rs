@@ -145,6 +145,7 @@ pub(super) fn tool_call_card(
             data-testid="tool-call"
             data-status=call.status.as_str()
             data-tool=call.tool.clone()
+            aria-label=format!("{} on {}", call.tool, call.server)
         >
             <header>
                 <span class="muted">{call.server.clone()}</span>

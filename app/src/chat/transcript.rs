@@ -5,9 +5,44 @@ use leptos::prelude::*;
 use strum::VariantArray;
 
 use super::{
-    ApprovalMode, CallStatus, ChatError, ConversationView, ElicitationStatus, Entry, send_message,
-    set_mode, tool_call::tool_call_card,
+    ApprovalMode, CallStatus, ChatError, ConversationView, ElicitationRequest, ElicitationStatus,
+    Entry, send_message, set_mode, tool_call::tool_call_card,
 };
+use crate::layout::Announcer;
+
+/// What waits for the user in this conversation, as the live region says it: each pending approval
+/// ("Approval needed: add_note on tools.") and each unanswered elicitation request. Empty when nothing
+/// waits, so the next request is a change again, and announced, even when it reads the same.
+pub(super) fn waiting_announcement(view: &ConversationView) -> String {
+    let mut parts = Vec::new();
+    for entry in &view.entries {
+        let Entry::ToolCall(call) = entry else {
+            continue;
+        };
+        if call.status == CallStatus::Pending {
+            parts.push(format!(
+                "Approval needed: {} on {}.",
+                call.tool, call.server
+            ));
+        }
+        for request in &call.elicitations {
+            if request.status != ElicitationStatus::Pending {
+                continue;
+            }
+            parts.push(match &request.request {
+                ElicitationRequest::Form { .. } => format!(
+                    "Form needs your answer: {} on {} asks: {}",
+                    call.tool, call.server, request.message
+                ),
+                ElicitationRequest::Url { host, .. } => format!(
+                    "Link needs your answer: {} on {} asks you to open a page on {host}: {}",
+                    call.tool, call.server, request.message
+                ),
+            });
+        }
+    }
+    parts.join(" ")
+}
 
 #[component]
 pub(super) fn Transcript(
@@ -38,6 +73,13 @@ pub(super) fn Transcript(
         })
     };
     let busy = move || state.with(|s| s.busy);
+    // Said in the frame's live region as soon as it changes: a request arriving over the live updates
+    // is announced when it arrives. (Effects run in the browser only: the server renders the region
+    // empty, and the first run after hydration announces what already waits.)
+    if let Some(announcer) = use_context::<Announcer>() {
+        Effect::new(move |_| announcer.say(state.with(waiting_announcement)));
+        on_cleanup(move || announcer.say(String::new()));
+    }
     let text = RwSignal::new(String::new());
     let send = Action::new(move |(id, message): &(String, String)| {
         let (id, message) = (id.clone(), message.clone());
@@ -193,6 +235,23 @@ pub(super) fn MessageBox(
             });
         }
     });
+    // Approve, Decline or a form's answer leave with the card's pending part, and the keyboard focus on
+    // them falls to the page. Once the box can send again, a focus lost that way comes back to it (a
+    // focus somewhere else is left where it is).
+    Effect::new(move |was_disabled: Option<bool>| {
+        let now = disabled.get();
+        if was_disabled == Some(true) && !now {
+            request_animation_frame(move || {
+                let lost = document()
+                    .active_element()
+                    .is_none_or(|element| element.tag_name().eq_ignore_ascii_case("body"));
+                if lost && let Some(Some(input)) = input.try_get_untracked() {
+                    let _ = input.focus();
+                }
+            });
+        }
+        now
+    });
     let submit = move || {
         if disabled.get_untracked() || pending.get_untracked() {
             return;
@@ -234,5 +293,112 @@ pub(super) fn MessageBox(
                 "Send"
             </button>
         </form>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::waiting_announcement;
+    use crate::chat::{
+        ApprovalMode, CallStatus, ConversationView, ElicitationRequest, ElicitationStatus,
+        ElicitationView, Entry, ToolCallView,
+    };
+
+    fn call(tool: &str, status: CallStatus, elicitations: Vec<ElicitationView>) -> Entry {
+        Entry::ToolCall(ToolCallView {
+            id: format!("call-{tool}"),
+            server: "tools".to_owned(),
+            tool: tool.to_owned(),
+            arguments: "{}".to_owned(),
+            args_hash: "0".repeat(64),
+            status,
+            result: None,
+            structured: None,
+            is_error: false,
+            read_only: false,
+            destructive: false,
+            decided_by: None,
+            elicitations,
+        })
+    }
+
+    fn request(
+        message: &str,
+        request: ElicitationRequest,
+        status: ElicitationStatus,
+    ) -> ElicitationView {
+        ElicitationView {
+            id: format!("el-{message}"),
+            message: message.to_owned(),
+            request,
+            status,
+        }
+    }
+
+    fn conversation(entries: Vec<Entry>) -> ConversationView {
+        ConversationView {
+            id: "c1".to_owned(),
+            title: "t".to_owned(),
+            mode: ApprovalMode::Manual,
+            entries,
+            streaming: None,
+            busy: false,
+        }
+    }
+
+    #[test]
+    fn nothing_waiting_says_nothing() {
+        let view = conversation(vec![
+            Entry::User {
+                id: "u1".to_owned(),
+                text: "hi".to_owned(),
+            },
+            call("get_random_number", CallStatus::Done, Vec::new()),
+            call(
+                "delete_note",
+                CallStatus::Done,
+                vec![request(
+                    "Delete?",
+                    ElicitationRequest::Form { fields: Vec::new() },
+                    ElicitationStatus::Accepted,
+                )],
+            ),
+        ]);
+        assert_eq!(waiting_announcement(&view), "");
+    }
+
+    #[test]
+    fn pending_approvals_and_requests_are_named_with_their_tool_and_server() {
+        let view = conversation(vec![
+            call("get_random_number", CallStatus::Done, Vec::new()),
+            call("add_note", CallStatus::Pending, Vec::new()),
+            call(
+                "delete_note",
+                CallStatus::Running,
+                vec![request(
+                    "Delete note 3?",
+                    ElicitationRequest::Form { fields: Vec::new() },
+                    ElicitationStatus::Pending,
+                )],
+            ),
+            call(
+                "list_events",
+                CallStatus::Running,
+                vec![request(
+                    "Grant access",
+                    ElicitationRequest::Url {
+                        url: "https://login.example.com/consent".to_owned(),
+                        host: "login.example.com".to_owned(),
+                    },
+                    ElicitationStatus::Pending,
+                )],
+            ),
+        ]);
+        assert_eq!(
+            waiting_announcement(&view),
+            "Approval needed: add_note on tools. \
+             Form needs your answer: delete_note on tools asks: Delete note 3? \
+             Link needs your answer: list_events on tools asks you to open a page on login.example.com: Grant access"
+        );
     }
 }

@@ -12,6 +12,8 @@ export class AppPage {
   readonly userName: Locator;
   readonly signInLink: Locator;
   readonly signOutButton: Locator;
+  /** The frame's polite live region (what waits for the user in the chat). */
+  readonly announcer: Locator;
 
   constructor(readonly page: Page) {
     page.on('pageerror', (error) => this.errors.push(error));
@@ -27,6 +29,7 @@ export class AppPage {
     this.userName = page.getByTestId('user-name');
     this.signInLink = page.getByTestId('sign-in');
     this.signOutButton = page.getByTestId('sign-out');
+    this.announcer = page.getByTestId('announcer');
   }
 
   async goto(path = '/'): Promise<void> {
@@ -36,6 +39,27 @@ export class AppPage {
   /** Resolves once the WASM bundle has hydrated the server-rendered page. */
   async waitForHydration(): Promise<void> {
     await expect(this.frame).toHaveAttribute('data-hydrated', 'true');
+  }
+
+  /**
+   * Presses Tab (Shift+Tab when `backwards`) until `target` has the keyboard focus, as someone without
+   * a mouse would; fails after `max` presses, or when a press leaves the focus where it was (a trap).
+   * Returns how many presses it took.
+   */
+  async tabTo(target: Locator, { backwards = false, max = 20 } = {}): Promise<number> {
+    const key = backwards ? 'Shift+Tab' : 'Tab';
+    for (let presses = 1; presses <= max; presses++) {
+      const before = await this.page.evaluateHandle(() => document.activeElement);
+      await this.page.keyboard.press(key);
+      if (await target.evaluate((element) => element === document.activeElement)) {
+        await before.dispose();
+        return presses;
+      }
+      const stuck = await before.evaluate((element) => element === document.activeElement && element !== document.body);
+      await before.dispose();
+      expect(stuck, `the focus stayed put after ${key} (a keyboard trap)`).toBe(false);
+    }
+    throw new Error(`${key} did not reach ${target} within ${max} presses`);
   }
 
   expectNoPageErrors(): void {
