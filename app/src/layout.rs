@@ -72,7 +72,7 @@ pub fn Frame(children: Children) -> impl IntoView {
 /// The signed-in user's name with Sign out, or Sign in.
 #[component]
 fn AuthStatus() -> impl IntoView {
-    let user = Resource::new(|| (), |_| current_user());
+    let user = crate::json::resource(|| (), |_| current_user());
     let location = use_location();
 
     view! {

@@ -8,6 +8,8 @@
 //! - [`tools`]: the Tools page's data and its server function (backed by the server's MCP client).
 //! - `csp` (server only): the pages' Content-Security-Policy ([`FormActionSources`] feeds it); the
 //!   dev live-reload socket is allowed in debug builds only.
+//! - `json`: the one JSON reader the browser decodes with (resources and live updates read like
+//!   server functions, so the bundle holds one copy of each `Deserialize` impl).
 //! - `layout`: the page frame (header, navigation, sign-in state, hydration marker).
 //! - `pages`: one component per route.
 //!
@@ -17,6 +19,7 @@ pub mod auth;
 pub mod chat;
 #[cfg(feature = "ssr")]
 mod csp;
+mod json;
 mod layout;
 mod pages;
 pub mod tools;

@@ -23,7 +23,7 @@ pub fn Home() -> impl IntoView {
 /// Every configured MCP server's tools, listed live with the user's delegated token.
 #[component]
 pub fn Tools() -> impl IntoView {
-    let view_data = Resource::new(|| (), |_| list_tools());
+    let view_data = crate::json::resource(|| (), |_| list_tools());
     view! {
         <section class="tools">
             <h1>"Tools"</h1>

@@ -7,7 +7,7 @@ use super::{AuditRecord, ChatError, audit_trail};
 /// `/audit`: the signed-in user's own tool-call audit trail.
 #[component]
 pub fn AuditPage() -> impl IntoView {
-    let records = Resource::new(|| (), |_| audit_trail());
+    let records = crate::json::resource(|| (), |_| audit_trail());
     view! {
         <section class="audit">
             <h1>"Audit trail"</h1>

@@ -27,7 +27,7 @@ pub fn ChatPage() -> impl IntoView {
     let params = use_params_map();
     let selected = Signal::derive(move || params.with(|p| p.get("id")));
     let list_version = RwSignal::new(0u32);
-    let conversations = Resource::new(move || list_version.get(), |_| list_conversations());
+    let conversations = crate::json::resource(move || list_version.get(), |_| list_conversations());
     let refresh = move || list_version.update(|v| *v += 1);
     let navigate = use_navigate();
     let create =
@@ -311,7 +311,7 @@ fn NewConversation(on_change: impl Fn() + Send + Sync + Copy + 'static) -> impl 
 /// updates.
 #[component]
 fn Conversation(id: String, on_change: impl Fn() + Send + Sync + Copy + 'static) -> impl IntoView {
-    let initial = Resource::new(
+    let initial = crate::json::resource(
         {
             let id = id.clone();
             move || id.clone()

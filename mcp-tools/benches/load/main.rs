@@ -122,13 +122,20 @@ async fn main() {
     for &sessions in &options.sessions {
         // (kind, calls/s, p50, p99) of every round.
         let mut figures: Vec<(Kind, f64, f64, f64)> = Vec::new();
+        // mcp-tools' calls/s over each other's, per round.
+        let mut round_ratios: Vec<(Kind, f64)> = Vec::new();
         for round in 1..=options.rounds {
             println!(
                 "{sessions} sessions × {} s, one server after another (round {round} of {}):",
                 options.seconds, options.rounds
             );
             let mut this_round = Vec::new();
-            for server in &running {
+            // Each round starts with another server, so none always runs first (or last) on a machine
+            // whose speed drifts.
+            let mut order: Vec<&Server> = running.iter().collect();
+            let count = order.len().max(1);
+            order.rotate_left((round - 1) % count);
+            for server in order {
                 let r = run_load(server.addr, server.pid, &issuer, sessions, duration).await;
                 print_run(server.kind, &r);
                 this_round.push((server.kind, r.calls_per_second()));
@@ -139,10 +146,10 @@ async fn main() {
                     r.percentile_ms(0.99),
                 ));
             }
-            print_ratios(&this_round);
+            round_ratios.extend(print_ratios(&this_round));
         }
         if options.rounds > 1 {
-            print_summary(sessions, &figures);
+            print_summary(sessions, &figures, &round_ratios);
         }
     }
     for server in running {
@@ -166,30 +173,28 @@ fn print_run(kind: Kind, r: &RunResult) {
     );
 }
 
-/// mcp-tools' calls/s over each other server's, when both ran.
-fn print_ratios(round: &[(Kind, f64)]) {
+/// mcp-tools' calls/s over each other server's, when both ran; printed and returned.
+fn print_ratios(round: &[(Kind, f64)]) -> Vec<(Kind, f64)> {
     let rate = |kind| round.iter().find(|(k, _)| *k == kind).map(|(_, r)| *r);
     let Some(ours) = rate(Kind::McpTools) else {
-        return;
+        return Vec::new();
     };
-    let ratios: Vec<String> = [Kind::BareRmcp, Kind::TypeScript]
+    let ratios: Vec<(Kind, f64)> = [Kind::BareRmcp, Kind::TypeScript]
         .into_iter()
-        .filter_map(|other| {
-            let theirs = rate(other)?;
-            Some(format!(
-                "mcp-tools / {} {:.2}×",
-                other.label(),
-                ours / theirs
-            ))
-        })
+        .filter_map(|other| Some((other, ours / rate(other)?)))
         .collect();
     if !ratios.is_empty() {
-        println!("  calls/s ratio: {}", ratios.join(", "));
+        let text: Vec<String> = ratios
+            .iter()
+            .map(|(other, ratio)| format!("mcp-tools / {} {ratio:.2}×", other.label()))
+            .collect();
+        println!("  calls/s ratio: {}", text.join(", "));
     }
+    ratios
 }
 
-/// Median and range of each server's figures over the rounds.
-fn print_summary(sessions: usize, figures: &[(Kind, f64, f64, f64)]) {
+/// Median and range of each server's figures over the rounds, and of the rounds' ratios.
+fn print_summary(sessions: usize, figures: &[(Kind, f64, f64, f64)], round_ratios: &[(Kind, f64)]) {
     println!("{sessions} sessions, median [min – max] over the rounds:");
     let spread = |mut values: Vec<f64>| {
         values.sort_by(f64::total_cmp);
@@ -214,7 +219,25 @@ fn print_summary(sessions: usize, figures: &[(Kind, f64, f64, f64)]) {
         );
         medians.push((kind, rate));
     }
+    print!("  of the medians:");
     print_ratios(&medians);
+    for other in [Kind::BareRmcp, Kind::TypeScript] {
+        let ratios: Vec<f64> = round_ratios
+            .iter()
+            .filter(|(k, _)| *k == other)
+            .map(|(_, r)| *r)
+            .collect();
+        if ratios.is_empty() {
+            continue;
+        }
+        let (median, lo, hi) = spread(ratios.clone());
+        let listed: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+        println!(
+            "  mcp-tools / {}: median of the rounds' ratios {median:.2}× [{lo:.2} – {hi:.2}] (rounds: {})",
+            other.label(),
+            listed.join(", ")
+        );
+    }
 }
 
 /// Sessions open, work and end continuously for `total` seconds; RSS must stay flat.

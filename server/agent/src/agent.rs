@@ -16,6 +16,7 @@ use crate::{
         Decision, ElicitationStatus, Finish, Role,
     },
     journal::Journal,
+    transcripts::Transcripts,
     mcp::McpDirectory,
     model::ChatModel,
     ports::{Asker, Change},
@@ -52,6 +53,8 @@ pub struct Agent {
     pub(crate) client_name: &'static str,
     /// Conversations whose loop is running → "run once more when done".
     running: Mutex<HashMap<ConversationId, bool>>,
+    /// What the loop has read of each conversation, brought up to date by reading the tail.
+    pub(crate) transcripts: Transcripts,
 }
 
 impl Agent {
@@ -72,6 +75,7 @@ impl Agent {
             settings,
             client_name,
             running: Mutex::new(HashMap::new()),
+            transcripts: Transcripts::default(),
         })
     }
 

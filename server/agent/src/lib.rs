@@ -8,7 +8,8 @@
 //!   [`ports::Asker`] (the model port is [`model::ChatModel`], the token source [`mcp::TokenSource`]).
 //! - [`journal`]: the one place that writes a change and notifies.
 //! - [`agent`]: [`Agent`], starting the loop and acting for the user (send, mode, decide).
-//! - `run`: the loop itself.
+//! - `run`: the loop itself; [`transcripts`]: reads of a transcript, kept and brought up to date by
+//!   reading only the tail.
 //! - [`policy`]: what a conversation's mode decides without asking.
 //! - [`elicitation`]: MCP elicitation requests handed to the front-end; [`elicitation::Deferred`] for
 //!   front-ends that answer later (the web).
@@ -30,6 +31,7 @@ pub mod policy;
 pub mod ports;
 mod run;
 pub mod settings;
+pub mod transcripts;
 
 pub use agent::Agent;
 pub use journal::Journal;

@@ -18,6 +18,23 @@ pub trait ConversationReads: Send + Sync + 'static {
     /// By id alone: the loop acts for the conversation's owner. Front-ends check ownership first.
     async fn conversation(&self, id: &ConversationId) -> anyhow::Result<Option<Conversation>>;
     async fn transcript(&self, id: &ConversationId) -> anyhow::Result<Transcript>;
+    /// The transcript from the message at index `first` (0-based) on: those messages, their calls and
+    /// the calls' elicitation requests. Stores that can read only that part override this (the loop
+    /// reads it after every step, so its cost should not grow with the conversation).
+    async fn transcript_from(
+        &self,
+        id: &ConversationId,
+        first: usize,
+    ) -> anyhow::Result<Transcript> {
+        let mut whole = self.transcript(id).await?;
+        let first = first.min(whole.messages.len());
+        let dropped: std::collections::HashSet<_> =
+            whole.messages.drain(..first).map(|m| m.id).collect();
+        whole.calls.retain(|c| !dropped.contains(&c.message_id));
+        let calls: std::collections::HashSet<_> = whole.calls.iter().map(|c| c.id.clone()).collect();
+        whole.elicitations.retain(|e| calls.contains(&e.call_id));
+        Ok(whole)
+    }
     async fn call(&self, id: &ConversationId, call: &CallId) -> anyhow::Result<Option<Call>>;
     /// Calls not over yet (pending, approved or running).
     async fn open_calls(&self, id: &ConversationId) -> anyhow::Result<u64>;

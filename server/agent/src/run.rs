@@ -45,7 +45,7 @@ impl Agent {
             return Ok(());
         };
         loop {
-            let transcript = self.journal.store().transcript(id).await?;
+            let transcript = self.transcripts.read(self.journal.store(), id).await?;
             let Some(last) = transcript.messages.last() else {
                 return Ok(());
             };

@@ -131,23 +131,40 @@ impl SqlStore {
     }
 
     pub(crate) async fn read_transcript(&self, id: &ConversationId) -> anyhow::Result<Transcript> {
+        self.read_transcript_from(id, 0).await
+    }
+
+    /// Messages from index `first` (0-based) on — `seq` counts a conversation's messages from 1, with no
+    /// gaps — with their calls and those calls' elicitation requests: a read whose cost is the part read.
+    pub(crate) async fn read_transcript_from(
+        &self,
+        id: &ConversationId,
+        first: usize,
+    ) -> anyhow::Result<Transcript> {
+        let first_seq = i64::try_from(first).unwrap_or(i64::MAX).saturating_add(1);
         let messages: Vec<MessageRow> = sqlx::query_as(
-            "SELECT id, role, content FROM messages WHERE conversation_id = $1 ORDER BY seq",
+            "SELECT id, role, content FROM messages WHERE conversation_id = $1 AND seq >= $2 ORDER BY seq",
         )
         .bind(id.as_str())
+        .bind(first_seq)
         .fetch_all(&self.pool)
         .await?;
         let calls: Vec<CallRow> = sqlx::query_as(&format!(
-            "SELECT {CALL_COLUMNS} FROM tool_calls WHERE conversation_id = $1 ORDER BY message_id, position"
+            "SELECT {CALL_COLUMNS} FROM tool_calls WHERE conversation_id = $1 AND message_id IN \
+             (SELECT id FROM messages WHERE conversation_id = $1 AND seq >= $2) ORDER BY message_id, position"
         ))
         .bind(id.as_str())
+        .bind(first_seq)
         .fetch_all(&self.pool)
         .await?;
         let elicitations: Vec<ElicitationRow> = sqlx::query_as(&format!(
-            "SELECT {ELICITATION_COLUMNS} FROM elicitations WHERE conversation_id = $1 \
+            "SELECT {ELICITATION_COLUMNS} FROM elicitations WHERE conversation_id = $1 AND tool_call_id IN \
+             (SELECT c.id FROM tool_calls c JOIN messages m ON m.id = c.message_id \
+              WHERE c.conversation_id = $1 AND m.conversation_id = $1 AND m.seq >= $2) \
              ORDER BY created_at, id"
         ))
         .bind(id.as_str())
+        .bind(first_seq)
         .fetch_all(&self.pool)
         .await?;
         Ok(Transcript {

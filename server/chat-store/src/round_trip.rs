@@ -294,3 +294,63 @@ async fn rename_and_delete_are_the_owners_and_deleting_keeps_the_audit_log() {
         [&theirs.id]
     );
 }
+
+/// The tail read (what the loop reads after every step) is exactly the whole transcript from that
+/// message on, for every starting point, with calls and elicitation requests of other conversations
+/// and of earlier messages left out.
+#[tokio::test]
+async fn a_transcript_read_from_a_message_on_is_that_part_of_the_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqlStore::new(database(&dir, None).await);
+    let user = UserKey::from("tenant.alice");
+    let mine = store.create_conversation(&user, ApprovalMode::Manual).await.unwrap();
+    let other = store.create_conversation(&user, ApprovalMode::Manual).await.unwrap();
+    let kind = ElicitationKind::Form {
+        schema: r#"{"type":"object","properties":{}}"#.to_owned(),
+    };
+    for conversation in [&other, &mine] {
+        let id = &conversation.id;
+        for turn in 0..3 {
+            store
+                .add_message(id, agent::domain::Role::User, &format!("turn {turn}"))
+                .await
+                .unwrap();
+            let calls = store
+                .add_assistant(id, "", vec![new_call("list_notes"), new_call("add_note")])
+                .await
+                .unwrap();
+            store
+                .add_elicitation(id, &ElicitationId::random(), &calls[1], "sure?", &kind)
+                .await
+                .unwrap();
+        }
+    }
+    let whole = store.transcript(&mine.id).await.unwrap();
+    assert_eq!(whole.messages.len(), 6);
+    for first in 0..=7 {
+        let tail = store.transcript_from(&mine.id, first).await.unwrap();
+        let messages: Vec<_> = whole.messages.iter().skip(first).map(|m| &m.id).collect();
+        assert_eq!(tail.messages.iter().map(|m| &m.id).collect::<Vec<_>>(), messages);
+        let mut calls: Vec<_> = whole
+            .calls
+            .iter()
+            .filter(|c| messages.contains(&&c.message_id))
+            .map(|c| &c.id)
+            .collect();
+        let mut read: Vec<_> = tail.calls.iter().map(|c| &c.id).collect();
+        calls.sort();
+        read.sort();
+        assert_eq!(read, calls, "calls from message {first}");
+        let requests: Vec<_> = whole
+            .elicitations
+            .iter()
+            .filter(|e| calls.contains(&&e.call_id))
+            .map(|e| &e.id)
+            .collect();
+        assert_eq!(
+            tail.elicitations.iter().map(|e| &e.id).collect::<Vec<_>>(),
+            requests,
+            "requests from message {first}"
+        );
+    }
+}

@@ -142,6 +142,14 @@ impl ConversationReads for SqlStore {
         self.read_transcript(id).await
     }
 
+    async fn transcript_from(
+        &self,
+        id: &ConversationId,
+        first: usize,
+    ) -> anyhow::Result<Transcript> {
+        self.read_transcript_from(id, first).await
+    }
+
     async fn call(&self, id: &ConversationId, call: &CallId) -> anyhow::Result<Option<Call>> {
         self.read_call(id, call).await
     }

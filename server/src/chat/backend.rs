@@ -1,10 +1,12 @@
 //! The UI's server functions backed by the agent core: every request checks that the signed-in user
 //! owns the conversation, then acts through the agent (writes go through its journal).
 
+use std::sync::Arc;
+
 use agent::{
     AgentError,
-    domain::{ArgsHash, CallId, Conversation, ConversationId, ElicitationId, UserKey},
-    ports::{Change, ConversationReads, Notifier},
+    domain::{ArgsHash, CallId, Conversation, ConversationId, ElicitationId, MessageId, UserKey},
+    ports::{Change, Notifier},
 };
 use app::{
     auth::Identity,
@@ -230,10 +232,15 @@ impl Chat {
 
     async fn stored_view(&self, conversation: &Conversation) -> Result<ConversationView, ChatError> {
         let transcript = self
-            .store
-            .transcript(&conversation.id)
+            .transcripts
+            .read(&self.store, &conversation.id)
             .await
             .map_err(internal)?;
-        Ok(project::view(conversation, &transcript, None, false))
+        let html = |id: &MessageId, text: &str| -> String {
+            self.html
+                .get_with_by_ref(id, || Arc::from(project::render_html(id, text)))
+                .to_string()
+        };
+        Ok(project::view(conversation, &transcript, None, false, &html))
     }
 }

@@ -23,8 +23,13 @@ mod tokens;
 use std::sync::Arc;
 
 use agent::{
-    Agent, Journal, domain::ConversationId, elicitation::Deferred, mcp::McpDirectory,
-    model::ChatModel, settings::AgentSettings,
+    Agent, Journal,
+    domain::{ConversationId, MessageId},
+    elicitation::Deferred,
+    mcp::McpDirectory,
+    model::ChatModel,
+    settings::AgentSettings,
+    transcripts::Transcripts,
 };
 use anyhow::Context;
 use app::chat::ChatError;
@@ -38,7 +43,15 @@ pub struct Chat {
     deferred: Arc<Deferred>,
     store: SqlStore,
     hub: Arc<Hub>,
+    /// The live updates' reads: kept per conversation and brought up to date from the last message on,
+    /// with each assistant message's HTML kept by message id (stored messages never change), so a
+    /// change costs the same at the hundredth turn as at the first.
+    transcripts: Transcripts,
+    html: moka::sync::Cache<MessageId, Arc<str>>,
 }
+
+/// Rendered answers kept, in bytes of HTML.
+const KEEP_HTML_BYTES: u64 = 32 * 1024 * 1024;
 
 /// Logs a failure once, here at the boundary, and answers without details.
 fn internal(error: anyhow::Error) -> ChatError {
@@ -77,6 +90,11 @@ impl Chat {
             deferred,
             store,
             hub,
+            transcripts: Transcripts::default(),
+            html: moka::sync::Cache::builder()
+                .max_capacity(KEEP_HTML_BYTES)
+                .weigher(|_, html: &Arc<str>| u32::try_from(html.len()).unwrap_or(u32::MAX))
+                .build(),
         }))
     }
 

@@ -2,8 +2,10 @@
 //! share their text forms (both declared with `strum`), so states convert through them; a test checks
 //! every variant.
 
+use std::collections::HashMap;
+
 use agent::{
-    domain::{self, Conversation, Transcript},
+    domain::{self, Call, Conversation, Elicitation, MessageId, Transcript},
     forms::{self, Field},
 };
 use app::chat::{
@@ -66,18 +68,28 @@ pub fn summary(conversation: &Conversation) -> ConversationSummary {
     }
 }
 
+/// An assistant message's Markdown as HTML. Stored messages never change, so a caller may keep the HTML
+/// by message id instead of rendering again.
+pub type Html<'a> = &'a dyn Fn(&MessageId, &str) -> String;
+
+/// [`Html`] rendering every time.
+pub fn render_html(_: &MessageId, text: &str) -> String {
+    ui::render_markdown(text)
+}
+
 /// The conversation's view; `streaming` and `busy` come from the live state.
 pub fn view(
     conversation: &Conversation,
     transcript: &Transcript,
     streaming: Option<String>,
     busy: bool,
+    html: Html<'_>,
 ) -> ConversationView {
     ConversationView {
         id: conversation.id.to_string(),
         title: conversation.title.clone(),
         mode: mode(conversation.mode),
-        entries: entries(transcript),
+        entries: entries(transcript, html),
         streaming,
         busy,
     }
@@ -144,8 +156,18 @@ fn elicitation(request: &domain::Elicitation) -> ElicitationView {
     }
 }
 
-fn entries(transcript: &Transcript) -> Vec<Entry> {
-    let mut entries = Vec::new();
+fn entries(transcript: &Transcript, html: Html<'_>) -> Vec<Entry> {
+    // Grouped in one pass (looking them up per message made the view quadratic in the conversation's
+    // length); each group keeps the transcript's order.
+    let mut calls_of: HashMap<&MessageId, Vec<&Call>> = HashMap::new();
+    for call in &transcript.calls {
+        calls_of.entry(&call.message_id).or_default().push(call);
+    }
+    let mut requests_of: HashMap<&domain::CallId, Vec<&Elicitation>> = HashMap::new();
+    for request in &transcript.elicitations {
+        requests_of.entry(&request.call_id).or_default().push(request);
+    }
+    let mut entries = Vec::with_capacity(transcript.messages.len() + transcript.calls.len());
     for message in &transcript.messages {
         let id = message.id.to_string();
         let text = message.content.clone();
@@ -154,13 +176,15 @@ fn entries(transcript: &Transcript) -> Vec<Entry> {
             domain::Role::Notice => entries.push(Entry::Notice { id, text }),
             domain::Role::Assistant => {
                 if !text.is_empty() {
-                    let html = ui::render_markdown(&text);
+                    let html = html(&message.id, &text);
                     entries.push(Entry::Assistant { id, text, html });
                 }
-                for call in transcript.calls_of(&message.id) {
-                    let elicitations = transcript
-                        .elicitations_of(&call.id)
-                        .map(elicitation)
+                for call in calls_of.get(&message.id).into_iter().flatten() {
+                    let elicitations = requests_of
+                        .get(&call.id)
+                        .into_iter()
+                        .flatten()
+                        .map(|request| elicitation(request))
                         .collect();
                     entries.push(Entry::ToolCall(ToolCallView {
                         id: call.id.to_string(),
@@ -257,10 +281,14 @@ mod tests {
         }
     }
 
+    fn entries_of(transcript: &Transcript) -> Vec<Entry> {
+        entries(transcript, &render_html)
+    }
+
     #[test]
     fn url_requests_and_structured_results_reach_the_page_shaped() {
         let url = ElicitationUrl::parse("https://login.example.com/consent").unwrap();
-        let view = only_call(entries(&transcript(
+        let view = only_call(entries_of(&transcript(
             Some(r#"{"events":[{"subject":"Standup"}]}"#),
             ElicitationKind::Url { url },
         )));
@@ -282,7 +310,7 @@ mod tests {
         // A form keeps its fields; a result without (or with unreadable) structured content has none.
         let schema = r#"{"type":"object","properties":{"confirm":{"type":"boolean"}}}"#;
         for stored in [None, Some("not json")] {
-            let view = only_call(entries(&transcript(
+            let view = only_call(entries_of(&transcript(
                 stored,
                 ElicitationKind::Form {
                     schema: schema.into(),
