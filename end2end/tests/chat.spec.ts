@@ -115,6 +115,56 @@ test.describe('agent chat', () => {
     chat.app.expectNoPageErrors();
   });
 
+  test('arguments are pretty JSON, a long result is folded until opened, and each block copies its exact text', async ({ page, context }) => {
+    await context.grantPermissions(['clipboard-read', 'clipboard-write']);
+    const chat = new ChatPage(page);
+    await chat.signIn('alice');
+    await chat.newChat();
+    await chat.chooseMode('auto');
+
+    // Short arguments: pretty-printed (two-space indent, keys in the order the model sent them), open.
+    await chat.send('give me a random number between -3 and 3');
+    const random = await chat.expectLastCall('get_random_number', 'done');
+    const args = '{\n  "min": -3,\n  "max": 3\n}';
+    expect(await chat.argumentsText(random)).toBe(args);
+    await expect(random.getByTestId('tool-args')).toBeVisible();
+    await expect(chat.fold(random, 'arguments')).toHaveCount(0);
+    await expect(chat.fold(random, 'result')).toHaveCount(0);
+    const copyArgs = chat.copyButton(random, 'arguments');
+    await copyArgs.click();
+    await expect(copyArgs).toHaveText('Copied');
+    expect(await chat.clipboardText()).toBe(args);
+    // The label goes back after a moment.
+    await expect(copyArgs).toHaveText('Copy');
+
+    // Two notes, one long: the list of notes has several lines and is long, so its result is folded
+    // and the summary gives its size.
+    await chat.send(`add a note "${unique('short')}"`);
+    await chat.expectLastCall('add_note', 'done');
+    const marker = unique('long');
+    await chat.send(`add a note "${marker} ${'lorem ipsum '.repeat(70).trim()}"`);
+    await chat.expectLastCall('add_note', 'done');
+    await chat.send('list my notes');
+    const listed = await chat.expectLastCall('list_notes', 'done');
+    const fold = chat.fold(listed, 'result');
+    await expect(fold).toBeVisible();
+    await expect(fold.getByTestId('fold-summary')).toContainText(/\d+ lines?, \d+ characters/);
+    const result = listed.getByTestId('tool-result');
+    await expect(result).toBeHidden();
+    await fold.getByTestId('fold-summary').click();
+    await expect(result).toBeVisible();
+    await expect(result).toContainText(marker);
+
+    // The copy is the exact text shown, line breaks included.
+    const shown = await chat.resultText(listed);
+    expect(shown.split('\n').length).toBeGreaterThan(1);
+    const copyResult = chat.copyButton(listed, 'result');
+    await copyResult.click();
+    await expect(copyResult).toHaveText('Copied');
+    expect(await chat.clipboardText()).toBe(shown);
+    chat.app.expectNoPageErrors();
+  });
+
   test('a pending approval is still pending after a reload, and approving still works', async ({ page }) => {
     const chat = new ChatPage(page);
     await chat.signIn('alice');

@@ -5,6 +5,7 @@ pub mod live;
 use axum::{
     Router,
     extract::{Request, State},
+    handler::Handler,
     http::{HeaderName, HeaderValue, Method, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
@@ -13,7 +14,8 @@ use axum::{
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use tower_http::{
-    limit::RequestBodyLimitLayer, set_header::SetResponseHeaderLayer, trace::TraceLayer,
+    limit::RequestBodyLimitLayer, services::ServeDir, set_header::SetResponseHeaderLayer,
+    trace::TraceLayer,
 };
 use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
 
@@ -65,7 +67,24 @@ pub fn router(state: AppState) -> Router {
             },
             move || app::shell(options.clone()),
         )
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
+        // The site folder's files (the WASM bundle, its script, the stylesheet) as they are, with
+        // conditional requests (304) and precompressed variants; any other path is the app's not-found
+        // page. Files are served here rather than through `leptos_axum::file_and_error_handler`: that
+        // handler applies the `ResponseOptions` of whatever reactive owner is current on its worker
+        // thread, and while a page is still streaming on that thread, that is the page's. A page
+        // answering 404 (a deleted conversation) then made the bundle it loads a 404 too, and the page
+        // never hydrated. The handler stays for the not-found page, which it renders in its own owner.
+        .fallback_service(
+            ServeDir::new(state.leptos_options.site_root.as_ref())
+                .precompressed_gzip()
+                .precompressed_br()
+                // A folder is not a page: no index.html, no redirect to a trailing slash.
+                .append_index_html_on_directories(false)
+                .fallback(
+                    leptos_axum::file_and_error_handler::<AppState, _>(app::shell)
+                        .with_state(state.clone()),
+                ),
+        )
         .layer(middleware::from_fn_with_state(state.auth.clone(), auth::attach_user))
         .layer(sessions)
         .layer(middleware::from_fn_with_state(settings, same_origin_writes))

@@ -695,3 +695,75 @@ async fn sign_out_posts_the_hint_to_the_provider_which_revokes_the_grant() {
     ));
     assert!(app.get("/", Some(&second)).await.status.is_success());
 }
+
+/// The site folder's files are served as they are, whatever page is rendering on the same worker
+/// thread: the status a page set (404 for a deleted conversation) once leaked into the WASM bundle that
+/// page loads, and the page never hydrated.
+#[tokio::test]
+async fn static_files_never_take_the_status_of_a_page_rendering_on_the_same_thread() {
+    use leptos::prelude::{Owner, provide_context};
+    use leptos_axum::ResponseOptions;
+
+    let app = test_app().await;
+    let site = tempfile::tempdir().unwrap();
+    std::fs::create_dir(site.path().join("pkg")).unwrap();
+    std::fs::write(site.path().join("pkg/portcullis.wasm"), b"\0asm-bundle").unwrap();
+    let options = leptos::config::LeptosOptions::builder()
+        .output_name("portcullis")
+        .site_root(site.path().to_str().unwrap())
+        .site_addr("127.0.0.1:3000".parse::<std::net::SocketAddr>().unwrap())
+        .build();
+    let state = server::AppState::build(app.config.clone(), options, &app.dev)
+        .await
+        .unwrap();
+    let router = server::router(state);
+    let get = |path: &str, headers: &[(header::HeaderName, String)]| {
+        let mut request = Request::get(path);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let router = router.clone();
+        let request = request.body(Body::empty()).unwrap();
+        async move {
+            let response = tower::ServiceExt::oneshot(router, request).await.unwrap();
+            let status = response.status();
+            let headers = response.headers().clone();
+            let body = http_body_util::BodyExt::collect(response.into_body())
+                .await
+                .unwrap()
+                .to_bytes();
+            (status, headers, body)
+        }
+    };
+
+    // What a page still streaming leaves current on its worker thread (this test's only thread): a
+    // reactive owner whose response options say 404.
+    let page = Owner::new();
+    let page_response = ResponseOptions::default();
+    page_response.set_status(StatusCode::NOT_FOUND);
+    page.with(|| provide_context(page_response));
+    page.set();
+
+    let (status, headers, body) = get("/pkg/portcullis.wasm", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(&body[..], b"\0asm-bundle");
+    assert_eq!(headers[header::CONTENT_TYPE], "application/wasm");
+    // A revalidation is answered as one (the file is unchanged).
+    let modified = headers[header::LAST_MODIFIED].to_str().unwrap().to_owned();
+    let (status, _, _) = get(
+        "/pkg/portcullis.wasm",
+        &[(header::IF_MODIFIED_SINCE, modified)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_MODIFIED);
+    // Anything else is the app's not-found page; a folder is not a page.
+    for path in ["/pkg/missing.js", "/pkg", "/pkg/"] {
+        let (status, _, body) = get(path, &[]).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert!(
+            String::from_utf8_lossy(&body).contains("<title>Portcullis</title>"),
+            "{path}"
+        );
+    }
+    page.unset();
+}

@@ -79,12 +79,12 @@ pub struct ToolCallView {
     pub id: String,
     pub server: String,
     pub tool: String,
-    /// The exact arguments, pretty-printed JSON.
+    /// The exact arguments, pretty-printed JSON (re-indented as received: `pretty::pretty_json`).
     pub arguments: String,
     /// SHA-256 (hex) of the arguments as the model sent them; an approval names it.
     pub args_hash: String,
     pub status: CallStatus,
-    /// The result as text (what the model read).
+    /// The result as text (what the model read), pretty-printed when it is a JSON object or array.
     pub result: Option<String>,
     /// The result's structured content, shaped for display, when the tool gave one.
     /// (Boxed: most calls have none, and every entry is as large as the largest.)

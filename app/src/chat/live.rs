@@ -65,7 +65,7 @@ mod browser {
             let target = self.target;
             let on_state = Listener::new(move |event: MessageEvent| {
                 if let Some(data) = event.data().as_string()
-                    && let Ok(view) = serde_json::from_str::<ConversationView>(&data)
+                    && let Ok(view) = crate::json::from_text::<ConversationView>(&data)
                 {
                     target.set(Some(view));
                 }
@@ -75,7 +75,7 @@ mod browser {
                 let deltas = event
                     .data()
                     .as_string()
-                    .and_then(|data| serde_json::from_str::<Vec<Delta>>(&data).ok());
+                    .and_then(|data| crate::json::from_text::<Vec<Delta>>(&data).ok());
                 let fits = deltas.is_some_and(|deltas| {
                     target
                         .try_update(|shown| shown.as_mut().is_some_and(|view| apply(view, &deltas).is_ok()))

@@ -16,6 +16,8 @@
 //!   end with; `url_request`: a URL-mode elicitation (the link shown in full, opened
 //!   only by a click); `result`: a structured tool result as a table or key/value rows; `audit`: the
 //!   Audit page.
+//! - `text_block`: a card's arguments or text result with its copy button, folded when long.
+//! - [`pretty`]: tool JSON pretty-printed as received (the server runs it) and when a block folds.
 //! - [`structured`]: shaping a result's `structuredContent` for display (pure, capped; the server runs
 //!   it).
 //! - `markdown` (server only): assistant text as sanitized HTML (the browser gets the HTML, so no
@@ -40,9 +42,11 @@ mod live;
 #[cfg(feature = "ssr")]
 mod markdown;
 mod page;
+pub mod pretty;
 mod result;
 mod status;
 pub mod structured;
+mod text_block;
 mod tool_call;
 mod transcript;
 mod url_request;

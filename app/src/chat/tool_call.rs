@@ -1,13 +1,17 @@
 //! A tool call as a card: server, tool, badges, status and who decided, the exact arguments, the
 //! Approve / Decline / Always-allow buttons while pending, its elicitation requests (forms, links), and
 //! the result: a structured result as a table or key/value rows with its text form folded beneath, else
-//! the text.
+//! the text. Arguments and text come pretty-printed when JSON (the server did it), each with a copy
+//! button, folded when long (`text_block`).
 
 use leptos::prelude::*;
 
 use super::{
     CallStatus, ConversationView, DecidedBy, Decision, ElicitationRequest, ElicitationStatus,
-    ToolCallView, decide, form::ElicitationForm, result::structured_view,
+    ToolCallView, decide,
+    form::ElicitationForm,
+    result::structured_view,
+    text_block::{BlockKind, text_block},
     url_request::UrlElicitation,
 };
 
@@ -89,23 +93,26 @@ pub(super) fn tool_call_card(
         .decided_by
         .filter(|by| *by != DecidedBy::User)
         .map(|by| view! { <span class="muted">{format!(" ({by})")}</span> });
-    let text = call.result.clone().map(|r| {
-        view! {
-            <pre class=if call.is_error { "result error" } else { "result" } data-testid="tool-result">
-                {r}
-            </pre>
-        }
-    });
+    let result_class = if call.is_error {
+        "result error"
+    } else {
+        "result"
+    };
     let result = match call.structured.clone() {
+        // The text form sits in its own fold already: not folded twice.
         Some(structured) => view! {
             {structured_view(*structured)}
             <details class="result-text" data-testid="tool-result-text">
                 <summary>"Text result"</summary>
-                {text}
+                {call.result.clone().map(|r| text_block(BlockKind::Result, r, result_class, false))}
             </details>
         }
         .into_any(),
-        None => text.into_any(),
+        None => call
+            .result
+            .clone()
+            .map(|r| text_block(BlockKind::Result, r, result_class, true))
+            .into_any(),
     };
     let forms = call
         .elicitations
@@ -155,7 +162,7 @@ pub(super) fn tool_call_card(
                 <span class="status" data-testid="tool-status">{call.status.as_str()}</span>
                 {decided}
             </header>
-            <pre class="arguments" data-testid="tool-args">{call.arguments.clone()}</pre>
+            {text_block(BlockKind::Arguments, call.arguments.clone(), "arguments", true)}
             {buttons}
             {forms}
             {result}

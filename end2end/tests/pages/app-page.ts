@@ -6,6 +6,8 @@ import { expect, type Locator, type Page } from '@playwright/test';
  */
 export class AppPage {
   readonly errors: Error[] = [];
+  /** Everything the browser logged (console and uncaught errors), for failure messages. */
+  readonly log: string[] = [];
   readonly frame: Locator;
   readonly authStatus: Locator;
   readonly heading: Locator;
@@ -16,9 +18,13 @@ export class AppPage {
   readonly announcer: Locator;
 
   constructor(readonly page: Page) {
-    page.on('pageerror', (error) => this.errors.push(error));
+    page.on('pageerror', (error) => {
+      this.errors.push(error);
+      this.log.push(`[pageerror] ${error.stack ?? error.message}`);
+    });
     // A blocked script or style only shows up as a console error.
     page.on('console', (message) => {
+      this.log.push(`[${message.type()}] ${message.text()}`);
       if (message.type() === 'error' && message.text().includes('Content Security Policy')) {
         this.errors.push(new Error(message.text()));
       }
@@ -38,7 +44,12 @@ export class AppPage {
 
   /** Resolves once the WASM bundle has hydrated the server-rendered page. */
   async waitForHydration(): Promise<void> {
-    await expect(this.frame).toHaveAttribute('data-hydrated', 'true');
+    try {
+      await expect(this.frame).toHaveAttribute('data-hydrated', 'true');
+    } catch (error) {
+      // A page that never hydrates says why in the browser console (a panic, a hydration mismatch).
+      throw new Error(`${error instanceof Error ? error.message : String(error)}\n--- browser console ---\n${this.log.join('\n')}`);
+    }
   }
 
   /**

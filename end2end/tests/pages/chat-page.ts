@@ -128,4 +128,29 @@ export class ChatPage {
   async resultOf(card: Locator): Promise<string> {
     return ((await card.getByTestId('tool-result').textContent()) ?? '').trim();
   }
+
+  /** A card's arguments exactly as shown (and copied). */
+  async argumentsText(card: Locator): Promise<string> {
+    return (await card.getByTestId('tool-args').textContent()) ?? '';
+  }
+
+  /** A card's text result exactly as shown (and copied). */
+  async resultText(card: Locator): Promise<string> {
+    return (await card.getByTestId('tool-result').textContent()) ?? '';
+  }
+
+  /** The card's "Copy arguments" or "Copy result" button. */
+  copyButton(card: Locator, what: 'arguments' | 'result'): Locator {
+    return card.getByRole('button', { name: `Copy ${what}` });
+  }
+
+  /** The fold a long block sits in (absent when the block is short). */
+  fold(card: Locator, what: 'arguments' | 'result'): Locator {
+    return card.getByTestId(what === 'arguments' ? 'tool-args-fold' : 'tool-result-fold');
+  }
+
+  /** What the page would paste (the test's context must grant 'clipboard-read'). */
+  async clipboardText(): Promise<string> {
+    return this.page.evaluate(() => navigator.clipboard.readText());
+  }
 }

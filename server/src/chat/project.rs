@@ -10,7 +10,7 @@ use agent::{
 };
 use app::chat::{
     self as ui, ConversationSummary, ConversationView, ElicitationRequest, ElicitationView, Entry,
-    FieldKind, FormField, ToolCallView, structured,
+    FieldKind, FormField, ToolCallView, pretty, structured,
 };
 use chat_store::{AuditRow, rfc3339};
 
@@ -130,11 +130,11 @@ fn field(field: Field) -> FormField {
     }
 }
 
-fn pretty(arguments: &str) -> String {
-    serde_json::from_str::<serde_json::Value>(arguments)
-        .ok()
-        .and_then(|v| serde_json::to_string_pretty(&v).ok())
-        .unwrap_or_else(|| arguments.to_owned())
+/// Tool text as the card shows and copies it: JSON objects and arrays pretty-printed as received (keys
+/// in their order, numbers and escapes as written), anything else as it is. Done here rather than in
+/// the browser, so the WASM bundle carries no JSON formatter.
+fn display_text(text: &str) -> String {
+    pretty::pretty_json(text).unwrap_or_else(|| text.to_owned())
 }
 
 fn elicitation(request: &domain::Elicitation) -> ElicitationView {
@@ -190,10 +190,10 @@ fn entries(transcript: &Transcript, html: Html<'_>) -> Vec<Entry> {
                         id: call.id.to_string(),
                         server: call.server.clone(),
                         tool: call.tool.clone(),
-                        arguments: pretty(&call.arguments),
+                        arguments: display_text(&call.arguments),
                         args_hash: call.args_hash.to_string(),
                         status: call_status(call.status),
-                        result: call.result.clone(),
+                        result: call.result.as_deref().map(display_text),
                         structured: call
                             .structured
                             .as_deref()
@@ -321,6 +321,38 @@ mod tests {
             };
             assert_eq!(fields[0].name, "confirm");
             assert_eq!(view.structured, None);
+        }
+    }
+
+    #[test]
+    fn arguments_and_json_results_are_pretty_printed_as_received_and_text_stays() {
+        let raw_args = r#"{"text":"a, b","tags":["x"],"id":1.50}"#;
+        let mut stored = transcript(
+            None,
+            ElicitationKind::Form {
+                schema: "{}".into(),
+            },
+        );
+        stored.calls[0].arguments = raw_args.into();
+        stored.calls[0].result = Some(r#"{"z":1,"a":{}}"#.into());
+        let view = only_call(entries_of(&stored));
+        assert_eq!(
+            view.arguments,
+            "{\n  \"text\": \"a, b\",\n  \"tags\": [\n    \"x\"\n  ],\n  \"id\": 1.50\n}"
+        );
+        assert_eq!(
+            view.result.as_deref(),
+            Some("{\n  \"z\": 1,\n  \"a\": {}\n}")
+        );
+
+        // Text (even text with braces) is shown as the model read it.
+        for text in [
+            "Saved note 1: {milk}",
+            "#1 (2026-01-01): a\n#2 (2026-01-02): b",
+            "42",
+        ] {
+            stored.calls[0].result = Some(text.into());
+            assert_eq!(only_call(entries_of(&stored)).result.as_deref(), Some(text));
         }
     }
 

@@ -106,6 +106,13 @@ pub async fn events(
     let (Some(Extension(user)), Some(session_id)) = (user, session.id()) else {
         return (StatusCode::UNAUTHORIZED, "sign in first").into_response();
     };
+    // The owner check comes first, on every request: the kept views below are per conversation and
+    // are handed out without asking whose they are.
+    match chat.owned(&user, &id).await {
+        Ok(_) => {}
+        Err(ChatError::NotFound) => return (StatusCode::NOT_FOUND, "not found").into_response(),
+        Err(error) => return (error.status(), error.to_string()).into_response(),
+    }
     let conversation = ConversationId::from(id.as_str());
     // Subscribe before the first read so no change can fall between the two.
     let (mut changes, snapshots) = chat.hub().subscribe(&conversation);
