@@ -70,6 +70,99 @@ pub use service_kit::config::ConfigError;
 /// The prefix of every variable.
 const PREFIX: &str = "MCP_";
 
+/// What every MCP resource server (mcp-tools, sales) is configured with: where it listens, the URL it
+/// is known by, and who may call it. Each server reads it under its own prefix (`MCP_`, `SALES_`).
+#[derive(Debug, Clone)]
+pub struct ResourceConfig {
+    /// Listen address (`<PREFIX>BIND`).
+    pub bind: SocketAddr,
+    /// Canonical resource URL of the MCP endpoint (`<PREFIX>PUBLIC_URL`); the `resource` of RFC 9728.
+    pub public_url: Url,
+    pub auth: AuthConfig,
+    /// Origins allowed to call from a browser (`<PREFIX>ALLOWED_ORIGINS`).
+    pub allowed_origins: Vec<String>,
+    /// Accepted `Host` header values (`<PREFIX>ALLOWED_HOSTS`).
+    pub allowed_hosts: Vec<String>,
+}
+
+impl ResourceConfig {
+    /// URL of the RFC 9728 metadata document for [`ResourceConfig::public_url`].
+    pub fn resource_metadata_url(&self) -> String {
+        let mut url = self.public_url.clone();
+        let path = url.path().trim_end_matches('/').to_owned();
+        url.set_path(&format!("/.well-known/oauth-protected-resource{path}"));
+        url.set_query(None);
+        url.to_string()
+    }
+}
+
+/// What differs between servers when a [`ResourceConfig`] is read: the variable prefix and defaults.
+pub(crate) struct ResourceDefaults {
+    pub prefix: &'static str,
+    pub port: u16,
+    pub scope: &'static str,
+    /// `None`: the audience must be configured.
+    pub audience: Option<&'static str>,
+}
+
+const MCP_DEFAULTS: ResourceDefaults = ResourceDefaults {
+    prefix: PREFIX,
+    port: 8081,
+    scope: "mcp:tools",
+    audience: None,
+};
+
+/// The raw listener, URL, auth and browser settings of a resource server.
+pub(crate) struct RawResource {
+    pub bind: Option<SocketAddr>,
+    pub public_url: Option<Url>,
+    pub auth: RawAuth,
+    pub allowed_origins: Option<Vec<String>>,
+    pub allowed_hosts: Option<Vec<String>>,
+}
+
+impl ResourceConfig {
+    /// Validates `raw`, filling in what depends on other fields; errors name `<prefix>VARIABLE`.
+    pub(crate) fn from_raw(
+        raw: RawResource,
+        defaults: &ResourceDefaults,
+    ) -> Result<Self, ConfigError> {
+        let prefix = defaults.prefix;
+        let bind = raw
+            .bind
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], defaults.port)));
+        let public_url = match raw.public_url {
+            Some(url) => url,
+            None => Url::parse(&format!("http://{bind}/mcp")).map_err(|e| {
+                ConfigError::new(
+                    format!("{prefix}PUBLIC_URL"),
+                    format!("cannot derive from {prefix}BIND: {e}"),
+                )
+            })?,
+        };
+        if !matches!(public_url.scheme(), "http" | "https") || public_url.host_str().is_none() {
+            return Err(ConfigError::new(
+                format!("{prefix}PUBLIC_URL"),
+                "must be an absolute http(s) URL",
+            ));
+        }
+        let auth = AuthConfig::from_raw(raw.auth, defaults)?;
+        let allowed_hosts = raw
+            .allowed_hosts
+            .unwrap_or_else(|| default_hosts(&public_url, bind));
+        let allowed_origins = raw
+            .allowed_origins
+            .unwrap_or_else(|| default_origins(&public_url));
+        Ok(Self {
+            bind,
+            public_url,
+            auth,
+            allowed_origins,
+            allowed_hosts,
+        })
+    }
+}
+
 /// What the environment (or the builder) says, typed; defaults that depend on other fields are filled
 /// in by [`Config::from_raw`].
 #[derive(Deserialize)]
@@ -89,22 +182,22 @@ struct Raw {
     graph: RawGraph,
 }
 
-/// `MCP_AUTH__*`; what is unset keeps [`RawAuth::default`].
+/// `<PREFIX>AUTH__*`; what is unset keeps [`RawAuth::default`].
 #[derive(Deserialize)]
 #[serde(default)]
-struct RawAuth {
-    authority: Option<String>,
-    jwks_uri: Option<Url>,
+pub(crate) struct RawAuth {
+    pub authority: Option<String>,
+    pub jwks_uri: Option<Url>,
     #[serde(deserialize_with = "optional_comma_list")]
-    audience: Option<Vec<String>>,
-    tenant_id: Option<String>,
-    scope: Option<String>,
+    pub audience: Option<Vec<String>>,
+    pub tenant_id: Option<String>,
+    pub scope: Option<String>,
     #[serde(deserialize_with = "optional_comma_list")]
-    scopes_supported: Option<Vec<String>>,
+    pub scopes_supported: Option<Vec<String>>,
     #[serde(rename = "leeway_secs", deserialize_with = "secs")]
-    leeway: Duration,
+    pub leeway: Duration,
     #[serde(rename = "jwks_cooldown_secs", deserialize_with = "secs")]
-    jwks_cooldown: Duration,
+    pub jwks_cooldown: Duration,
 }
 
 /// Default clock-skew leeway and JWKS refetch cooldown.
@@ -140,33 +233,25 @@ impl Config {
     }
 
     fn from_raw(raw: Raw) -> Result<Self, ConfigError> {
-        let bind = raw
-            .bind
-            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8081)));
-        let public_url = match raw.public_url {
-            Some(url) => url,
-            None => Url::parse(&format!("http://{bind}/mcp")).map_err(|e| {
-                ConfigError::new(
-                    "MCP_PUBLIC_URL",
-                    format!("cannot derive from MCP_BIND: {e}"),
-                )
-            })?,
-        };
-        if !matches!(public_url.scheme(), "http" | "https") || public_url.host_str().is_none() {
-            return Err(ConfigError::new(
-                "MCP_PUBLIC_URL",
-                "must be an absolute http(s) URL",
-            ));
-        }
-        let auth = AuthConfig::from_raw(raw.auth)?;
-        let allowed_hosts = raw
-            .allowed_hosts
-            .unwrap_or_else(|| default_hosts(&public_url, bind));
-        let allowed_origins = raw
-            .allowed_origins
-            .unwrap_or_else(|| default_origins(&public_url));
-        let obo = OboConfig::from_raw(raw.obo, &public_url)?;
+        let resource = ResourceConfig::from_raw(
+            RawResource {
+                bind: raw.bind,
+                public_url: raw.public_url,
+                auth: raw.auth,
+                allowed_origins: raw.allowed_origins,
+                allowed_hosts: raw.allowed_hosts,
+            },
+            &MCP_DEFAULTS,
+        )?;
+        let obo = OboConfig::from_raw(raw.obo, &resource.public_url)?;
         let graph = GraphConfig::from_raw(raw.graph)?;
+        let ResourceConfig {
+            bind,
+            public_url,
+            auth,
+            allowed_origins,
+            allowed_hosts,
+        } = resource;
         Ok(Self {
             bind,
             public_url,
@@ -181,39 +266,55 @@ impl Config {
         })
     }
 
+    /// The listener, URL and caller settings, as the shared resource-server code takes them.
+    pub fn resource(&self) -> ResourceConfig {
+        ResourceConfig {
+            bind: self.bind,
+            public_url: self.public_url.clone(),
+            auth: self.auth.clone(),
+            allowed_origins: self.allowed_origins.clone(),
+            allowed_hosts: self.allowed_hosts.clone(),
+        }
+    }
+
     /// URL of the RFC 9728 metadata document for [`Config::public_url`].
     pub fn resource_metadata_url(&self) -> String {
-        let mut url = self.public_url.clone();
-        let path = url.path().trim_end_matches('/').to_owned();
-        url.set_path(&format!("/.well-known/oauth-protected-resource{path}"));
-        url.set_query(None);
-        url.to_string()
+        self.resource().resource_metadata_url()
     }
 }
 
 impl AuthConfig {
-    fn from_raw(raw: RawAuth) -> Result<Self, ConfigError> {
+    fn from_raw(raw: RawAuth, defaults: &ResourceDefaults) -> Result<Self, ConfigError> {
+        let prefix = defaults.prefix;
         let authority = raw
             .authority
             .filter(|a| !a.trim().is_empty())
             .ok_or_else(|| {
                 ConfigError::new(
-                    "MCP_AUTH__AUTHORITY",
+                    format!("{prefix}AUTH__AUTHORITY"),
                     "required: the token issuer, e.g. https://login.microsoftonline.com/<tenant-id>/v2.0",
                 )
             })?;
-        Url::parse(&authority)
-            .map_err(|e| ConfigError::new("MCP_AUTH__AUTHORITY", format!("not a URL: {e}")))?;
-        let audiences = raw.audience.filter(|a| !a.is_empty()).ok_or_else(|| {
+        Url::parse(&authority).map_err(|e| {
             ConfigError::new(
-                "MCP_AUTH__AUDIENCE",
-                "required: accepted token audiences, e.g. api://portcullis-mcp",
+                format!("{prefix}AUTH__AUTHORITY"),
+                format!("not a URL: {e}"),
             )
         })?;
-        let scope = raw.scope.unwrap_or_else(|| "mcp:tools".to_owned());
+        let audiences = raw
+            .audience
+            .or_else(|| defaults.audience.map(|a| vec![a.to_owned()]))
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| {
+                ConfigError::new(
+                    format!("{prefix}AUTH__AUDIENCE"),
+                    "required: accepted token audiences, e.g. api://portcullis-mcp",
+                )
+            })?;
+        let scope = raw.scope.unwrap_or_else(|| defaults.scope.to_owned());
         if scope.is_empty() || scope.contains(char::is_whitespace) {
             return Err(ConfigError::new(
-                "MCP_AUTH__SCOPE",
+                format!("{prefix}AUTH__SCOPE"),
                 "must be one scope name without spaces",
             ));
         }

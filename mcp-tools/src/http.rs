@@ -17,16 +17,20 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
-use rmcp::transport::{
-    StreamableHttpServerConfig, StreamableHttpService,
-    streamable_http_server::session::local::LocalSessionManager,
+use rmcp::{
+    ServerHandler,
+    transport::{
+        StreamableHttpServerConfig, StreamableHttpService,
+        streamable_http_server::session::local::LocalSessionManager,
+    },
 };
 use tower_http::{cors::CorsLayer, trace::TraceLayer};
 use tracing::Instrument;
 
 use crate::{
-    AppState, Config,
+    AppState, Config, ResourceServer,
     auth::{self, Authenticator, Principal},
+    config::ResourceConfig,
     jsonrpc::{self, MAX_BODY_BYTES},
     sessions::{BoundSessions, SessionOwners},
     tools::Tools,
@@ -35,12 +39,38 @@ use crate::{
 /// Largest total size of request headers (names + values). Entra tokens are 2–4 KB.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
-/// Builds the complete router.
+/// Builds mcp-tools' complete router: the shared resource-server router over [`Tools`], plus the
+/// consent-complete page.
 pub fn router(config: Config, state: AppState) -> Router {
-    let auth = Arc::new(Authenticator::with_discovery(
-        &config,
-        state.http.clone(),
-        state.discovery.clone(),
+    let shared = state.shared.clone();
+    mcp_router(
+        &config.resource(),
+        auth::MCP_TOOLS_NAME,
+        &state.resource_server(),
+        move || Tools::new(shared.clone()),
+        Router::new().route(crate::config::CONSENT_COMPLETE_PATH, get(consent_complete)),
+    )
+}
+
+/// The router of any MCP resource server (mcp-tools, sales): `/mcp` served by the handlers `handler`
+/// makes, behind the one admission middleware (body size, Host/Origin, bearer token for `config`'s
+/// audience and scope, session owner, JSON-RPC answers to unreadable bodies), the RFC 9728 metadata
+/// naming the server `resource_name`, `/healthz`, and the server's own bodiless `public` routes.
+pub fn mcp_router<H>(
+    config: &ResourceConfig,
+    resource_name: &str,
+    server: &ResourceServer,
+    handler: impl Fn() -> H + Send + Sync + 'static,
+    public: Router,
+) -> Router
+where
+    H: ServerHandler + Send + 'static,
+{
+    let auth = Arc::new(Authenticator::for_resource(
+        config,
+        resource_name,
+        server.http.clone(),
+        server.discovery.clone(),
     ));
     let gate = Arc::new(Gate {
         guard: Guard {
@@ -48,22 +78,21 @@ pub fn router(config: Config, state: AppState) -> Router {
             origins: config.allowed_origins.clone(),
         },
         auth: auth.clone(),
-        sessions: state.sessions.clone(),
+        sessions: server.sessions.clone(),
     });
 
-    let shared = state.shared.clone();
     // Host and Origin are checked by our guard (one place, tested); rmcp's own checks would duplicate it
     // with a different host syntax.
     let mcp_config = StreamableHttpServerConfig::default()
         .disable_allowed_hosts()
         .disable_allowed_origins()
         .with_max_request_body_bytes(MAX_BODY_BYTES)
-        .with_cancellation_token(state.shutdown.child_token());
+        .with_cancellation_token(server.shutdown.child_token());
     let service = StreamableHttpService::new(
-        move || Ok(Tools::new(shared.clone())),
+        move || Ok(handler()),
         Arc::new(BoundSessions::new(
             LocalSessionManager::default(),
-            state.sessions.clone(),
+            server.sessions.clone(),
         )),
         mcp_config,
     );
@@ -77,7 +106,7 @@ pub fn router(config: Config, state: AppState) -> Router {
         "/.well-known/oauth-protected-resource",
         get(auth::resource_metadata),
     );
-    for path in metadata_paths(&config) {
+    for path in metadata_paths(config) {
         metadata = metadata.route(&path, get(auth::resource_metadata));
     }
     let metadata = metadata.with_state(auth).layer(
@@ -88,7 +117,7 @@ pub fn router(config: Config, state: AppState) -> Router {
 
     Router::new()
         .route("/healthz", get(healthz))
-        .route(crate::config::CONSENT_COMPLETE_PATH, get(consent_complete))
+        .merge(public)
         .merge(metadata)
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| request_span(request)),
@@ -106,8 +135,8 @@ fn request_span<B>(request: &Request<B>) -> tracing::Span {
     )
 }
 
-/// `/.well-known/oauth-protected-resource/<path of MCP_PUBLIC_URL>`, and `/mcp` in any case.
-fn metadata_paths(config: &Config) -> Vec<String> {
+/// `/.well-known/oauth-protected-resource/<path of the public URL>`, and `/mcp` in any case.
+fn metadata_paths(config: &ResourceConfig) -> Vec<String> {
     let mut paths = vec!["/.well-known/oauth-protected-resource/mcp".to_owned()];
     let own = config.public_url.path().trim_end_matches('/');
     if !own.is_empty() && own != "/mcp" {

@@ -13,7 +13,10 @@
 //!   with `MCP_OBO__*`): the exchange, its per-user cache, consent links, the Graph calls.
 //! - [`notes`]: per-user notes in SQLite.
 //! - [`weather`]: the weather provider trait and its offline demo implementation.
-//! - `http`: the axum router that puts these together (and the consent-complete page).
+//! - [`sales`]: the second MCP server (`sales`, its own binary, audience and database): per-tenant
+//!   demo sales data and its tools, served by the same resource-server code as mcp-tools.
+//! - `http`: the resource-server router any MCP handler is served by ([`mcp_router`]), and
+//!   mcp-tools' router over it (plus the consent-complete page).
 //! - `jsonrpc`: JSON-RPC error answers (-32700, -32600, -32602) to bodies rmcp cannot read.
 //!
 //! Serving (idle limit, graceful shutdown), tracing set-up and the lock-poisoning policy come from the
@@ -27,6 +30,7 @@ pub mod graph;
 mod http;
 mod jsonrpc;
 pub mod notes;
+pub mod sales;
 pub mod sessions;
 pub mod tools;
 pub mod weather;
@@ -39,8 +43,39 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
-pub use http::{MAX_HEADER_BYTES, router};
+pub use config::ResourceConfig;
+pub use http::{MAX_HEADER_BYTES, mcp_router, router};
 pub use jsonrpc::MAX_BODY_BYTES;
+
+/// What every MCP resource server (mcp-tools, sales) runs with besides its handler: the HTTP client
+/// and the issuer's discovery document that token validation reads, the session owners, and the
+/// shutdown signal that ends open streams.
+#[derive(Clone)]
+pub struct ResourceServer {
+    pub(crate) http: reqwest::Client,
+    pub(crate) discovery: Arc<auth::Discovery>,
+    /// Live sessions and their owners.
+    pub sessions: sessions::SessionOwners,
+    /// Cancelled at shutdown so open SSE streams end and the server can drain.
+    pub shutdown: CancellationToken,
+}
+
+impl ResourceServer {
+    /// A server trusting tokens of `authority`, with no sessions yet.
+    pub fn new(authority: &str) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .context("building the HTTP client")?;
+        let discovery = Arc::new(auth::Discovery::new(authority.to_owned(), http.clone()));
+        Ok(Self {
+            http,
+            discovery,
+            sessions: sessions::SessionOwners::default(),
+            shutdown: CancellationToken::new(),
+        })
+    }
+}
 
 /// Shared state of a running server.
 #[derive(Clone)]
@@ -60,14 +95,12 @@ impl AppState {
     /// Microsoft Graph when an on-behalf-of client is configured.
     pub async fn open(config: &Config) -> anyhow::Result<Self> {
         let notes = notes::NoteStore::open(&config.database_url).await?;
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .context("building the HTTP client")?;
-        let discovery = Arc::new(auth::Discovery::new(
-            config.auth.authority.clone(),
-            http.clone(),
-        ));
+        let ResourceServer {
+            http,
+            discovery,
+            sessions,
+            shutdown,
+        } = ResourceServer::new(&config.auth.authority)?;
         let graph = match &config.obo {
             Some(obo) => {
                 tracing::info!(
@@ -94,9 +127,19 @@ impl AppState {
             shared: tools::Shared::new(notes, Arc::new(weather::OfflineWeather), graph),
             http,
             discovery,
-            sessions: sessions::SessionOwners::default(),
-            shutdown: CancellationToken::new(),
+            sessions,
+            shutdown,
         })
+    }
+
+    /// The resource-server part of this state (clones of shared handles).
+    pub(crate) fn resource_server(&self) -> ResourceServer {
+        ResourceServer {
+            http: self.http.clone(),
+            discovery: self.discovery.clone(),
+            sessions: self.sessions.clone(),
+            shutdown: self.shutdown.clone(),
+        }
     }
 }
 
@@ -118,12 +161,21 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let cancel = state.shutdown.clone();
-    let app = router(config, state);
+    serve_router(listener, router(config, state), cancel, shutdown).await;
+    Ok(())
+}
+
+/// Serves any resource server's router on `listener` until `shutdown` completes; then cancels
+/// `cancel` (the server's [`ResourceServer::shutdown`]) so open SSE streams end and requests drain.
+pub async fn serve_router(
+    listener: TcpListener,
+    app: axum::Router,
+    cancel: CancellationToken,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
     serve::serve(listener, app, serve::IDLE_TIMEOUT, async move {
         shutdown.await;
-        // Ends open SSE streams so in-flight requests can drain.
         cancel.cancel();
     })
     .await;
-    Ok(())
 }

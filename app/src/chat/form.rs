@@ -35,7 +35,7 @@ pub fn ElicitationForm(conversation_id: String, request: ElicitationView) -> imp
     let labelled_by = question_id.clone();
     let fields = fields
         .into_iter()
-        .map(|field| field_view(field, &id_prefix, values))
+        .map(|field| field_view(field, id_prefix.clone(), values))
         .collect_view();
     // Accept is the form's submit button, so Enter in a field answers Accept as a click does (its click
     // handler sends the answer; the submit itself goes nowhere). The server checks the values, and says
@@ -70,7 +70,7 @@ fn set(values: RwSignal<Vec<(String, String)>>, name: &str, value: String) {
 
 fn field_view(
     field: FormField,
-    id_prefix: &str,
+    id_prefix: String,
     values: RwSignal<Vec<(String, String)>>,
 ) -> impl IntoView {
     let name = field.name.clone();

@@ -28,7 +28,10 @@ pub use discovery::{Discovery, ProviderMetadata};
 pub use jwks::{JwksCache, KeySource};
 pub use validator::{Policy, TokenValidator};
 
-use crate::Config;
+use crate::{Config, config::ResourceConfig};
+
+/// The `resource_name` mcp-tools' metadata gives.
+pub const MCP_TOOLS_NAME: &str = "Portcullis MCP tools";
 
 /// The user a request acts for: taken from a validated delegated token, never from anything the model or
 /// client sends. Identity is (issuer, tenant, user id); the name is for display only. Requests carry it
@@ -88,6 +91,8 @@ pub struct Authenticator {
     resource: String,
     authorization_servers: Vec<String>,
     scopes_supported: Vec<String>,
+    /// Human-readable name in the RFC 9728 metadata.
+    resource_name: String,
 }
 
 impl Authenticator {
@@ -100,6 +105,17 @@ impl Authenticator {
     /// (shared with the token exchange, so it is fetched once).
     pub fn with_discovery(
         config: &Config,
+        http: reqwest::Client,
+        discovery: Arc<Discovery>,
+    ) -> Self {
+        Self::for_resource(&config.resource(), MCP_TOOLS_NAME, http, discovery)
+    }
+
+    /// The authenticator of any resource server: its audience, scope and metadata come from `config`,
+    /// `resource_name` names it in its RFC 9728 metadata.
+    pub fn for_resource(
+        config: &ResourceConfig,
+        resource_name: &str,
         http: reqwest::Client,
         discovery: Arc<Discovery>,
     ) -> Self {
@@ -121,6 +137,7 @@ impl Authenticator {
             resource: config.public_url.to_string(),
             authorization_servers: vec![config.auth.authority.clone()],
             scopes_supported: config.auth.scopes_supported.clone(),
+            resource_name: resource_name.to_owned(),
         }
     }
 
@@ -218,7 +235,7 @@ pub async fn resource_metadata(State(auth): State<Arc<Authenticator>>) -> Respon
         "authorization_servers": auth.authorization_servers,
         "scopes_supported": auth.scopes_supported,
         "bearer_methods_supported": ["header"],
-        "resource_name": "Portcullis MCP tools",
+        "resource_name": auth.resource_name,
     }))
     .into_response();
     response.headers_mut().insert(

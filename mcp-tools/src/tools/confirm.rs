@@ -1,5 +1,6 @@
-//! Asking the user, through MCP elicitation, in either protocol generation: a form to confirm deleting
-//! a note, or a URL to open (third-party consent for Microsoft Graph).
+//! Asking the user, through MCP elicitation, in either protocol generation: a form to confirm a
+//! destructive action (deleting a note here, flagging an order in the sales server), or a URL to open
+//! (third-party consent for Microsoft Graph).
 //!
 //! - Up to 2025-11-25 (sessions): the server sends `elicitation/create` to the client and awaits the
 //!   answer on the same call.
@@ -40,6 +41,17 @@ pub enum Confirmation {
     Unsupported,
     /// No usable answer (timeout, transport error); the reason is safe to show.
     Failed(String),
+}
+
+/// A yes/no form: the question and its one checkbox.
+pub struct FormQuestion<'a> {
+    /// What is asked about (`note:<id>`, `order:<id>`): binds the 2026-07-28 state to it.
+    pub subject: String,
+    /// The message shown to the user.
+    pub message: &'a str,
+    /// The checkbox's title and description.
+    pub title: &'a str,
+    pub description: &'a str,
 }
 
 /// What the sealed state remembers between the two rounds: what was asked (`note:<id>`,
@@ -108,14 +120,34 @@ impl Confirmer {
         state: Option<String>,
         responses: Option<rmcp::model::InputResponses>,
     ) -> Result<Confirmation, ErrorData> {
+        let question = FormQuestion {
+            subject: format!("note:{note_id}"),
+            message,
+            title: "Delete this note",
+            description: "Leave checked and accept to delete; decline to keep the note.",
+        };
+        self.confirm_form(context, owner, &question, state, responses)
+            .await
+    }
+
+    /// Asks `question` as a boolean form: the first round asks (or awaits the answer, with sessions),
+    /// the 2026-07-28 retry carrying `state` and `responses` reads the answer.
+    pub async fn confirm_form(
+        &self,
+        context: &RequestContext<RoleServer>,
+        owner: &Principal,
+        question: &FormQuestion<'_>,
+        state: Option<String>,
+        responses: Option<rmcp::model::InputResponses>,
+    ) -> Result<Confirmation, ErrorData> {
         if !supports(context, Mode::Form) {
             return Ok(Confirmation::Unsupported);
         }
-        let subject = format!("note:{note_id}");
+        let subject = &question.subject;
         if let Some(sealed) = state.filter(|_| stateless(context)) {
-            return self.answer(owner, &subject, &sealed, responses);
+            return self.answer(owner, subject, &sealed, responses);
         }
-        self.ask(context, owner, &subject, form(message)).await
+        self.ask(context, owner, subject, form(question)).await
     }
 
     /// Asks the user to open `url` (URL mode) and to accept once done there. `subject` names what is
@@ -241,20 +273,20 @@ fn binding(owner: &Principal, subject: &str) -> String {
     )
 }
 
-fn form(message: &str) -> ElicitRequestParams {
+fn form(question: &FormQuestion<'_>) -> ElicitRequestParams {
     let mut schema = ElicitationSchema::builder().property(
         ANSWER_KEY,
         PrimitiveSchemaDefinition::Boolean(
             BooleanSchema::new()
-                .title("Delete this note")
-                .description("Leave checked and accept to delete; decline to keep the note.")
+                .title(question.title.to_owned())
+                .description(question.description.to_owned())
                 .with_default(true),
         ),
     );
     schema.required.push(ANSWER_KEY.to_owned());
     ElicitRequestParams::FormElicitationParams {
         meta: None,
-        message: message.to_owned(),
+        message: question.message.to_owned(),
         requested_schema: schema.build_unchecked(),
     }
 }

@@ -49,7 +49,7 @@ const TYPED_METHODS: [&str; 21] = [
 
 /// -32602 for a known method whose params did not fit (rmcp's default says "method not found"),
 /// -32601 for a method nobody serves.
-fn custom_request_error(request: &CustomRequest) -> ErrorData {
+pub(crate) fn custom_request_error(request: &CustomRequest) -> ErrorData {
     if !TYPED_METHODS.contains(&request.method.as_str()) {
         return ErrorData::new(ErrorCode::METHOD_NOT_FOUND, request.method.clone(), None);
     }

@@ -33,7 +33,13 @@ use rmcp::{
     model::{CallToolResult, ContentBlock},
 };
 
-use self::confirm::Confirmer;
+// The sales server reuses the elicitation round trips, the argument wrapper and the custom-request
+// answers rather than keeping copies.
+pub(crate) use self::{
+    confirm::{Confirmation, Confirmer, FormQuestion},
+    handler::custom_request_error,
+    params::Parameters,
+};
 pub use self::{
     graph::{ListEventsArgs, MAX_WINDOW_DAYS},
     notes::{AddNoteArgs, DeleteNoteArgs, EmptyArgs},
@@ -99,7 +105,7 @@ fn failure(message: impl Into<String>) -> CallToolResult {
 }
 
 /// The authenticated user of this request. Always present behind the auth middleware.
-fn principal(parts: &axum::http::request::Parts) -> Result<Arc<Principal>, ErrorData> {
+pub(crate) fn principal(parts: &axum::http::request::Parts) -> Result<Arc<Principal>, ErrorData> {
     parts
         .extensions
         .get::<Arc<Principal>>()

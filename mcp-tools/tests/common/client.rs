@@ -64,8 +64,18 @@ pub async fn connect_handler<H: ClientHandler>(
     generation: Generation,
     handler: H,
 ) -> Client<H> {
+    connect_url_handler(&server.url, token, generation, handler).await
+}
+
+/// [`connect_handler`] to any MCP endpoint (the sales server's, for one).
+pub async fn connect_url_handler<H: ClientHandler>(
+    url: &str,
+    token: String,
+    generation: Generation,
+    handler: H,
+) -> Client<H> {
     let transport = StreamableHttpClientTransport::from_config(
-        StreamableHttpClientTransportConfig::with_uri(server.url.clone())
+        StreamableHttpClientTransportConfig::with_uri(url.to_owned())
             .auth_header(token)
             .reinit_on_expired_session(false),
     );

@@ -154,7 +154,11 @@ impl Default for IdpConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 3400)),
             tenant_id: "7d3c3a8e-5b0f-4c1e-9a52-d1e5f0c0de00".to_owned(),
             users: vec![user("alice", "Alice Smith"), user("bob", "Bob Jones")],
-            resources: vec![Resource::new("api://portcullis-mcp", &["mcp:tools"])],
+            // mcp-tools and the second MCP server, `sales` (`cargo run -p mcp-tools --bin sales`).
+            resources: vec![
+                Resource::new("api://portcullis-mcp", &["mcp:tools"]),
+                Resource::new("api://portcullis-sales", &["sales:read"]),
+            ],
             access_token_lifetime: Duration::from_secs(3600),
             refresh_token_lifetime: Duration::from_secs(14 * 24 * 3600),
             key_grace: Duration::from_secs(24 * 3600),

@@ -881,6 +881,43 @@ async fn mcp_tools_accepts_its_delegated_tokens_and_refuses_its_app_only_tokens(
     );
 }
 
+/// The second MCP server's resource is registered: a dev-IdP token for `sales:read` works at the sales
+/// server (default audience and scope) and nowhere else; mcp-tools' token is refused there.
+#[tokio::test]
+async fn a_dev_idp_token_for_sales_is_accepted_by_the_sales_server_only() {
+    let idp = start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let config = mcp_tools::sales::SalesConfig::builder(idp.idp.issuer())
+        .bind(addr)
+        .database_url(format!("sqlite://{}", dir.path().join("s.db").display()))
+        .build()
+        .unwrap();
+    tokio::spawn(mcp_tools::sales::run(listener, config, pending()));
+    let initialize = |token: &str| {
+        idp.http
+            .post(format!("http://{addr}/mcp"))
+            .header(header::ACCEPT, "application/json, text/event-stream")
+            .bearer_auth(token)
+            .json(&json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": { "name": "t", "version": "1" } } }))
+            .send()
+    };
+    let sales = web_sign_in(&idp, "alice", "api://portcullis-sales/sales:read").await;
+    let sales = sales["access_token"].as_str().unwrap();
+    let payload = claims(sales);
+    assert_eq!(payload["aud"], "api://portcullis-sales");
+    let scopes = payload["scp"].as_str().unwrap();
+    assert!(scopes.split(' ').any(|s| s == "sales:read"), "{scopes}");
+    assert_eq!(initialize(sales).await.unwrap().status(), StatusCode::OK);
+    let mcp = web_sign_in(&idp, "alice", MCP_SCOPE).await;
+    let refused = initialize(mcp["access_token"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+}
+
 #[tokio::test]
 async fn openid_client_relying_party_interoperates() {
     let idp = start().await;
