@@ -8,71 +8,18 @@ use std::sync::{Arc, Mutex};
 
 use common::{
     Server, TOOL_NAMES,
-    client::{ALL, Generation, about_text, call, connect_handler, ok_text, tool_error},
+    client::{ALL, Confirming, Generation, about_text, call, connect_handler, ok_text, tool_error},
 };
 use rmcp::{
-    ClientHandler, ErrorData, RoleClient, ServiceError,
+    ServiceError,
     model::{
-        CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, ClientRequest,
-        CustomRequest, ElicitRequestParams, ElicitResult, ElicitationAction, ErrorCode,
-        GetPromptRequestParams,
+        CallToolRequestParams, CallToolResult, ClientRequest, CustomRequest, ElicitationAction,
+        ErrorCode, GetPromptRequestParams,
     },
-    service::RequestContext,
 };
 use serde_json::{Value, json};
 
-/// A client whose user answers every elicitation with `answer`; `None` declares no elicitation support.
-#[derive(Clone)]
-struct TestClient {
-    answer: Option<ElicitationAction>,
-    generation: Generation,
-    asked: Arc<Mutex<Vec<String>>>,
-}
-
-impl ClientHandler for TestClient {
-    fn get_info(&self) -> ClientConfig {
-        let capabilities = match self.answer {
-            Some(_) => ClientCapabilities::builder().enable_elicitation().build(),
-            None => ClientCapabilities::default(),
-        };
-        self.generation
-            .client_config(capabilities, "portcullis-test")
-    }
-
-    async fn create_elicitation(
-        &self,
-        request: ElicitRequestParams,
-        _context: RequestContext<RoleClient>,
-    ) -> Result<ElicitResult, ErrorData> {
-        let ElicitRequestParams::FormElicitationParams {
-            message,
-            requested_schema,
-            ..
-        } = request
-        else {
-            panic!("form elicitation expected");
-        };
-        let schema = serde_json::to_value(&requested_schema).unwrap();
-        assert_eq!(
-            schema["properties"]["confirm"]["type"], "boolean",
-            "{schema}"
-        );
-        self.asked.lock().unwrap().push(message);
-        Ok(
-            match self
-                .answer
-                .clone()
-                .expect("asked without declaring support")
-            {
-                ElicitationAction::Accept => ElicitResult::new(ElicitationAction::Accept)
-                    .with_content(json!({ "confirm": true })),
-                other => ElicitResult::new(other),
-            },
-        )
-    }
-}
-
-type Client = common::client::Client<TestClient>;
+type Client = common::client::Client<Confirming>;
 
 async fn connect(
     server: &Server,
@@ -82,7 +29,7 @@ async fn connect(
 ) -> (Client, Arc<Mutex<Vec<String>>>) {
     let token = server.issuer.token(user);
     let asked = Arc::new(Mutex::new(Vec::new()));
-    let handler = TestClient {
+    let handler = Confirming {
         answer,
         generation,
         asked: asked.clone(),

@@ -9,18 +9,14 @@ use std::sync::{Arc, Mutex};
 
 use common::{
     Issuer, Server,
-    client::{ALL, Generation, call, connect_url_handler, ok, text_of, tool_error},
+    client::{ALL, Confirming, Generation, call, connect_url_handler, ok, text_of, tool_error},
     http, keys, raw, sign,
 };
 use mcp_tools::sales::{SALES_AUDIENCE, SALES_SCOPE, SalesConfig, SalesState};
 use reqwest::{StatusCode, header};
 use rmcp::{
-    ClientHandler, ErrorData, RoleClient, ServiceError,
-    model::{
-        CallToolResult, ClientCapabilities, ClientConfig, ElicitRequestParams, ElicitResult,
-        ElicitationAction, ErrorCode,
-    },
-    service::RequestContext,
+    ServiceError,
+    model::{CallToolResult, ElicitationAction, ErrorCode},
 };
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -86,57 +82,7 @@ fn sales_token(issuer: &Issuer, user: &str, tenant: &str) -> String {
     sales_token_with(issuer, user, tenant, &format!("openid {SALES_SCOPE}"))
 }
 
-/// A client whose user answers every elicitation with `answer`; `None` declares no elicitation support.
-#[derive(Clone)]
-struct TestClient {
-    answer: Option<ElicitationAction>,
-    generation: Generation,
-    asked: Arc<Mutex<Vec<String>>>,
-}
-
-impl ClientHandler for TestClient {
-    fn get_info(&self) -> ClientConfig {
-        let capabilities = match self.answer {
-            Some(_) => ClientCapabilities::builder().enable_elicitation().build(),
-            None => ClientCapabilities::default(),
-        };
-        self.generation.client_config(capabilities, "sales-test")
-    }
-
-    async fn create_elicitation(
-        &self,
-        request: ElicitRequestParams,
-        _context: RequestContext<RoleClient>,
-    ) -> Result<ElicitResult, ErrorData> {
-        let ElicitRequestParams::FormElicitationParams {
-            message,
-            requested_schema,
-            ..
-        } = request
-        else {
-            panic!("form elicitation expected");
-        };
-        let schema = serde_json::to_value(&requested_schema).unwrap();
-        assert_eq!(
-            schema["properties"]["confirm"]["type"], "boolean",
-            "{schema}"
-        );
-        self.asked.lock().unwrap().push(message);
-        Ok(
-            match self
-                .answer
-                .clone()
-                .expect("asked without declaring support")
-            {
-                ElicitationAction::Accept => ElicitResult::new(ElicitationAction::Accept)
-                    .with_content(json!({ "confirm": true })),
-                other => ElicitResult::new(other),
-            },
-        )
-    }
-}
-
-type Client = common::client::Client<TestClient>;
+type Client = common::client::Client<Confirming>;
 
 async fn connect(
     server: &SalesServer,
@@ -145,7 +91,7 @@ async fn connect(
     answer: Option<ElicitationAction>,
 ) -> (Client, Arc<Mutex<Vec<String>>>) {
     let asked = Arc::new(Mutex::new(Vec::new()));
-    let handler = TestClient {
+    let handler = Confirming {
         answer,
         generation,
         asked: asked.clone(),

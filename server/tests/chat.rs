@@ -94,16 +94,15 @@ impl TestApp {
 
     /// Subscribes again, saying the id of the last event seen (as a reconnecting browser does).
     async fn events_from(&self, cookie: &str, id: &str, last_event_id: Option<&str>) -> Events {
-        let mut request = Request::get(format!("/api/chat/{id}/events")).header(header::COOKIE, cookie);
+        let mut request =
+            Request::get(format!("/api/chat/{id}/events")).header(header::COOKIE, cookie);
         if let Some(last) = last_event_id {
             request = request.header("last-event-id", last);
         }
-        let response = tower::ServiceExt::oneshot(
-            self.router.clone(),
-            request.body(Body::empty()).unwrap(),
-        )
-        .await
-        .unwrap();
+        let response =
+            tower::ServiceExt::oneshot(self.router.clone(), request.body(Body::empty()).unwrap())
+                .await
+                .unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(
             response.headers()[header::CONTENT_TYPE],
@@ -250,7 +249,11 @@ async fn live_updates_are_deltas_that_track_the_stored_view_and_a_reconnect_resu
     // One whole view, then only deltas.
     assert_eq!(events.kinds[0], "state");
     assert!(events.kinds.len() > 6, "{:?}", events.kinds);
-    assert!(events.kinds[1..].iter().all(|k| k == "delta"), "{:?}", events.kinds);
+    assert!(
+        events.kinds[1..].iter().all(|k| k == "delta"),
+        "{:?}",
+        events.kinds
+    );
     // What the deltas built is what the server has stored.
     let now = stored(app.call(&alice, "chat/get", json!({ "id": id })).await);
     assert_eq!(events.shown.as_ref(), Some(&now));

@@ -184,7 +184,10 @@ mod tests {
         let long_history: Vec<Entry> = (0..200).map(|i| user(&i.to_string(), "hi")).collect();
         let old = view(long_history.clone(), Some("The answ"), true);
         let new = view(long_history, Some("The answer is"), true);
-        assert_eq!(diff(&old, &new), vec![Delta::StreamAppend("er is".to_owned())]);
+        assert_eq!(
+            diff(&old, &new),
+            vec![Delta::StreamAppend("er is".to_owned())]
+        );
     }
 
     #[test]
@@ -207,7 +210,10 @@ mod tests {
             false,
         );
         let deltas = diff(&old, &new);
-        assert!(matches!(deltas[0], Delta::Replace { at: 1, .. }), "{deltas:?}");
+        assert!(
+            matches!(deltas[0], Delta::Replace { at: 1, .. }),
+            "{deltas:?}"
+        );
         assert!(
             matches!(&deltas[1], Delta::Splice { at: 2, entries } if entries.len() == 1),
             "{deltas:?}"
@@ -262,7 +268,11 @@ mod tests {
             }),
             (
                 id,
-                prop::sample::select(vec![CallStatus::Pending, CallStatus::Running, CallStatus::Done]),
+                prop::sample::select(vec![
+                    CallStatus::Pending,
+                    CallStatus::Running,
+                    CallStatus::Done
+                ]),
                 prop::option::of(prop::sample::select(vec!["1", "22"])),
             )
                 .prop_map(|(id, status, result)| call(id, status, result)),
@@ -272,7 +282,9 @@ mod tests {
     fn any_view() -> impl Strategy<Value = ConversationView> {
         (
             prop::collection::vec(any_entry(), 0..8),
-            prop::option::of(prop::sample::select(vec!["", "Th", "The", "The end", "Other"])),
+            prop::option::of(prop::sample::select(vec![
+                "", "Th", "The", "The end", "Other",
+            ])),
             any::<bool>(),
             prop::sample::select(vec!["Notes", "Renamed"]),
             prop::sample::select(vec![ApprovalMode::Manual, ApprovalMode::Auto]),

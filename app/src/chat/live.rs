@@ -78,7 +78,11 @@ mod browser {
                     .and_then(|data| crate::json::from_text::<Vec<Delta>>(&data).ok());
                 let fits = deltas.is_some_and(|deltas| {
                     target
-                        .try_update(|shown| shown.as_mut().is_some_and(|view| apply(view, &deltas).is_ok()))
+                        .try_update(|shown| {
+                            shown
+                                .as_mut()
+                                .is_some_and(|view| apply(view, &deltas).is_ok())
+                        })
                         .unwrap_or(false)
                 });
                 if !fits && let Some(this) = this.upgrade() {

@@ -2,18 +2,21 @@
 //! helpers the client tests share. Each test file brings its own `ClientHandler` (what its user does
 //! when asked); everything here is generic over it.
 
+use std::sync::{Arc, Mutex};
+
 use rmcp::{
-    ClientHandler, RoleClient, ServiceError, ServiceExt,
+    ClientHandler, ErrorData, RoleClient, ServiceError, ServiceExt,
     model::{
-        CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation,
-        ProtocolVersion, ReadResourceRequestParams, ResourceContents,
+        CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig,
+        ElicitRequestParams, ElicitResult, ElicitationAction, Implementation, ProtocolVersion,
+        ReadResourceRequestParams, ResourceContents,
     },
-    service::{ClientLifecycleMode, ClientServiceExt, RunningService},
+    service::{ClientLifecycleMode, ClientServiceExt, RequestContext, RunningService},
     transport::{
         StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
     },
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::Server;
 
@@ -162,4 +165,57 @@ pub async fn about_text<H: ClientHandler>(client: &Client<H>) -> String {
         panic!("text resource expected");
     };
     text.clone()
+}
+
+/// A client whose user answers every yes/no form (`confirm`, as mcp-tools and sales ask before a
+/// destructive step) with `answer` (accepting confirms); `None` declares no elicitation support.
+#[derive(Clone)]
+pub struct Confirming {
+    pub answer: Option<ElicitationAction>,
+    pub generation: Generation,
+    /// The questions asked, in order.
+    pub asked: Arc<Mutex<Vec<String>>>,
+}
+
+impl ClientHandler for Confirming {
+    fn get_info(&self) -> ClientConfig {
+        let capabilities = match self.answer {
+            Some(_) => ClientCapabilities::builder().enable_elicitation().build(),
+            None => ClientCapabilities::default(),
+        };
+        self.generation
+            .client_config(capabilities, "portcullis-test")
+    }
+
+    async fn create_elicitation(
+        &self,
+        request: ElicitRequestParams,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, ErrorData> {
+        let ElicitRequestParams::FormElicitationParams {
+            message,
+            requested_schema,
+            ..
+        } = request
+        else {
+            panic!("form elicitation expected");
+        };
+        let schema = serde_json::to_value(&requested_schema).unwrap();
+        assert_eq!(
+            schema["properties"]["confirm"]["type"], "boolean",
+            "{schema}"
+        );
+        self.asked.lock().unwrap().push(message);
+        Ok(
+            match self
+                .answer
+                .clone()
+                .expect("asked without declaring support")
+            {
+                ElicitationAction::Accept => ElicitResult::new(ElicitationAction::Accept)
+                    .with_content(json!({ "confirm": true })),
+                other => ElicitResult::new(other),
+            },
+        )
+    }
 }

@@ -16,11 +16,11 @@ use crate::{
         Decision, ElicitationStatus, Finish, Role,
     },
     journal::Journal,
-    transcripts::Transcripts,
     mcp::McpDirectory,
     model::ChatModel,
     ports::{Asker, Change},
     settings::AgentSettings,
+    transcripts::Transcripts,
 };
 
 /// Longest user message accepted.

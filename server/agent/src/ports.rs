@@ -31,7 +31,8 @@ pub trait ConversationReads: Send + Sync + 'static {
         let dropped: std::collections::HashSet<_> =
             whole.messages.drain(..first).map(|m| m.id).collect();
         whole.calls.retain(|c| !dropped.contains(&c.message_id));
-        let calls: std::collections::HashSet<_> = whole.calls.iter().map(|c| c.id.clone()).collect();
+        let calls: std::collections::HashSet<_> =
+            whole.calls.iter().map(|c| c.id.clone()).collect();
         whole.elicitations.retain(|e| calls.contains(&e.call_id));
         Ok(whole)
     }

@@ -39,7 +39,11 @@ impl Default for Transcripts {
 }
 
 fn weight(transcript: &Transcript) -> u32 {
-    let text: usize = transcript.messages.iter().map(|m| m.content.len() + 64).sum::<usize>()
+    let text: usize = transcript
+        .messages
+        .iter()
+        .map(|m| m.content.len() + 64)
+        .sum::<usize>()
         + transcript
             .calls
             .iter()
@@ -106,8 +110,8 @@ mod tests {
     use super::*;
     use crate::{
         domain::{
-            ApprovalMode, CallStatus, DecidedBy, ElicitationId, ElicitationKind,
-            ElicitationStatus, Finish, NewCall, Role, UserKey,
+            ApprovalMode, CallStatus, DecidedBy, ElicitationId, ElicitationKind, ElicitationStatus,
+            Finish, NewCall, Role, UserKey,
         },
         memory::MemoryStore,
         ports::ConversationStore,
@@ -143,7 +147,10 @@ mod tests {
             assert_eq!(format!("{kept:?}"), format!("{whole:?}"));
         };
         same().await;
-        store.add_message(id, Role::User, "add two notes").await.unwrap();
+        store
+            .add_message(id, Role::User, "add two notes")
+            .await
+            .unwrap();
         same().await;
         let calls = store
             .add_assistant(id, "", vec![new_call("add_note"), new_call("delete_note")])
@@ -151,10 +158,12 @@ mod tests {
             .unwrap();
         same().await;
         let hash = store.call(id, &calls[0]).await.unwrap().unwrap().args_hash;
-        assert!(store
-            .decide(id, &calls[0], &hash, CallStatus::Approved, DecidedBy::User)
-            .await
-            .unwrap());
+        assert!(
+            store
+                .decide(id, &calls[0], &hash, CallStatus::Approved, DecidedBy::User)
+                .await
+                .unwrap()
+        );
         same().await;
         assert!(store.start_call(&calls[0]).await.unwrap());
         store

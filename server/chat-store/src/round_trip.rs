@@ -303,8 +303,14 @@ async fn a_transcript_read_from_a_message_on_is_that_part_of_the_whole() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqlStore::new(database(&dir, None).await);
     let user = UserKey::from("tenant.alice");
-    let mine = store.create_conversation(&user, ApprovalMode::Manual).await.unwrap();
-    let other = store.create_conversation(&user, ApprovalMode::Manual).await.unwrap();
+    let mine = store
+        .create_conversation(&user, ApprovalMode::Manual)
+        .await
+        .unwrap();
+    let other = store
+        .create_conversation(&user, ApprovalMode::Manual)
+        .await
+        .unwrap();
     let kind = ElicitationKind::Form {
         schema: r#"{"type":"object","properties":{}}"#.to_owned(),
     };
@@ -330,7 +336,10 @@ async fn a_transcript_read_from_a_message_on_is_that_part_of_the_whole() {
     for first in 0..=7 {
         let tail = store.transcript_from(&mine.id, first).await.unwrap();
         let messages: Vec<_> = whole.messages.iter().skip(first).map(|m| &m.id).collect();
-        assert_eq!(tail.messages.iter().map(|m| &m.id).collect::<Vec<_>>(), messages);
+        assert_eq!(
+            tail.messages.iter().map(|m| &m.id).collect::<Vec<_>>(),
+            messages
+        );
         let mut calls: Vec<_> = whole
             .calls
             .iter()

@@ -230,7 +230,10 @@ impl Chat {
         self.stored_view(&conversation).await
     }
 
-    async fn stored_view(&self, conversation: &Conversation) -> Result<ConversationView, ChatError> {
+    async fn stored_view(
+        &self,
+        conversation: &Conversation,
+    ) -> Result<ConversationView, ChatError> {
         let transcript = self
             .transcripts
             .read(&self.store, &conversation.id)

@@ -165,7 +165,10 @@ fn entries(transcript: &Transcript, html: Html<'_>) -> Vec<Entry> {
     }
     let mut requests_of: HashMap<&domain::CallId, Vec<&Elicitation>> = HashMap::new();
     for request in &transcript.elicitations {
-        requests_of.entry(&request.call_id).or_default().push(request);
+        requests_of
+            .entry(&request.call_id)
+            .or_default()
+            .push(request);
     }
     let mut entries = Vec::with_capacity(transcript.messages.len() + transcript.calls.len());
     for message in &transcript.messages {

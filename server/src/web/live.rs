@@ -52,7 +52,9 @@ struct Position {
 
 impl Position {
     fn id(&self, epoch: &str) -> String {
-        let streamed = self.streamed.map_or_else(|| "-".to_owned(), |n| n.to_string());
+        let streamed = self
+            .streamed
+            .map_or_else(|| "-".to_owned(), |n| n.to_string());
         format!("{epoch}.{}.{}.{streamed}", self.version, self.stream)
     }
 
@@ -134,17 +136,14 @@ pub async fn events(
         .and_then(|value| Position::parse(value, &epoch));
     let mut position = Position::of(&live);
     let first = match resume {
-        Some(had) => snapshots
-            .kept(had.version)
-            .await
-            .map(|old| {
-                let mut deltas = diff_stored(&old, &stored);
-                // The browser's streamed text, as far as it has it, is a prefix of this one if it
-                // is the same text; otherwise it is replaced.
-                deltas.extend(stream_delta(had, &live));
-                deltas.push(Delta::Busy(busy));
-                delta_event(&deltas, position.id(&epoch))
-            }),
+        Some(had) => snapshots.kept(had.version).await.map(|old| {
+            let mut deltas = diff_stored(&old, &stored);
+            // The browser's streamed text, as far as it has it, is a prefix of this one if it
+            // is the same text; otherwise it is replaced.
+            deltas.extend(stream_delta(had, &live));
+            deltas.push(Delta::Busy(busy));
+            delta_event(&deltas, position.id(&epoch))
+        }),
         None => None,
     };
     let first = first.unwrap_or_else(|| {
@@ -229,7 +228,10 @@ mod tests {
                 stream: 3,
                 streamed,
             };
-            assert_eq!(Position::parse(&position.id("abc123"), "abc123"), Some(position));
+            assert_eq!(
+                Position::parse(&position.id("abc123"), "abc123"),
+                Some(position)
+            );
         }
         assert_eq!(
             Position {
@@ -274,7 +276,10 @@ mod tests {
             stream_delta(had, &live(3, Some("A"))),
             Some(Delta::StreamSet(Some("A".to_owned())))
         );
-        assert_eq!(stream_delta(had, &live(3, None)), Some(Delta::StreamSet(None)));
+        assert_eq!(
+            stream_delta(had, &live(3, None)),
+            Some(Delta::StreamSet(None))
+        );
         // Nothing streamed before or now: nothing to say; an empty text starting is said.
         let idle = Position::of(&live(0, None));
         assert_eq!(stream_delta(idle, &live(1, None)), None);
