@@ -44,7 +44,7 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 pub fn router(config: Config, state: AppState) -> Router {
     let shared = state.shared.clone();
     mcp_router(
-        &config.resource(),
+        &config.resource,
         auth::MCP_TOOLS_NAME,
         &state.resource_server(),
         move || Tools::new(shared.clone()),

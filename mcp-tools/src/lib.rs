@@ -100,7 +100,7 @@ impl AppState {
             discovery,
             sessions,
             shutdown,
-        } = ResourceServer::new(&config.auth.authority)?;
+        } = ResourceServer::new(&config.resource.auth.authority)?;
         let graph = match &config.obo {
             Some(obo) => {
                 tracing::info!(

@@ -9,6 +9,7 @@
 //! - `error`: [`ChatError`], what the browser may learn of a failure.
 //! - `api`: the server functions.
 //! - [`backend`] (server only): the trait the server crate implements.
+//! - `announce`: what the live region says about what waits for the user.
 //! - `page`: the Chat page (conversation list with rename and delete, the new-chat composer, the
 //!   selected conversation); `transcript`: one
 //!   conversation's entries and message box; `tool_call`: a tool call's card; `form`: an elicitation
@@ -29,6 +30,7 @@
 //! Everything here is display data: ids are opaque, tokens never appear, and every server function
 //! acts for the signed-in user only (another user's ids answer 404).
 
+mod announce;
 mod answer;
 mod api;
 mod audit;

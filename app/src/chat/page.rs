@@ -7,13 +7,12 @@ use leptos_router::{
     NavigateOptions,
     hooks::{use_navigate, use_params_map},
 };
-use strum::VariantArray;
 
 use super::{
     ApprovalMode, ChatError, ConversationSummary, ConversationView, create_conversation,
     delete_conversation, get_conversation, list_conversations, live, rename_conversation,
     start_conversation,
-    transcript::{MessageBox, Transcript},
+    transcript::{MessageBox, ModeSelect, Transcript},
     when,
 };
 
@@ -272,23 +271,7 @@ fn NewConversation(on_change: impl Fn() + Send + Sync + Copy + 'static) -> impl 
         <div class="transcript-pane" data-testid="new-conversation">
             <header class="conversation-header">
                 <h1>"New chat"</h1>
-                <label class="mode">
-                    "Approval "
-                    <select
-                        data-testid="mode"
-                        prop:value=move || mode.get().as_str()
-                        on:change=move |ev| {
-                            if let Ok(chosen) = event_target_value(&ev).parse::<ApprovalMode>() {
-                                mode.set(chosen);
-                            }
-                        }
-                    >
-                        {ApprovalMode::VARIANTS
-                            .iter()
-                            .map(|m| view! { <option value=m.as_str()>{m.label()}</option> })
-                            .collect_view()}
-                    </select>
-                </label>
+                <ModeSelect value=mode.into() on_choose=move |chosen| mode.set(chosen) />
             </header>
             <p class="muted">"Ask the agent something to start a conversation, or choose one on the left."</p>
             {move || {

@@ -97,7 +97,10 @@ pub struct Authenticator {
 
 impl Authenticator {
     pub fn new(config: &Config, http: reqwest::Client) -> Self {
-        let discovery = Arc::new(Discovery::new(config.auth.authority.clone(), http.clone()));
+        let discovery = Arc::new(Discovery::new(
+            config.resource.auth.authority.clone(),
+            http.clone(),
+        ));
         Self::with_discovery(config, http, discovery)
     }
 
@@ -108,7 +111,7 @@ impl Authenticator {
         http: reqwest::Client,
         discovery: Arc<Discovery>,
     ) -> Self {
-        Self::for_resource(&config.resource(), MCP_TOOLS_NAME, http, discovery)
+        Self::for_resource(&config.resource, MCP_TOOLS_NAME, http, discovery)
     }
 
     /// The authenticator of any resource server: its audience, scope and metadata come from `config`,

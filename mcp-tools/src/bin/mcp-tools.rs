@@ -15,9 +15,9 @@ async fn main() -> std::process::ExitCode {
 
 async fn start() -> anyhow::Result<()> {
     let config = mcp_tools::Config::from_env()?;
-    let listener = tokio::net::TcpListener::bind(config.bind)
+    let listener = tokio::net::TcpListener::bind(config.resource.bind)
         .await
-        .with_context(|| format!("binding MCP_BIND={}", config.bind))?;
-    tracing::info!(addr = %config.bind, "mcp-tools listening");
+        .with_context(|| format!("binding MCP_BIND={}", config.resource.bind))?;
+    tracing::info!(addr = %config.resource.bind, "mcp-tools listening");
     mcp_tools::run(listener, config, service_kit::shutdown::signal()).await
 }

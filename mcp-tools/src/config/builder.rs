@@ -16,9 +16,8 @@ impl Config {
                 bind: None,
                 public_url: None,
                 auth: RawAuth {
-                    authority: Some(authority.into()),
                     audience: Some(vec![audience.into()]),
-                    ..RawAuth::default()
+                    ..RawAuth::with_authority(authority.into())
                 },
                 allowed_origins: None,
                 allowed_hosts: None,

@@ -38,6 +38,8 @@ pub struct SalesConfig {
 
 #[derive(Deserialize)]
 struct Raw {
+    // Listed here, not a flattened `RawResource`: serde's `flatten` hides which variable a bad value
+    // came from, and every error must name it.
     bind: Option<SocketAddr>,
     public_url: Option<Url>,
     #[serde(default)]
@@ -62,10 +64,7 @@ impl SalesConfig {
             raw: Raw {
                 bind: None,
                 public_url: None,
-                auth: RawAuth {
-                    authority: Some(authority.into()),
-                    ..RawAuth::default()
-                },
+                auth: RawAuth::with_authority(authority.into()),
                 allowed_origins: None,
                 allowed_hosts: None,
                 database_url: None,

@@ -7,12 +7,14 @@
 //! its configuration, data and tools are its own.
 //!
 //! - `config`: `SALES_*` variables.
+//! - `params`: the tools' parameters and structured results.
 //! - `seed`: the deterministic demo data of a tenant.
 //! - `store`: the database, scoped to the token's tenant.
 //! - `summary`: the aggregation behind `sales_summary` and `top_products`.
 //! - `tools`: the MCP handler.
 
 mod config;
+mod params;
 mod seed;
 mod store;
 pub mod summary;
@@ -25,11 +27,12 @@ use tokio::net::TcpListener;
 
 pub use self::{
     config::{SALES_AUDIENCE, SALES_SCOPE, SalesConfig, SalesConfigBuilder},
-    store::{Customer, Order, SalesStore},
-    tools::{
+    params::{
         CustomerList, CustomerOrders, CustomerOrdersArgs, FlagOrderArgs, ListCustomersArgs,
-        MAX_REASON_CHARS, MAX_TOP, SalesShared, SalesSummaryArgs, SalesTools, TopProductsArgs,
+        MAX_REASON_CHARS, MAX_TOP, SalesSummaryArgs, TopProductsArgs,
     },
+    store::{Customer, Order, SalesStore},
+    tools::{SalesShared, SalesTools},
 };
 use crate::ResourceServer;
 

@@ -18,79 +18,19 @@ use rmcp::{
     service::RequestContext,
     tool, tool_handler, tool_router,
 };
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 
 use super::{
+    params::{
+        CustomerList, CustomerOrders, CustomerOrdersArgs, FlagOrderArgs, ListCustomersArgs,
+        MAX_REASON_CHARS, MAX_TOP, SalesSummaryArgs, TopProductsArgs, YEARS,
+    },
     store::{Customer, Order, SalesStore},
-    summary::{self, GroupBy, SalesSummary, TopProducts, euros},
+    summary::{self, SalesSummary, TopProducts, euros},
 };
 use crate::tools::{
-    Confirmation, Confirmer, FormQuestion, Parameters, custom_request_error, principal,
+    Confirmation, Confirmer, FormQuestion, Parameters, custom_request_error, failure, principal,
+    structured,
 };
-
-/// Years `sales_summary` and `top_products` accept.
-const YEARS: std::ops::RangeInclusive<i32> = 2000..=2100;
-/// Most products `top_products` returns.
-pub const MAX_TOP: u32 = 50;
-/// Longest `flag_order` reason, in characters.
-pub const MAX_REASON_CHARS: usize = 500;
-
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ListCustomersArgs {
-    /// Part of a customer's name or city, any case. Omit to list every customer.
-    #[serde(default)]
-    pub search: Option<String>,
-}
-
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CustomerOrdersArgs {
-    /// The customer's id, as shown by `list_customers`.
-    pub customer_id: i64,
-}
-
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SalesSummaryArgs {
-    /// Calendar year, e.g. 2026.
-    pub year: i32,
-    /// How to group the year's orders: `month` (12 rows), `quarter` (4 rows) or `product`.
-    pub group_by: GroupBy,
-}
-
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TopProductsArgs {
-    /// Calendar year, e.g. 2026.
-    pub year: i32,
-    /// How many products to return, 1 to 50.
-    pub limit: u32,
-}
-
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct FlagOrderArgs {
-    /// The order's id, as shown by `get_customer_orders`.
-    pub order_id: i64,
-    /// Why the order needs review (1 to 500 characters), shown to the user when asked to confirm.
-    pub reason: String,
-}
-
-/// `list_customers`' structured result.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct CustomerList {
-    pub customers: Vec<Customer>,
-}
-
-/// `get_customer_orders`' structured result.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct CustomerOrders {
-    pub customer: Customer,
-    /// Newest first.
-    pub orders: Vec<Order>,
-}
 
 /// State shared by every handler instance.
 pub struct SalesShared {
@@ -125,19 +65,6 @@ impl SalesTools {
 fn storage_error(error: anyhow::Error) -> ErrorData {
     tracing::error!(error = format!("{error:#}"), "sales storage failed");
     ErrorData::internal_error("sales storage is unavailable", None)
-}
-
-fn failure(message: impl Into<String>) -> CallToolResult {
-    CallToolResult::error(vec![ContentBlock::text(message.into())])
-}
-
-/// `value` as `structuredContent`, with `text` as the short text form.
-fn structured<T: Serialize>(value: &T, text: String) -> Result<CallToolResult, ErrorData> {
-    let value = serde_json::to_value(value)
-        .map_err(|_| ErrorData::internal_error("cannot serialize the result", None))?;
-    let mut result = CallToolResult::structured(value);
-    result.content = vec![ContentBlock::text(text)];
-    Ok(result)
 }
 
 fn check_year(year: i32) -> Result<(), ErrorData> {

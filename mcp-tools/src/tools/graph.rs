@@ -8,14 +8,14 @@ use chrono::{DateTime, Duration as Days, Utc};
 use rmcp::{
     ErrorData, RoleServer,
     handler::server::tool::{Extension, InputResponses, RequestState, schema_for_output},
-    model::{CallToolResponse, CallToolResult, ContentBlock},
+    model::CallToolResponse,
     service::RequestContext,
     tool, tool_router,
 };
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use super::{EmptyArgs, Tools, failure, params::Parameters};
+use super::{EmptyArgs, Tools, failure, params::Parameters, structured};
 use crate::graph::{Events, Permission, Profile};
 
 /// Longest window `list_my_events` reads.
@@ -65,15 +65,6 @@ pub(crate) fn window(
         ));
     }
     Ok((start, end))
-}
-
-/// A successful result with both forms: `structuredContent` and a short text.
-fn structured(value: &impl Serialize, text: String) -> Result<CallToolResult, ErrorData> {
-    let value = serde_json::to_value(value)
-        .map_err(|_| ErrorData::internal_error("cannot encode the result", None))?;
-    let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
-    result.structured_content = Some(value);
-    Ok(result)
 }
 
 fn profile_text(profile: &Profile) -> String {

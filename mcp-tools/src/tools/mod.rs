@@ -27,14 +27,16 @@ mod utilities;
 
 use std::sync::Arc;
 
+use serde::Serialize;
+
 use rmcp::{
     ErrorData,
     handler::server::router::tool::ToolRouter,
     model::{CallToolResult, ContentBlock},
 };
 
-// The sales server reuses the elicitation round trips, the argument wrapper and the custom-request
-// answers rather than keeping copies.
+// The sales server reuses the elicitation round trips, the argument wrapper, the custom-request
+// answers and the result shapes (`failure`, `structured`) rather than keeping copies.
 pub(crate) use self::{
     confirm::{Confirmation, Confirmer, FormQuestion},
     handler::custom_request_error,
@@ -100,8 +102,21 @@ fn text(result: impl Into<String>) -> CallToolResult {
     CallToolResult::success(vec![ContentBlock::text(result.into())])
 }
 
-fn failure(message: impl Into<String>) -> CallToolResult {
+/// A failure the model should see (a tool error, not a protocol error).
+pub(crate) fn failure(message: impl Into<String>) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(message.into())])
+}
+
+/// A successful result with both forms: `structuredContent` and a short text.
+pub(crate) fn structured(
+    value: &impl Serialize,
+    text: String,
+) -> Result<CallToolResult, ErrorData> {
+    let value = serde_json::to_value(value)
+        .map_err(|_| ErrorData::internal_error("cannot encode the result", None))?;
+    let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
+    result.structured_content = Some(value);
+    Ok(result)
 }
 
 /// The authenticated user of this request. Always present behind the auth middleware.

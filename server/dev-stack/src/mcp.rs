@@ -66,7 +66,7 @@ pub async fn start(
         idp.set_mcp_redirect_uri(obo.consent_redirect_uri.as_str())
             .await?;
     }
-    let url = config.public_url.clone();
+    let url = config.resource.public_url.clone();
     idp.add_identifier_uri(AUDIENCE, &url)
         .context("registering the dev mcp-tools URL at the dev IdP")?;
     let state = mcp_tools::AppState::open(&config).await?;
