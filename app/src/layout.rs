@@ -49,6 +49,9 @@ pub fn Frame(children: Children) -> impl IntoView {
                 <nav class="site-nav" aria-label="Main">
                     <a href="/chat" aria-current=move || current("/chat")>"Chat"</a>
                     <a href="/tools" aria-current=move || current("/tools")>"Tools"</a>
+                    <a href="/connections" aria-current=move || current("/connections")>
+                        "Connections"
+                    </a>
                     <a href="/audit" aria-current=move || current("/audit")>"Audit"</a>
                 </nav>
                 <AuthStatus />

@@ -5,9 +5,13 @@
 //!   return-path check used after sign-in.
 //! - [`chat`]: the agent chat (conversations, approvals, elicitation forms, live updates, audit) and
 //!   its server functions (backed by the server's agent).
+//! - [`connections`]: the Connections page (each MCP server's grant: Connect, Disconnect) and the
+//!   chat's notices about servers whose tools are not offered.
 //! - [`tools`]: the Tools page's data and its server function (backed by the server's MCP client).
 //! - `csp` (server only): the pages' Content-Security-Policy ([`FormActionSources`] feeds it); the
 //!   dev live-reload socket is allowed in debug builds only.
+//! - [`html`]: the escaping of HTML built as strings on the server (Markdown, charts, the
+//!   Connections page), which the browser receives finished.
 //! - `json`: the one JSON reader the browser decodes with (resources and live updates read like
 //!   server functions, so the bundle holds one copy of each `Deserialize` impl).
 //! - `layout`: the page frame (header, navigation, sign-in state, hydration marker).
@@ -17,8 +21,10 @@
 
 pub mod auth;
 pub mod chat;
+pub mod connections;
 #[cfg(feature = "ssr")]
 mod csp;
+pub mod html;
 mod json;
 mod layout;
 mod pages;
@@ -77,6 +83,7 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("chat") view=chat::ChatPage />
                     <Route path=(StaticSegment("chat"), ParamSegment("id")) view=chat::ChatPage />
                     <Route path=StaticSegment("audit") view=chat::AuditPage />
+                    <Route path=StaticSegment("connections") view=connections::Connections />
                 </Routes>
             </layout::Frame>
         </Router>

@@ -44,7 +44,11 @@ pub mod backend {
     use std::{future::Future, pin::Pin, sync::Arc};
 
     use super::ServerTools;
-    use crate::auth::Identity;
+    use crate::{
+        auth::Identity,
+        chat::ChatError,
+        connections::{ServerConnection, WithheldServer},
+    };
 
     pub enum ListError {
         SignInRequired,
@@ -52,9 +56,28 @@ pub mod backend {
 
     pub type ListFuture<'a> =
         Pin<Box<dyn Future<Output = Result<Vec<ServerTools>, ListError>> + Send + 'a>>;
+    pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+    /// The configured MCP servers as the pages see them (implemented by the server crate).
     pub trait ToolDirectory: Send + Sync + 'static {
+        /// Every server's tools (the Tools page).
         fn list<'a>(&'a self, user: &'a Identity) -> ListFuture<'a>;
+        /// Every server's reach and the user's grant for it (the Connections page).
+        fn connections<'a>(
+            &'a self,
+            user: &'a Identity,
+        ) -> BoxFuture<'a, Result<Vec<ServerConnection>, ListError>>;
+        /// Forgets the user's tokens for `server` (its short name).
+        fn disconnect<'a>(
+            &'a self,
+            user: &'a Identity,
+            server: &'a str,
+        ) -> BoxFuture<'a, Result<(), ChatError>>;
+        /// The servers whose tools the user's agent is not offered now, and why.
+        fn withheld<'a>(
+            &'a self,
+            user: &'a Identity,
+        ) -> BoxFuture<'a, Result<Vec<WithheldServer>, ListError>>;
     }
 
     pub type SharedDirectory = Arc<dyn ToolDirectory>;

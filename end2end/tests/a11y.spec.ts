@@ -2,6 +2,7 @@ import { expect, test, type Page } from '@playwright/test';
 import { AppPage } from './pages/app-page';
 import { AuditPage } from './pages/audit-page';
 import { ChatPage } from './pages/chat-page';
+import { ConnectionsPage } from './pages/connections-page';
 import { ToolsPage } from './pages/tools-page';
 import { expectNoSeriousViolations } from './support/axe';
 
@@ -99,11 +100,17 @@ test.describe('accessibility', () => {
     const tools = new ToolsPage(page);
     await tools.goto();
     await chat.app.waitForHydration();
-    await expect(tools.servers).toHaveCount(1);
+    // mcp-tools and sales (sales: its tools, or why they are not listed).
+    await expect(tools.servers).toHaveCount(2);
     const toggles = await tools.schemaToggles.all();
     expect(toggles.length).toBeGreaterThan(0);
     for (const toggle of toggles) await toggle.click();
     await expectNoSeriousViolations(page, 'tools');
+
+    const connections = new ConnectionsPage(page);
+    await connections.goto();
+    await expect(connections.cards).toHaveCount(2);
+    await expectNoSeriousViolations(page, 'connections');
 
     const audit = new AuditPage(page);
     await audit.goto();

@@ -22,7 +22,9 @@ test.describe('sign-in', () => {
     await expect(page).toHaveURL(/\/tools$/);
     await app.waitForHydration();
     await expect(app.userName).toHaveText('Alice Smith');
-    await expect(tools.servers).toHaveCount(1);
+    // The dev stack's two MCP servers: mcp-tools, then sales.
+    await expect(tools.servers).toHaveCount(2);
+    await expect(tools.servers.nth(1).getByTestId('server-name')).toHaveText('sales');
     // The server's own title, with the short name the console and the model address it by beside it.
     await expect(tools.servers.first().getByRole('heading', { level: 2 })).toContainText('Portcullis tools');
     await expect(tools.servers.first().getByTestId('server-name')).toHaveText('tools');

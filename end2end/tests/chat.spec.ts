@@ -22,7 +22,7 @@ test.describe('agent chat', () => {
     const number = await chat.resultOf(done);
     expect(Number(number)).toBeGreaterThanOrEqual(-10);
     expect(Number(number)).toBeLessThanOrEqual(10);
-    await expect(chat.assistantMessages.last()).toHaveText(`get_random_number returned: ${number}`);
+    await expect(chat.assistantMessages.last()).toHaveText(`tools__get_random_number returned: ${number}`);
     await expect(chat.toolCalls).toHaveCount(1);
     chat.app.expectNoPageErrors();
   });
@@ -106,7 +106,8 @@ test.describe('agent chat', () => {
     await chat.send('list my notes');
     await chat.expectLastCall('list_notes', 'done');
     const answer = chat.assistantMessages.last();
-    await expect(answer.locator('code').first()).toHaveText('list_notes');
+    // Namespaced: the dev stack runs two servers.
+    await expect(answer.locator('code').first()).toHaveText('tools__list_notes');
     const items = answer.locator('ul > li');
     expect(await items.count()).toBeGreaterThanOrEqual(2);
     // The note's HTML shows literally: no <b> element, and no raw HTML anywhere in the message.
@@ -180,7 +181,7 @@ test.describe('agent chat', () => {
     await card.getByTestId('approve').click();
     const done = await chat.expectLastCall('get_random_number', 'done');
     const number = await chat.resultOf(done);
-    await expect(chat.assistantMessages.last()).toHaveText(`get_random_number returned: ${number}`);
+    await expect(chat.assistantMessages.last()).toHaveText(`tools__get_random_number returned: ${number}`);
     chat.app.expectNoPageErrors();
   });
 

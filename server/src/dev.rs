@@ -1,7 +1,9 @@
 //! The development stand-ins for this process (`dev-stack` feature only): [`start`] runs, from the
 //! `dev_stack` crate, the ones the configuration leaves unconfigured: the identity provider when no
 //! `APP_AUTH__AUTHORITY` is set, and then mcp-tools (trusting that provider) when no `APP_MCP_SERVERS`
-//! is set, with the Graph stand-in it reads the user's profile and calendar from (on-behalf-of); the development model when no `APP_MODEL__PROVIDER` / `APP_MODEL__BASE_URL` is set.
+//! is set, with the Graph stand-in it reads the user's profile and calendar from (on-behalf-of), and
+//! the sales server (its own audience and scope, consented to separately); the development model when
+//! no `APP_MODEL__PROVIDER` / `APP_MODEL__BASE_URL` is set.
 
 use agent::mcp::ServerSpec;
 use tokio_util::sync::CancellationToken;
@@ -18,8 +20,8 @@ use crate::{
 #[derive(Default)]
 pub struct DevStack {
     pub idp: Option<DevIdp>,
-    /// The in-process mcp-tools, as the web app should use it.
-    pub mcp: Option<ServerSpec>,
+    /// The in-process MCP servers (mcp-tools, then sales), as the web app should use them.
+    pub mcp: Vec<ServerSpec>,
     /// Base URL (`…/v1`) of the development model.
     pub model: Option<Url>,
 }
@@ -44,10 +46,13 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> anyhow::Resu
     let stop = shutdown.clone().cancelled_owned();
     let (idp, _task) =
         dev_stack::idp::serve(listener, &config.dev_idp, &config.data_dir, stop).await?;
-    let mcp = match config.mcp_servers {
-        Some(_) => None,
-        None => Some(start_mcp_tools(config, &idp, shutdown).await?),
-    };
+    let mut mcp = Vec::new();
+    if config.mcp_servers.is_none() {
+        mcp.push(start_mcp_tools(config, &idp, shutdown.clone()).await?);
+        if config.dev_sales.enabled {
+            mcp.push(start_sales(config, &idp, shutdown).await?);
+        }
+    }
     Ok(DevStack {
         idp: Some(idp),
         mcp,
@@ -85,6 +90,26 @@ async fn start_mcp_tools(
         name: "tools".to_owned(),
         url,
         scope: dev_stack::mcp::SCOPE.to_owned(),
+        protocol: config.dev_mcp.protocol,
+    })
+}
+
+async fn start_sales(
+    config: &Config,
+    idp: &DevIdp,
+    shutdown: CancellationToken,
+) -> anyhow::Result<ServerSpec> {
+    let url = dev_stack::mcp::start_sales(
+        config.dev_sales.bind,
+        idp,
+        &config.data_dir,
+        shutdown.cancelled_owned(),
+    )
+    .await?;
+    Ok(ServerSpec {
+        name: "sales".to_owned(),
+        url,
+        scope: dev_stack::mcp::SALES_SCOPE.to_owned(),
         protocol: config.dev_mcp.protocol,
     })
 }

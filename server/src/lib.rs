@@ -7,7 +7,8 @@
 //! - [`chat`]: the web front-end of the `agent` crate's loop over the `chat_store` crate's SQL
 //!   conversation store: the live-update hub, the UI's server functions (ownership checks, then the
 //!   agent), projections to display data.
-//! - [`mcp`]: the configured MCP servers (the agent's directory) as the Tools page lists them.
+//! - [`mcp`]: the configured MCP servers (the agent's directory) and the user's grants for them, as the
+//!   Tools and Connections pages and the chat's notices see them.
 //! - `dev` (`dev-stack` feature only): starts the development stand-ins of the `dev_stack` crate
 //!   (identity provider, model, in-process mcp-tools) for what configuration leaves unset. Without
 //!   the feature the binary has none of them and needs an external authority and model.
@@ -50,7 +51,9 @@ pub struct AppState {
     pub config: std::sync::Arc<config::Config>,
     pub auth: std::sync::Arc<auth::AuthState>,
     pub sessions: sessions::AnyStore,
+    /// The MCP servers as the pages see them (the same object as `servers`).
     pub directory: app::tools::backend::SharedDirectory,
+    pub servers: std::sync::Arc<mcp::Servers>,
     pub chat: std::sync::Arc<chat::Chat>,
     pub settings: std::sync::Arc<WebSettings>,
 }

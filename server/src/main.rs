@@ -52,7 +52,7 @@ async fn stand_ins(
     let off = || "off".to_owned();
     tracing::info!(
         dev_idp = %dev.idp.as_ref().map(|i| i.issuer()).unwrap_or_else(off),
-        dev_mcp = %dev.mcp.as_ref().map(|m| m.url.to_string()).unwrap_or_else(off),
+        dev_mcp = %dev.mcp.iter().map(|m| format!("{}={}", m.name, m.url)).collect::<Vec<_>>().join(" "),
         dev_model = %dev.model.as_ref().map(|m| m.to_string()).unwrap_or_else(off),
         "development stand-ins"
     );

@@ -49,6 +49,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/auth/login", get(auth::login))
         .route("/auth/callback", get(auth::callback))
+        .route("/auth/connect", get(auth::connect))
+        .route("/connections/disconnect", post(crate::mcp::disconnect))
         .route("/auth/logout", post(auth::logout))
         .route("/api/chat/{id}/events", get(live::events))
         .leptos_routes_with_context(

@@ -338,7 +338,8 @@ async fn manual_approval_runs_the_call_once_and_the_answer_states_its_result() {
     assert!((-10..=10).contains(&number));
     assert_eq!(
         assistant_texts(&view),
-        [format!("get_random_number returned: {number}")]
+        // Namespaced: the dev stack runs two servers (tools, sales).
+        [format!("tools__get_random_number returned: {number}")]
     );
     assert_eq!(calls(&view).len(), 1, "ran once");
 
@@ -784,7 +785,7 @@ async fn a_pending_approval_survives_a_restart_and_can_still_be_approved() {
 #[tokio::test]
 async fn tools_of_several_servers_are_namespaced_and_each_call_goes_to_its_own_server() {
     let mut app = test_app().await;
-    let url = app.dev.mcp.as_ref().unwrap().url.clone();
+    let url = app.dev.mcp[0].url.clone();
     app.config.mcp_servers = Some(vec![
         format!("alpha={url} api://portcullis-mcp/mcp:tools")
             .parse()
@@ -886,7 +887,7 @@ async fn scripted(script: Script) -> String {
                 chunk(json!({ "role": "assistant", "content": "" }), None),
                 chunk(
                     json!({ "tool_calls": [{ "index": 0, "id": "c1", "type": "function",
-                        "function": { "name": "add_note", "arguments": "{\"text\": \"cut" } }] }),
+                        "function": { "name": "tools__add_note", "arguments": "{\"text\": \"cut" } }] }),
                     None,
                 ),
             ]),
@@ -985,7 +986,7 @@ async fn a_cut_off_tool_call_is_never_executed() {
     let (app, _) = scripted_app(
         vec![
             Step::CutOffToolCall,
-            Step::ToolCall("add_note", r#"{"text":"whole"}"#),
+            Step::ToolCall("tools__add_note", r#"{"text":"whole"}"#),
             Step::Text("Saved."),
         ],
         None,
@@ -1022,7 +1023,7 @@ async fn a_stalled_model_is_abandoned_then_retried() {
 async fn the_loop_stops_at_the_step_limit() {
     let (app, script) = scripted_app(
         vec![],
-        Some(Step::ToolCall("list_notes", "{}")),
+        Some(Step::ToolCall("tools__list_notes", "{}")),
         json!({ "step_limit": 3 }),
     )
     .await;

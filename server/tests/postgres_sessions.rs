@@ -30,6 +30,7 @@ async fn instance(
         "data_dir": dir.path(),
         "dev_idp": { "bind": "127.0.0.1:0", "web_redirect_uri": "http://127.0.0.1:3000/auth/callback" },
         "dev_mcp": { "bind": "127.0.0.1:0" },
+        "dev_sales": { "bind": "127.0.0.1:0" },
         "dev_model": { "bind": "127.0.0.1:0" },
         "dev_graph": { "bind": "127.0.0.1:0" },
     });
@@ -128,7 +129,7 @@ async fn two_instances_share_sessions_through_postgresql() {
     // shared token-cache key), its own data folder, the same database: the session and the user's tokens
     // are there.
     let idp = dev_first.idp.as_ref().unwrap();
-    let mcp = dev_first.mcp.as_ref().unwrap();
+    let mcp = &dev_first.mcp[0];
     let key = std::fs::read_to_string(d1.path().join("token-cache.key")).unwrap();
     let (second, dev_second, _d2, _s2) = instance(json!({
         "database_url": postgres.url(),
@@ -138,7 +139,7 @@ async fn two_instances_share_sessions_through_postgresql() {
     }))
     .await;
     assert!(
-        dev_second.idp.is_none() && dev_second.mcp.is_none(),
+        dev_second.idp.is_none() && dev_second.mcp.is_empty(),
         "no dev stand-ins when configured"
     );
     let (_, _, _, body) = get(&second, "/", Some(&signed_in)).await;

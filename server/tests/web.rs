@@ -498,7 +498,7 @@ async fn each_failing_server_gets_its_own_error_and_a_persistent_401_is_not_retr
             .unwrap();
     tokio::spawn(mcp_tools::run(listener, strict, std::future::pending()));
     assert!(
-        app.dev.mcp.is_none(),
+        app.dev.mcp.is_empty(),
         "configured servers replace the dev mcp-tools"
     );
     app.sign_in("bob").await;
@@ -523,9 +523,20 @@ async fn each_failing_server_gets_its_own_error_and_a_persistent_401_is_not_retr
 async fn the_dev_stack_runs_every_stand_in_on_loopback() {
     let app = test_app().await;
     let idp = app.dev.idp.as_ref().expect("dev IdP");
-    let mcp = app.dev.mcp.as_ref().expect("dev mcp-tools");
+    let [tools, sales] = &app.dev.mcp[..] else {
+        panic!("dev mcp-tools and sales expected: {:?}", app.dev.mcp)
+    };
+    assert_eq!(
+        (tools.name.as_str(), sales.name.as_str()),
+        ("tools", "sales")
+    );
     let model = app.dev.model.as_ref().expect("dev model");
-    for url in [idp.issuer(), mcp.url.to_string(), model.to_string()] {
+    for url in [
+        idp.issuer(),
+        tools.url.to_string(),
+        sales.url.to_string(),
+        model.to_string(),
+    ] {
         assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     }
     let discovery = app
@@ -535,13 +546,15 @@ async fn the_dev_stack_runs_every_stand_in_on_loopback() {
         .await
         .unwrap();
     assert!(discovery.status().is_success());
-    let mcp_health = app
-        .http
-        .get(mcp.url.as_str().replace("/mcp", "/healthz"))
-        .send()
-        .await
-        .unwrap();
-    assert!(mcp_health.status().is_success());
+    for server in [tools, sales] {
+        let health = app
+            .http
+            .get(server.url.as_str().replace("/mcp", "/healthz"))
+            .send()
+            .await
+            .unwrap();
+        assert!(health.status().is_success(), "{}", server.name);
+    }
     let completion: serde_json::Value = app
         .http
         .post(format!("{model}/chat/completions"))

@@ -11,7 +11,7 @@ use super::{
 
 /// Server-function plumbing: who is asking, which backend answers, and the status of a failure.
 #[cfg(feature = "ssr")]
-mod ssr {
+pub(crate) mod ssr {
     use axum::Extension;
     use leptos::prelude::use_context;
 

@@ -13,6 +13,8 @@
 
 use pulldown_cmark::{Event, LinkType, Options, Parser, Tag, TagEnd, html};
 
+use crate::html::escape as escape_attr;
+
 /// What every link the model writes carries: no access to this page, no referrer, no endorsement.
 const REL: &str = "noopener noreferrer nofollow";
 
@@ -158,22 +160,6 @@ fn allowed(url: &str) -> bool {
         .map(|c| c.to_ascii_lowercase())
         .collect();
     ALLOWED_SCHEMES.iter().any(|s| start.starts_with(s))
-}
-
-/// `text` safe inside a double-quoted attribute.
-fn escape_attr(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@
 //! - `text_block`: a card's arguments or text result with its copy button, folded when long.
 //! - [`pretty`]: tool JSON pretty-printed as received (the server runs it) and when a block folds.
 //! - [`structured`]: shaping a result's `structuredContent` for display (pure, capped; the server runs
-//!   it).
+//!   it); `chart`: whether a shaped table gets a bar chart, and its bars (the same pure step).
 //! - `markdown` (server only): assistant text as sanitized HTML (the browser gets the HTML, so no
 //!   Markdown parser is in the WASM bundle).
 //! - `when`: the list's relative times ("5 min ago").
@@ -32,10 +32,11 @@
 
 mod announce;
 mod answer;
-mod api;
+pub(crate) mod api;
 mod audit;
 #[cfg(feature = "ssr")]
 pub mod backend;
+mod chart;
 mod data;
 pub mod delta;
 mod error;

@@ -277,6 +277,7 @@ fn NewConversation(on_change: impl Fn() + Send + Sync + Copy + 'static) -> impl 
             {move || {
                 error.get().map(|e| view! { <p class="error" role="alert" data-testid="chat-error">{e}</p> })
             }}
+            <crate::connections::ServerNotices />
             <MessageBox
                 text
                 disabled=Signal::stored(false)

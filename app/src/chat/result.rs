@@ -1,5 +1,6 @@
-//! A structured tool result in its card: a table (scrolling sideways when wide), key/value rows, or a
-//! value, all as text nodes. Cut cells keep their whole value in the `title` tooltip.
+//! A structured tool result in its card: a table (scrolling sideways when wide) with a bar chart above
+//! it when the server found one suits it, key/value rows, or a value, all as text nodes. Cut cells keep
+//! their whole value in the `title` tooltip.
 
 use leptos::prelude::*;
 
@@ -104,8 +105,14 @@ fn fields_view(fields: ResultFields) -> Option<impl IntoView> {
 /// The structured part of a tool card.
 pub(super) fn structured_view(view: StructuredView) -> impl IntoView {
     let body = match view {
-        StructuredView::Table { table, fields } => view! {
+        StructuredView::Table {
+            table,
+            fields,
+            chart,
+        } => view! {
             {fields_view(fields)}
+            // SVG markup the server rendered and escaped (as it does an answer's Markdown).
+            {chart.map(|svg| view! { <div class="result-chart-box" inner_html=svg></div> })}
             {table_view(table)}
         }
         .into_any(),
@@ -159,6 +166,48 @@ mod render_tests {
         assert!(!html.contains("<img"), "{html}");
         assert!(html.contains(&format!(r#"title="{long}""#)), "{html}");
         assert!(html.contains("<dt>truncated</dt>"), "{html}");
+    }
+
+    #[test]
+    fn a_table_that_suits_a_chart_has_one_above_it() {
+        let html = render(json!({
+            "year": 2026,
+            "group_by": "quarter",
+            "rows": [
+                { "key": "Q1", "label": "Q1 <2026>", "revenue_cents": 5000 },
+                { "key": "Q2", "label": "Q2 2026", "revenue_cents": 10000 },
+            ],
+        }));
+        let chart = html.find(r#"data-testid="result-chart""#).expect(&html);
+        assert!(
+            chart
+                < html
+                    .find(r#"data-testid="tool-result-table""#)
+                    .expect(&html),
+            "{html}"
+        );
+        assert!(html.contains(r#"role="img""#), "{html}");
+        assert!(
+            html.contains(r#"aria-label="Bar chart of revenue by quarter""#),
+            "{html}"
+        );
+        assert!(html.contains(r#"viewBox="0 0 560 56""#), "{html}");
+        assert_eq!(
+            html.matches(r#"data-testid="chart-bar""#).count(),
+            2,
+            "{html}"
+        );
+        // The longest bar spans the room left of the values; the other is half of it.
+        assert!(html.contains(r#"width="304""#), "{html}");
+        assert!(html.contains(r#"width="152""#), "{html}");
+        assert!(
+            html.contains("<title>Q1 &lt;2026&gt;: 50.00</title>"),
+            "{html}"
+        );
+        assert!(html.contains(">100.00</text>"), "{html}");
+        // A table without an amount column has no chart.
+        let html = render(json!([{ "name": "a" }, { "name": "b" }]));
+        assert!(!html.contains("result-chart"), "{html}");
     }
 
     #[test]

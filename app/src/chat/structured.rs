@@ -3,9 +3,13 @@
 //!
 //! The server shapes it ([`shape`], pure and capped) and sends only the shaped data, so a large result
 //! never travels whole with every live update; the page renders it as text nodes, never as markup.
+//! A table that suits one also gets a bar chart (the `chart` module has the rule).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+use super::chart::bar_chart;
+pub use super::chart::{Bar, BarChart};
 
 /// Most rows a table shows.
 pub const MAX_ROWS: usize = 50;
@@ -23,10 +27,13 @@ pub const MAX_FULL_CHARS: usize = 2000;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum StructuredView {
     /// An array of objects, or an object whose one array field holds objects (the table is named by
-    /// that field), with the object's other fields as key/value rows.
+    /// that field), with the object's other fields as key/value rows, and a bar chart of the table
+    /// when it suits one.
     Table {
         table: ResultTable,
         fields: ResultFields,
+        /// The table's bar chart as SVG markup the server rendered (see [`BarChart::svg`]).
+        chart: Option<String>,
     },
     /// An object's fields.
     Fields(ResultFields),
@@ -123,7 +130,12 @@ fn is_table(items: &[Value]) -> bool {
     items.iter().all(Value::is_object)
 }
 
-fn table(name: Option<String>, items: &[Value]) -> ResultTable {
+/// The table of `items` and its chart; `group_by` is the result's own `group_by` field, if any.
+fn table(
+    name: Option<String>,
+    items: &[Value],
+    group_by: Option<&str>,
+) -> (ResultTable, Option<BarChart>) {
     let rows: Vec<Vec<(String, &Value)>> = items
         .iter()
         .filter_map(Value::as_object)
@@ -140,7 +152,8 @@ fn table(name: Option<String>, items: &[Value]) -> ResultTable {
     let omitted_columns = columns.len().saturating_sub(MAX_COLUMNS);
     columns.truncate(MAX_COLUMNS);
     let omitted_rows = rows.len().saturating_sub(MAX_ROWS);
-    let rows = rows
+    // The shown rows' values, one per column (`None` where a row lacks the column).
+    let grid: Vec<Vec<Option<&Value>>> = rows
         .iter()
         .take(MAX_ROWS)
         .map(|row| {
@@ -149,18 +162,28 @@ fn table(name: Option<String>, items: &[Value]) -> ResultTable {
                 .map(|column| {
                     row.iter()
                         .find(|(key, _)| key == column)
-                        .map_or_else(Cell::default, |(_, value)| Cell::of(value))
+                        .map(|(_, value)| *value)
                 })
                 .collect()
         })
         .collect();
-    ResultTable {
+    let chart = bar_chart(&columns, &grid, omitted_rows, name.as_deref(), group_by);
+    let rows = grid
+        .iter()
+        .map(|row| {
+            row.iter()
+                .map(|value| value.map_or_else(Cell::default, Cell::of))
+                .collect()
+        })
+        .collect();
+    let table = ResultTable {
         name,
         columns,
         rows,
         omitted_rows,
         omitted_columns,
-    }
+    };
+    (table, chart)
 }
 
 fn fields<'a>(entries: impl Iterator<Item = (&'a String, &'a Value)>) -> ResultFields {
@@ -179,19 +202,28 @@ fn fields<'a>(entries: impl Iterator<Item = (&'a String, &'a Value)>) -> ResultF
 /// The display of a structured result.
 pub fn shape(value: &Value) -> StructuredView {
     match value {
-        Value::Array(items) if is_table(items) => StructuredView::Table {
-            table: table(None, items),
-            fields: ResultFields::default(),
-        },
+        Value::Array(items) if is_table(items) => {
+            let (table, chart) = table(None, items, None);
+            StructuredView::Table {
+                table,
+                fields: ResultFields::default(),
+                chart: chart.as_ref().map(BarChart::svg),
+            }
+        }
         Value::Object(object) => {
             let mut arrays = object
                 .iter()
                 .filter(|(_, v)| v.as_array().is_some_and(|items| is_table(items)));
             match (arrays.next(), arrays.next()) {
-                (Some((name, Value::Array(items))), None) => StructuredView::Table {
-                    table: table(Some(name.clone()), items),
-                    fields: fields(object.iter().filter(|(key, _)| *key != name)),
-                },
+                (Some((name, Value::Array(items))), None) => {
+                    let group_by = object.get("group_by").and_then(Value::as_str);
+                    let (table, chart) = table(Some(name.clone()), items, group_by);
+                    StructuredView::Table {
+                        table,
+                        fields: fields(object.iter().filter(|(key, _)| *key != name)),
+                        chart: chart.as_ref().map(BarChart::svg),
+                    }
+                }
                 _ => StructuredView::Fields(fields(object.iter())),
             }
         }
@@ -232,9 +264,15 @@ mod tests {
             { "attendees": 3, "location": "Room 4", "online": true, "subject": "Review" },
             { "organizer": { "emailAddress": { "name": "Bob" } }, "subject": null },
         ]));
-        let StructuredView::Table { table, fields } = view else {
+        let StructuredView::Table {
+            table,
+            fields,
+            chart,
+        } = view
+        else {
             panic!("{view:?}")
         };
+        assert_eq!(chart, None);
         assert_eq!(table.name, None);
         assert!(fields.fields.is_empty());
         assert_eq!(
@@ -274,9 +312,15 @@ mod tests {
             "truncated": false,
             "window": { "days": 7 },
         }));
-        let StructuredView::Table { table, fields } = view else {
+        let StructuredView::Table {
+            table,
+            fields,
+            chart,
+        } = view
+        else {
             panic!("{view:?}")
         };
+        assert_eq!(chart, None);
         assert_eq!(table.name.as_deref(), Some("events"));
         assert_eq!(table.columns, ["organizer", "subject"]);
         assert_eq!(texts(&table.rows[0]), ["Alice", "Standup"]);
@@ -295,6 +339,61 @@ mod tests {
             panic!()
         };
         assert!(table.rows.is_empty() && table.columns.is_empty());
+    }
+
+    #[test]
+    fn a_sales_summary_gets_a_chart_and_one_customers_orders_do_not() {
+        // sales_summary's structured result, grouped by month.
+        let rows: Vec<Value> = (1..=12)
+            .map(|m| {
+                json!({ "key": format!("2026-{m:02}"), "label": format!("M{m} 2026"),
+                "orders": m, "units": m, "revenue_cents": m * 1000 })
+            })
+            .collect();
+        let view = shape(&json!({
+            "year": 2026,
+            "group_by": "month",
+            "rows": rows,
+            "total": { "orders": 78, "units": 78, "revenue_cents": 78000 },
+        }));
+        let StructuredView::Table {
+            table,
+            fields,
+            chart: Some(chart),
+        } = view
+        else {
+            panic!("{view:?}")
+        };
+        assert_eq!(table.rows.len(), 12);
+        assert_eq!(keys(&fields)[1], ("group_by", "month"));
+        assert!(
+            chart.contains(r#"aria-label="Bar chart of revenue by month""#),
+            "{chart}"
+        );
+        assert_eq!(chart.matches(r#"data-testid="chart-bar""#).count(), 12);
+        // The longest bar spans the whole width (304 units), the sixth half of it.
+        assert!(
+            chart.contains(r#"<title>M12 2026: 120.00</title>"#),
+            "{chart}"
+        );
+        assert!(
+            chart.contains(r#"width="304""#) && chart.contains(r#"width="152""#),
+            "{chart}"
+        );
+
+        // get_customer_orders: the orders repeat products and dates, so no label tells bars apart.
+        let order = |id: i64| {
+            json!({ "id": id, "customer_id": 7, "ordered_on": "2026-01-02",
+            "product": "Widget", "quantity": 1, "total_cents": 100 * id, "flagged": false })
+        };
+        let view = shape(&json!({
+            "customer": { "id": 7, "name": "Acme" },
+            "orders": [order(1), order(2)],
+        }));
+        assert!(
+            matches!(view, StructuredView::Table { chart: None, .. }),
+            "{view:?}"
+        );
     }
 
     #[test]

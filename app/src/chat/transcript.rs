@@ -8,7 +8,7 @@ use super::{
     ApprovalMode, CallStatus, ChatError, ConversationView, ElicitationStatus, Entry,
     announce::waiting_announcement, send_message, set_mode, tool_call::tool_call_card,
 };
-use crate::layout::Announcer;
+use crate::{connections::ServerNotices, layout::Announcer};
 
 #[component]
 pub(super) fn Transcript(
@@ -109,6 +109,7 @@ pub(super) fn Transcript(
             {move || {
                 error.get().map(|e| view! { <p class="error" role="alert" data-testid="chat-error">{e}</p> })
             }}
+            <ServerNotices />
             <MessageBox
                 text
                 disabled=Signal::derive(move || busy() || waiting_for_user())

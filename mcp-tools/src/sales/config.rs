@@ -121,6 +121,12 @@ impl SalesConfigBuilder {
         self.raw.auth.tenant_id = Some(tenant.into());
         self
     }
+    /// The scopes the RFC 9728 metadata advertises, as clients must request them (for Entra the
+    /// qualified `api://portcullis-sales/sales:read`; MCP SDK clients ask for exactly these).
+    pub fn scopes_supported(mut self, scopes: Vec<String>) -> Self {
+        self.raw.auth.scopes_supported = Some(scopes);
+        self
+    }
     pub fn jwks_cooldown_secs(mut self, secs: u64) -> Self {
         self.raw.auth.jwks_cooldown = Duration::from_secs(secs);
         self

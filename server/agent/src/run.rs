@@ -16,7 +16,7 @@ use crate::{
         TurnTiming,
     },
     elicitation::Bridge,
-    mcp::{Catalog, McpError, result_text},
+    mcp::{Catalog, McpError, WithheldReason, result_text},
     model::{self, ModelReply},
     policy::{CallFacts, automatic_decision},
     ports::Change,
@@ -26,6 +26,8 @@ use crate::{
 #[derive(Default)]
 struct RunState {
     catalog: Option<Arc<Catalog>>,
+    /// Whether this run has told the user which servers are unavailable.
+    told_unavailable: bool,
     model_time: Duration,
     tool_time: Duration,
     steps: u32,
@@ -194,8 +196,28 @@ impl Agent {
                     .await?;
                 return Ok(false);
             }
-            Err(McpError::Failed(_)) => Arc::new(Catalog::default()),
+            Err(McpError::Failed(_) | McpError::NotConnected) => Arc::new(Catalog::default()),
         };
+        if !run.told_unavailable {
+            run.told_unavailable = true;
+            let unavailable: Vec<String> = catalog
+                .unavailable()
+                .map(|(server, why)| format!("{server} ({why})"))
+                .collect();
+            if !unavailable.is_empty() {
+                // Said before the model answers, so the answer reads as made without those tools.
+                self.journal
+                    .add_message(
+                        id,
+                        Role::Notice,
+                        &format!(
+                            "Unavailable: {}. Their tools are not offered in this turn; they come back when the server does.",
+                            unavailable.join(", ")
+                        ),
+                    )
+                    .await?;
+            }
+        }
         let messages = model::history(&self.settings.system_prompt, transcript);
         let tools = model::tools(&catalog);
         let journal = &self.journal;
@@ -325,10 +347,27 @@ impl Agent {
             Err(McpError::SignInRequired) => {
                 return Err("Your sign-in has expired; the tool was not called.".to_owned());
             }
+            Err(McpError::NotConnected) => {
+                return Err("This server is not connected; the tool was not called.".to_owned());
+            }
             Err(McpError::Failed(message)) => return Err(message),
         };
         let Some(tool) = catalog.find_tool(&call.server, &call.tool) else {
-            return Err("This tool is no longer offered; it was not called.".to_owned());
+            let withheld = catalog
+                .withheld
+                .iter()
+                .find(|w| w.server_name == call.server);
+            return Err(match withheld.map(|w| &w.reason) {
+                Some(WithheldReason::NotConnected) => format!(
+                    "The {} server is not connected (Connect it on the Connections page); the tool was not called.",
+                    call.server
+                ),
+                Some(WithheldReason::Unavailable(why)) => format!(
+                    "The {} server is unavailable ({why}); the tool was not called.",
+                    call.server
+                ),
+                None => "This tool is no longer offered; it was not called.".to_owned(),
+            });
         };
         let Ok(Value::Object(arguments)) = serde_json::from_str(&call.arguments) else {
             return Err("The arguments are not a JSON object.".to_owned());
@@ -350,6 +389,9 @@ impl Agent {
             Err(_) => Err("The tool did not finish in time.".to_owned()),
             Ok(Err(McpError::SignInRequired)) => {
                 Err("Your sign-in has expired; the tool was not called.".to_owned())
+            }
+            Ok(Err(McpError::NotConnected)) => {
+                Err("This server is not connected; the tool was not called.".to_owned())
             }
             Ok(Err(McpError::Failed(message))) => Err(message),
             Ok(Ok(result)) => Ok(result),

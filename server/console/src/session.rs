@@ -394,7 +394,7 @@ impl Session {
             self.sign_in(server, out).await?;
         }
         let failed = |error: McpError| match error {
-            McpError::SignInRequired => Failure::sign_in(format!(
+            McpError::SignInRequired | McpError::NotConnected => Failure::sign_in(format!(
                 "{} still asks for sign-in after signing in",
                 server.spec.name
             )),
@@ -403,7 +403,8 @@ impl Session {
             }
         };
         match operation().await {
-            Err(McpError::SignInRequired) => {
+            // The console grants each server by signing in for it: not connected means the same.
+            Err(McpError::SignInRequired | McpError::NotConnected) => {
                 self.sign_in(server, out).await?;
                 operation().await.map_err(failed)
             }

@@ -92,7 +92,8 @@ pub struct IdpConfig {
     /// Dev users as `name[:Display Name]`, comma-separated. `APP_DEV_IDP__USERS`.
     #[serde(deserialize_with = "comma_list")]
     pub users: Vec<UserEntry>,
-    /// Resources (APIs) and their delegated scopes as `app-id-uri=scope scope`, comma-separated.
+    /// Resources (APIs) and their delegated scopes as `app-id-uri=scope scope`, comma-separated; an
+    /// entry ending in `;consent` makes each user consent per client before tokens carry its scopes.
     /// `APP_DEV_IDP__RESOURCES`.
     #[serde(deserialize_with = "comma_list")]
     pub resources: Vec<Resource>,
@@ -155,9 +156,11 @@ impl Default for IdpConfig {
             tenant_id: "7d3c3a8e-5b0f-4c1e-9a52-d1e5f0c0de00".to_owned(),
             users: vec![user("alice", "Alice Smith"), user("bob", "Bob Jones")],
             // mcp-tools and the second MCP server, `sales` (`cargo run -p mcp-tools --bin sales`).
+            // Sales data is the user's to share: each client must get the user's consent first (the
+            // web app's "Connect"), as for Graph; mcp-tools is granted on request.
             resources: vec![
                 Resource::new("api://portcullis-mcp", &["mcp:tools"]),
-                Resource::new("api://portcullis-sales", &["sales:read"]),
+                Resource::new("api://portcullis-sales", &["sales:read"]).with_consent(),
             ],
             access_token_lifetime: Duration::from_secs(3600),
             refresh_token_lifetime: Duration::from_secs(14 * 24 * 3600),
@@ -242,7 +245,10 @@ mod tests {
     fn settings_read_from_the_environment_with_typed_lists_and_durations() {
         Jail::expect_with(|jail| {
             jail.set_env("T_DEV_IDP__USERS", "carol:Carol King, dan");
-            jail.set_env("T_DEV_IDP__RESOURCES", "api://a=read write");
+            jail.set_env(
+                "T_DEV_IDP__RESOURCES",
+                "api://a=read write, api://b=use;consent",
+            );
             jail.set_env("T_DEV_IDP__KEY_GRACE_SECS", "7");
             jail.set_env("T_DEV_IDP__DEVICE_POLL_INTERVAL_SECS", "1");
             jail.set_env("T_DEV_IDP__WEB_CLIENT_SECRET", "s3cret");
@@ -252,6 +258,8 @@ mod tests {
             let users: Vec<_> = config.users.iter().map(ToString::to_string).collect();
             assert_eq!(users, ["carol:Carol King", "dan:Dan"]);
             assert_eq!(config.resources[0].scopes, ["read", "write"]);
+            assert!(!config.resources[0].consent);
+            assert!(config.resources[1].consent, "{:?}", config.resources[1]);
             assert_eq!(config.key_grace, Duration::from_secs(7));
             assert_eq!(config.device_poll_interval, Duration::from_secs(1));
             assert_eq!(
@@ -281,6 +289,19 @@ mod tests {
             let env: Env =
                 service_kit::config::extract(&service_kit::config::env("T_"), "T_").expect("valid");
             let config = env.dev_idp;
+            // The sales resource tracks consent; mcp-tools' does not.
+            let tracked: Vec<_> = config
+                .resources
+                .iter()
+                .map(|r| (r.app_id_uri.as_str(), r.consent))
+                .collect();
+            assert_eq!(
+                tracked,
+                [
+                    ("api://portcullis-mcp", false),
+                    ("api://portcullis-sales", true)
+                ]
+            );
             assert_eq!(config.mcp_client_id, "portcullis-mcp");
             assert!(config.mcp_client_secret.is_none());
             assert_eq!(

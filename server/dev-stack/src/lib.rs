@@ -14,7 +14,7 @@
 //!   sent, so tests can show the token mcp-tools received never travels downstream.
 //! - [`model`]: a deterministic OpenAI-compatible chat-completions endpoint (not an AI): plan (the
 //!   policy), arguments (filling tool parameters), wire (async-openai's typed responses and chunks).
-//! - [`mcp`]: mcp-tools in process, trusting the dev IdP.
+//! - [`mcp`]: mcp-tools and the sales MCP server in process, trusting the dev IdP.
 //!
 //! Every stand-in binds loopback only; the IdP refuses to start in production unless explicitly allowed.
 

@@ -904,7 +904,9 @@ async fn a_dev_idp_token_for_sales_is_accepted_by_the_sales_server_only() {
                 "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": { "name": "t", "version": "1" } } }))
             .send()
     };
-    let sales = web_sign_in(&idp, "alice", "api://portcullis-sales/sales:read").await;
+    // The sales resource tracks consent: alice accepts the consent page on the way.
+    let sales =
+        common::web_sign_in_consenting(&idp, "alice", "api://portcullis-sales/sales:read").await;
     let sales = sales["access_token"].as_str().unwrap();
     let payload = claims(sales);
     assert_eq!(payload["aud"], "api://portcullis-sales");

@@ -5,7 +5,8 @@
 //! - `token_cache`: encrypted per-user, per-scope tokens with single-flight refresh.
 //! - `sign_out`: `POST /auth/logout` (RP-initiated logout by an auto-submitted POST form) and the
 //!   re-check that tells a long-lived response its session has ended.
-//! - this module: the session record, sign-in (`/auth/login`, `/auth/callback`), and the middleware
+//! - this module: the session record, sign-in (`/auth/login`, `/auth/callback`), connecting one more
+//!   MCP server's scope for the signed-in user (`/auth/connect`, incremental consent), and the middleware
 //!   that turns a session into request extensions (`SignedInUser` for the UI, `Identity` for server
 //!   code).
 //!
@@ -34,9 +35,10 @@ use tower_sessions::Session;
 
 pub use self::sign_out::logout;
 use self::{
-    oidc::{Oidc, PendingSignIn},
+    oidc::{Connecting, Oidc, PendingSignIn},
     token_cache::TokenCache,
 };
+use crate::mcp::Servers;
 
 const USER_KEY: &str = "user";
 const PENDING_KEY: &str = "pending_sign_in";
@@ -134,6 +136,87 @@ pub async fn login(
 }
 
 #[derive(Debug, Deserialize)]
+pub struct ConnectParams {
+    /// The server's configured short name.
+    server: String,
+    return_to: Option<String>,
+}
+
+/// `GET /auth/connect?server=<name>`: an authorization round-trip asking the signed-in user for that
+/// server's scope only (the provider shows its consent page if needed), back to `return_to`. The
+/// session and the user's other tokens are untouched; the callback checks the answer is for the same
+/// user. Signed out, it is a sign-in that comes back here.
+pub async fn connect(
+    State(auth): State<Arc<AuthState>>,
+    State(servers): State<Arc<Servers>>,
+    State(settings): State<Arc<crate::WebSettings>>,
+    session: Session,
+    headers: axum::http::HeaderMap,
+    Query(params): Query<ConnectParams>,
+) -> Response {
+    // Without an explicit return path, back to the page the link was on (a same-origin `Referer`:
+    // the pages send one, `Referrer-Policy: same-origin`), else the Connections page.
+    let referer = (headers.get(header::REFERER))
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| url::Url::parse(value).ok())
+        .filter(|url| url.origin().ascii_serialization() == settings.public_origin)
+        .map(|url| match url.query() {
+            Some(query) => format!("{}?{query}", url.path()),
+            None => url.path().to_owned(),
+        });
+    let requested = params.return_to.or(referer);
+    let return_to = safe_return_path(requested.as_deref().unwrap_or("/connections")).to_owned();
+    let user: Option<SessionUser> = session.get(USER_KEY).await.ok().flatten();
+    let Some(user) = user else {
+        let here = format!(
+            "/auth/connect?server={}&return_to={}",
+            percent_encoding::utf8_percent_encode(&params.server, QUERY),
+            percent_encoding::utf8_percent_encode(&return_to, QUERY)
+        );
+        let login = format!(
+            "/auth/login?return_to={}",
+            percent_encoding::utf8_percent_encode(&here, QUERY)
+        );
+        return Redirect::to(&login).into_response();
+    };
+    let Some(spec) = servers.spec(&params.server) else {
+        return page(
+            StatusCode::NOT_FOUND,
+            "Unknown server",
+            "There is no MCP server of that name here.",
+        );
+    };
+    let connecting = Connecting {
+        user_key: user.key,
+        server: spec.name.clone(),
+        scope: spec.scope.clone(),
+    };
+    let (url, pending) = match auth.oidc.begin_connect(connecting, return_to).await {
+        Ok(started) => started,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "cannot start connecting");
+            return page(
+                StatusCode::BAD_GATEWAY,
+                "Connecting unavailable",
+                "The identity provider cannot be reached right now. Please try again shortly.",
+            );
+        }
+    };
+    if let Err(error) = session.insert(PENDING_KEY, &pending).await {
+        return internal("storing the pending connection failed", error);
+    }
+    Redirect::to(url.as_str()).into_response()
+}
+
+/// What a query value escapes (everything but RFC 3986 unreserved characters and `/`).
+const QUERY: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/');
+
+#[derive(Debug, Deserialize)]
 pub struct CallbackParams {
     code: Option<String>,
     state: Option<String>,
@@ -146,6 +229,7 @@ pub struct CallbackParams {
 /// ID token, cycles the session id, and returns the user to the page they asked for.
 pub async fn callback(
     State(auth): State<Arc<AuthState>>,
+    State(servers): State<Arc<Servers>>,
     session: Session,
     Query(params): Query<CallbackParams>,
 ) -> Response {
@@ -176,6 +260,16 @@ pub async fn callback(
     if let Some(error) = &params.error {
         let detail = params.error_description.as_deref().unwrap_or_default();
         tracing::info!(%error, "identity provider returned an error");
+        if let Some(connecting) = &pending.connect {
+            return page(
+                StatusCode::BAD_REQUEST,
+                "Not connected",
+                &format!(
+                    "{} was not connected: the identity provider said {error}. {detail} Your sign-in and other connections are unchanged.",
+                    connecting.server
+                ),
+            );
+        }
         return page(
             StatusCode::BAD_REQUEST,
             "Sign-in was not completed",
@@ -217,6 +311,18 @@ pub async fn callback(
     };
     let user_id = signed_in.oid.as_deref().unwrap_or(&signed_in.subject);
     let key = identity_key(&signed_in.issuer, signed_in.tid.as_deref(), user_id);
+    if let Some(connecting) = &pending.connect {
+        return connected(
+            &auth,
+            &servers,
+            &session,
+            connecting,
+            key,
+            &signed_in,
+            &pending.return_to,
+        )
+        .await;
+    }
     if let Err(error) = auth
         .tokens
         .store_sign_in(&key, &auth.sign_in_scope, &signed_in)
@@ -238,6 +344,47 @@ pub async fn callback(
     }
     tracing::info!("user signed in");
     Redirect::to(safe_return_path(&pending.return_to)).into_response()
+}
+
+/// The end of a Connect round-trip: the grant is stored for the session's user if the provider
+/// answered for that same user (a different account chosen at the provider changes nothing).
+async fn connected(
+    auth: &AuthState,
+    servers: &Servers,
+    session: &Session,
+    connecting: &Connecting,
+    key: String,
+    signed_in: &oidc::SignedIn,
+    return_to: &str,
+) -> Response {
+    let current: Option<SessionUser> = session.get(USER_KEY).await.ok().flatten();
+    let same_user = current.as_ref().is_some_and(|user| {
+        user.key == connecting.user_key && {
+            use subtle::ConstantTimeEq;
+            bool::from(key.as_bytes().ct_eq(user.key.as_bytes()))
+        }
+    });
+    if !same_user {
+        tracing::warn!(server = %connecting.server, "a connect answer for another user (or a session that ended) was refused");
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Not connected",
+            "The identity provider answered for a different account than the one signed in here. Nothing was changed; connect again and choose your own account.",
+        );
+    }
+    if let Err(error) = auth
+        .tokens
+        .connect(&key, &connecting.scope, signed_in)
+        .await
+    {
+        return internal("storing the connection failed", format!("{error:#}"));
+    }
+    servers
+        .directory
+        .refresh_catalog(&agent::domain::UserKey::from(key.as_str()))
+        .await;
+    tracing::info!(server = %connecting.server, "MCP server connected");
+    Redirect::to(safe_return_path(return_to)).into_response()
 }
 
 /// Middleware: a live session's user becomes request extensions; expired sessions are ended. Responses

@@ -120,6 +120,20 @@ pub struct PendingSignIn {
     pub nonce: String,
     pub pkce_verifier: String,
     pub return_to: String,
+    /// Set when this round-trip grants one MCP server's scope to the signed-in user (incremental
+    /// consent, `/auth/connect`) rather than signing in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect: Option<Connecting>,
+}
+
+/// A Connect round-trip: whose session asked, and for which server's scope.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Connecting {
+    /// The identity key of the signed-in user; the provider's answer must be for the same user.
+    pub user_key: String,
+    /// The server's configured short name.
+    pub server: String,
+    pub scope: String,
 }
 
 /// A successful sign-in. The tokens are secrets: they never print, and leave this process only
@@ -145,6 +159,10 @@ pub enum Refreshed {
     },
     /// The provider says the grant is gone (`invalid_grant`): the user must sign in again.
     InvalidGrant,
+    /// The grant is fine but does not cover this scope: the user has not consented to it (Entra's
+    /// `invalid_grant` with AADSTS65001 / `suberror=consent_required`, or OIDC's
+    /// `consent_required` / `interaction_required`). The user's other tokens stay.
+    ConsentRequired,
 }
 
 impl Oidc {
@@ -200,8 +218,33 @@ impl Oidc {
             .await
     }
 
-    /// The provider's authorization URL and what to keep in the session.
+    /// The provider's authorization URL for signing in, and what to keep in the session.
     pub async fn begin(&self, return_to: String) -> anyhow::Result<(Url, PendingSignIn)> {
+        self.authorize(&self.settings.scopes, return_to, None).await
+    }
+
+    /// The authorization URL asking the signed-in user for one more server's scope only (incremental
+    /// consent; Entra takes one resource's scopes per request), with `offline_access` so the grant can
+    /// be refreshed, and `openid` so the answer proves it is the same user.
+    pub async fn begin_connect(
+        &self,
+        connecting: Connecting,
+        return_to: String,
+    ) -> anyhow::Result<(Url, PendingSignIn)> {
+        let scopes: Vec<String> = ["openid", "profile", "offline_access"]
+            .into_iter()
+            .map(str::to_owned)
+            .chain(connecting.scope.split_whitespace().map(str::to_owned))
+            .collect();
+        self.authorize(&scopes, return_to, Some(connecting)).await
+    }
+
+    async fn authorize(
+        &self,
+        scopes: &[String],
+        return_to: String,
+        connect: Option<Connecting>,
+    ) -> anyhow::Result<(Url, PendingSignIn)> {
         let discovered = self.discovered().await?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut request = discovered.client.authorize_url(
@@ -209,7 +252,7 @@ impl Oidc {
             CsrfToken::new_random,
             Nonce::new_random,
         );
-        for scope in self.settings.scopes.iter().filter(|s| *s != "openid") {
+        for scope in scopes.iter().filter(|s| *s != "openid") {
             request = request.add_scope(Scope::new(scope.clone()));
         }
         let (url, state, nonce) = request.set_pkce_challenge(challenge).url();
@@ -220,6 +263,7 @@ impl Oidc {
                 nonce: nonce.secret().clone(),
                 pkce_verifier: verifier.secret().clone(),
                 return_to,
+                connect,
             },
         ))
     }
@@ -288,6 +332,9 @@ impl Oidc {
                 refresh_token: tokens.refresh_token().map(|t| t.secret().as_str().into()),
                 expires_in: tokens.expires_in(),
             }),
+            Err(RequestTokenError::ServerResponse(response)) if needs_consent(&response) => {
+                Ok(Refreshed::ConsentRequired)
+            }
             Err(RequestTokenError::ServerResponse(response))
                 if *response.error() == CoreErrorResponseType::InvalidGrant =>
             {
@@ -321,6 +368,21 @@ pub struct EndSession {
     pub id_token_hint: SecretString,
     pub client_id: String,
     pub post_logout_redirect_uri: String,
+}
+
+/// Whether a refused refresh means "not consented to this scope" rather than "grant gone". Entra
+/// answers `invalid_grant` whose description starts with AADSTS65001 (its `suberror=consent_required`
+/// is not in the standard error type); other providers use OIDC's error codes.
+fn needs_consent(response: &StandardErrorResponse<CoreErrorResponseType>) -> bool {
+    match response.error() {
+        CoreErrorResponseType::InvalidGrant => response
+            .error_description()
+            .is_some_and(|d| d.contains("AADSTS65001")),
+        CoreErrorResponseType::Extension(code) => {
+            matches!(code.as_str(), "consent_required" | "interaction_required")
+        }
+        _ => false,
+    }
 }
 
 /// Error text without secrets (provider error code and description only).

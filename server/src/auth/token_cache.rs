@@ -7,7 +7,11 @@
 //!   so a rotated refresh token is never redeemed twice. The new access and refresh tokens are stored in
 //!   one transaction. The per-user locks live in a `moka` cache that forgets idle users.
 //! - Tokens in memory are [`SecretString`]s: they never print.
-//! - `invalid_grant` purges the user's tokens and reports [`TokenError::SignInRequired`].
+//! - `invalid_grant` purges the user's tokens and reports [`TokenError::SignInRequired`]; a refusal for
+//!   want of consent to that scope (AADSTS65001) keeps them and reports [`TokenError::NotConnected`].
+//! - Connections (incremental consent per MCP server): [`TokenCache::connect`] stores what a Connect
+//!   round-trip returned; [`TokenCache::disconnect`] forgets a scope's token and marks it
+//!   `disconnected:<scope>`, so it is not silently refreshed again until the user connects it.
 //!
 //! It lives in the same database as the sessions (SQLite or PostgreSQL, through sqlx's `Any` driver), so
 //! several web instances sharing sessions share their users' tokens too.
@@ -40,6 +44,10 @@ pub enum TokenError {
     /// No usable grant: the user must sign in again.
     #[error("sign-in required")]
     SignInRequired,
+    /// The user has not granted this scope (no consent yet, or disconnected): a Connect round-trip
+    /// grants it; the rest of the sign-in is fine.
+    #[error("not connected")]
+    NotConnected,
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
@@ -71,6 +79,24 @@ struct SealedRow {
     nonce: Vec<u8>,
     ciphertext: Vec<u8>,
     expires_at: i64,
+}
+
+/// The marker slot of a scope the user disconnected.
+fn disconnected_slot(scope: &str) -> String {
+    format!("disconnected:{scope}")
+}
+
+/// A scope's grant as the Connections page shows it.
+pub enum Grant {
+    /// An access token is held (possibly expired: it is refreshed when next used).
+    Held {
+        token: SecretString,
+        expires_at: i64,
+    },
+    /// The user disconnected it.
+    Disconnected,
+    /// Nothing held yet: the next use tries the refresh token (which works if the user consented).
+    None,
 }
 
 /// One token to store: slot (scope, `refresh` or `id_token`), value, expiry (Unix seconds).
@@ -153,6 +179,16 @@ impl TokenCache {
 
     async fn write(&self, user: &str, entries: &[Entry<'_>]) -> anyhow::Result<()> {
         let mut tx = self.pool.begin().await?;
+        self.write_in(&mut tx, user, entries).await?;
+        tx.commit().await.context("writing the token cache")
+    }
+
+    async fn write_in(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        user: &str,
+        entries: &[Entry<'_>],
+    ) -> anyhow::Result<()> {
         for (slot, value, expires_at) in entries {
             let (nonce, ciphertext) = self.seal(user, slot, value)?;
             sqlx::query(
@@ -165,10 +201,10 @@ impl TokenCache {
             .bind(nonce)
             .bind(ciphertext)
             .bind(expires_at)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         }
-        tx.commit().await.context("writing the token cache")
+        Ok(())
     }
 
     /// Stores what sign-in returned.
@@ -205,6 +241,9 @@ impl TokenCache {
         {
             return Ok(token);
         }
+        if self.read(user, &disconnected_slot(scope)).await?.is_some() {
+            return Err(TokenError::NotConnected);
+        }
         let Some((refresh_token, _)) = self.read(user, REFRESH_SLOT).await? else {
             return Err(TokenError::SignInRequired);
         };
@@ -228,7 +267,64 @@ impl TokenCache {
                 self.purge(user).await?;
                 Err(TokenError::SignInRequired)
             }
+            Refreshed::ConsentRequired => {
+                tracing::debug!(scope, "scope not consented to; the user can connect it");
+                Err(TokenError::NotConnected)
+            }
         }
+    }
+
+    /// Stores what a Connect round-trip for `scope` returned (the access token, the rotated refresh
+    /// token, the new ID token) and lifts a disconnect, in one transaction.
+    pub async fn connect(
+        &self,
+        user: &str,
+        scope: &str,
+        tokens: &super::oidc::SignedIn,
+    ) -> anyhow::Result<()> {
+        let exp = now() + tokens.expires_in.map_or(300, |d| d.as_secs() as i64);
+        let mut entries = vec![
+            (scope, &tokens.access_token, exp),
+            (ID_TOKEN_SLOT, &tokens.id_token, i64::MAX),
+        ];
+        if let Some(rt) = &tokens.refresh_token {
+            entries.push((REFRESH_SLOT, rt, i64::MAX));
+        }
+        let marker = disconnected_slot(scope);
+        let mut tx = self.pool.begin().await?;
+        self.write_in(&mut tx, user, &entries).await?;
+        sqlx::query("DELETE FROM token_cache WHERE user_key = $1 AND slot = $2")
+            .bind(user)
+            .bind(&marker)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await.context("writing the token cache")
+    }
+
+    /// Forgets `scope`'s token and keeps it from being refreshed again until [`Self::connect`].
+    pub async fn disconnect(&self, user: &str, scope: &str) -> anyhow::Result<()> {
+        let marker = disconnected_slot(scope);
+        let nothing = SecretString::from("");
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM token_cache WHERE user_key = $1 AND slot = $2")
+            .bind(user)
+            .bind(scope)
+            .execute(&mut *tx)
+            .await?;
+        self.write_in(&mut tx, user, &[(marker.as_str(), &nothing, i64::MAX)])
+            .await?;
+        tx.commit().await.context("writing the token cache")
+    }
+
+    /// What is held for `scope`, without refreshing.
+    pub async fn grant(&self, user: &str, scope: &str) -> anyhow::Result<Grant> {
+        if let Some((token, expires_at)) = self.read(user, scope).await? {
+            return Ok(Grant::Held { token, expires_at });
+        }
+        if self.read(user, &disconnected_slot(scope)).await?.is_some() {
+            return Ok(Grant::Disconnected);
+        }
+        Ok(Grant::None)
     }
 
     /// Caches an access token obtained elsewhere (e.g. an on-behalf-of exchange) for `scope`.

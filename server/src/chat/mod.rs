@@ -116,8 +116,11 @@ pub async fn build(
     model: &agent::settings::ModelSettings,
     fallback_model: Option<&url::Url>,
     settings: AgentSettings,
-) -> anyhow::Result<(Arc<Chat>, app::tools::backend::SharedDirectory)> {
-    let directory = Arc::new(McpDirectory::new(servers, Arc::new(CachedTokens(tokens))));
+) -> anyhow::Result<(Arc<Chat>, Arc<crate::mcp::Servers>)> {
+    let directory = Arc::new(McpDirectory::new(
+        servers,
+        Arc::new(CachedTokens(tokens.clone())),
+    ));
     directory.spawn_sweeper();
     let model = agent::model::OpenAiModel::new(model, fallback_model).map_err(|missing| {
         anyhow::anyhow!(
@@ -133,5 +136,5 @@ pub async fn build(
         settings,
     )
     .await?;
-    Ok((chat, Arc::new(crate::mcp::ToolsPage(directory))))
+    Ok((chat, Arc::new(crate::mcp::Servers::new(directory, tokens))))
 }

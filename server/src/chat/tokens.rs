@@ -19,6 +19,7 @@ impl TokenSource for CachedTokens {
         match self.0.access_token(user.as_str(), scope).await {
             Ok(token) => Ok(token),
             Err(token_cache::TokenError::SignInRequired) => Err(TokenError::SignInRequired),
+            Err(token_cache::TokenError::NotConnected) => Err(TokenError::NotConnected),
             Err(token_cache::TokenError::Other(error)) => Err(TokenError::Other(error)),
         }
     }

@@ -31,3 +31,22 @@ impl Default for DevMcpConfig {
         }
     }
 }
+
+/// The dev stack's in-process sales server (a second MCP server, its own audience and scope).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct DevSalesConfig {
+    /// Start it (`APP_DEV_SALES__ENABLED`, default `true`).
+    pub enabled: bool,
+    /// Listen address (`APP_DEV_SALES__BIND`); loopback only.
+    pub bind: SocketAddr,
+}
+
+impl Default for DevSalesConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            bind: SocketAddr::from(([127, 0, 0, 1], 8082)),
+        }
+    }
+}

@@ -24,7 +24,7 @@ use service_kit::config::{env, extract, optional_comma_list, secs};
 use url::Url;
 
 #[cfg(feature = "dev-stack")]
-pub use dev::DevMcpConfig;
+pub use dev::{DevMcpConfig, DevSalesConfig};
 pub use service_kit::config::ConfigError;
 
 /// The web server's configuration.
@@ -64,6 +64,10 @@ pub struct Config {
     #[cfg(feature = "dev-stack")]
     #[serde(default)]
     pub dev_mcp: DevMcpConfig,
+    /// The dev stack's in-process sales server (`APP_DEV_SALES__*`), started with mcp-tools.
+    #[cfg(feature = "dev-stack")]
+    #[serde(default)]
+    pub dev_sales: DevSalesConfig,
     /// The development model (`APP_DEV_MODEL__*`), started when no model is configured.
     #[cfg(feature = "dev-stack")]
     #[serde(default)]

@@ -3,21 +3,18 @@
 
 use std::sync::Arc;
 
-use app::tools::backend::SharedDirectory;
-
 use super::StandIns;
-use crate::{auth::token_cache::TokenCache, chat::Chat, config::Config};
+use crate::{auth::token_cache::TokenCache, chat::Chat, config::Config, mcp::Servers};
 
 pub(super) async fn chat(
     config: &Config,
     stand_ins: &StandIns,
     app_db: &sqlx::AnyPool,
     tokens: Arc<TokenCache>,
-) -> anyhow::Result<(Arc<Chat>, SharedDirectory)> {
-    let servers = match (&config.mcp_servers, &stand_ins.mcp) {
-        (Some(servers), _) => servers.clone(),
-        (None, Some(dev_server)) => vec![dev_server.clone()],
-        (None, None) => Vec::new(),
+) -> anyhow::Result<(Arc<Chat>, Arc<Servers>)> {
+    let servers = match &config.mcp_servers {
+        Some(servers) => servers.clone(),
+        None => stand_ins.mcp.clone(),
     };
     crate::chat::build(
         app_db.clone(),

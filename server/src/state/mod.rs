@@ -24,8 +24,8 @@ use crate::{AppState, WebSettings, config::Config};
 pub struct StandIns {
     /// Sign-in at the development identity provider.
     pub sign_in: Option<DevSignIn>,
-    /// The in-process mcp-tools.
-    pub mcp: Option<ServerSpec>,
+    /// The in-process MCP servers (mcp-tools, sales).
+    pub mcp: Vec<ServerSpec>,
     /// The development model's base URL (`…/v1`).
     pub model: Option<Url>,
 }
@@ -77,14 +77,15 @@ impl AppState {
         let settings = Arc::new(web_settings(&config, &public, &rp.issuer));
         let databases = database::Databases::open(&config).await?;
         let auth = auth::auth_state(&config, &base(&public), rp, &databases.app).await?;
-        let (chat, directory) =
+        let (chat, servers) =
             chat::chat(&config, &stand_ins, &databases.app, auth.tokens.clone()).await?;
         Ok(Self {
             leptos_options,
             config: Arc::new(config),
             auth,
             sessions: databases.sessions,
-            directory,
+            directory: servers.clone(),
+            servers,
             chat,
             settings,
         })

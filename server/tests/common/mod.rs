@@ -43,6 +43,7 @@ pub async fn test_app_in(dir: tempfile::TempDir, extra: serde_json::Value) -> Te
             "access_token_lifetime_secs": 30,
         },
         "dev_mcp": { "bind": "127.0.0.1:0" },
+        "dev_sales": { "bind": "127.0.0.1:0" },
         "dev_model": { "bind": "127.0.0.1:0" },
         "dev_graph": { "bind": "127.0.0.1:0" },
     });

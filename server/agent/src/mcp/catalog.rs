@@ -38,16 +38,42 @@ impl CatalogTool {
     }
 }
 
-/// The tools of every server a user can reach right now.
+/// The tools of every server a user can reach right now, and the servers left out with why.
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     pub tools: Vec<CatalogTool>,
+    pub withheld: Vec<Withheld>,
+}
+
+/// A configured server whose tools are not offered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Withheld {
+    /// Index of the server in the configuration.
+    pub server: usize,
+    pub server_name: String,
+    pub reason: WithheldReason,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WithheldReason {
+    /// The user has not granted its scope: a Connect grants it.
+    NotConnected,
+    /// It could not be reached or listed (the reason is safe to show); it is tried again soon.
+    Unavailable(String),
 }
 
 impl Catalog {
     /// By the name the model used.
     pub fn find(&self, function_name: &str) -> Option<&CatalogTool> {
         self.tools.iter().find(|t| t.function_name == function_name)
+    }
+
+    /// The unreachable servers (not the unconnected ones), which a turn reports.
+    pub fn unavailable(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.withheld.iter().filter_map(|w| match &w.reason {
+            WithheldReason::Unavailable(why) => Some((w.server_name.as_str(), why.as_str())),
+            WithheldReason::NotConnected => None,
+        })
     }
 
     /// By server and tool name (a stored call).

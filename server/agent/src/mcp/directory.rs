@@ -1,5 +1,10 @@
 //! The configured MCP servers, reached with the user's delegated token: listing tools (cached per user)
 //! and calling them. A 401 from a server causes one forced refresh and one retry, never a loop.
+//!
+//! A server the user has not connected, or that cannot be reached, is left out of the catalog and
+//! named in [`Catalog::withheld`]. A catalog missing an unreachable server is kept only briefly
+//! ([`RETRY_UNAVAILABLE`]), and a call that cannot reach its server drops the user's catalog, so a
+//! server that goes away is withdrawn from the next turn and one that comes back returns by itself.
 
 use std::{sync::Arc, time::Duration};
 
@@ -14,7 +19,9 @@ use rmcp::{
 };
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{Catalog, CatalogTool, Protocol, ServerSpec, TokenError, TokenSource};
+use super::{
+    Catalog, CatalogTool, Protocol, ServerSpec, TokenError, TokenSource, Withheld, WithheldReason,
+};
 use crate::domain::UserKey;
 
 /// A server as [`McpDirectory::describe`] found it.
@@ -22,6 +29,8 @@ use crate::domain::UserKey;
 pub struct Described {
     /// What the server calls itself, for people (its configured short name stays its address).
     pub title: Option<String>,
+    /// The protocol version the connection settled on (`2026-07-28`, `2025-11-25`).
+    pub protocol_version: Option<String>,
     pub tools: Vec<Tool>,
 }
 
@@ -31,6 +40,9 @@ pub enum McpError {
     /// The user's grant is gone; they must sign in again.
     #[error("sign-in required")]
     SignInRequired,
+    /// The user has not granted this server's scope (see [`TokenError::NotConnected`]).
+    #[error("not connected")]
+    NotConnected,
     /// A reason safe to show the user (and the model).
     #[error("{0}")]
     Failed(String),
@@ -43,6 +55,8 @@ enum ConnectError {
 
 /// How long a user's tool catalog is reused before it is listed again.
 const CATALOG_TTL: Duration = Duration::from_secs(60);
+/// How long a catalog that lacks an unreachable server is reused: the server is tried again after.
+const RETRY_UNAVAILABLE: Duration = Duration::from_secs(5);
 /// Longest wait for a server to accept a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -62,7 +76,7 @@ impl McpDirectory {
             tokens,
             catalogs: Cache::builder()
                 .max_capacity(100_000)
-                .time_to_live(CATALOG_TTL)
+                .expire_after(CatalogExpiry)
                 .build(),
         }
     }
@@ -134,6 +148,7 @@ impl McpDirectory {
             let token = match self.tokens.access_token(user, &server.scope).await {
                 Ok(token) => token,
                 Err(TokenError::SignInRequired) => return Err(McpError::SignInRequired),
+                Err(TokenError::NotConnected) => return Err(McpError::NotConnected),
                 Err(TokenError::Other(error)) => {
                     tracing::warn!(server = %server.name, error = format!("{error:#}"), "no token for MCP server");
                     return Err(McpError::Failed(
@@ -160,6 +175,12 @@ impl McpDirectory {
         }
     }
 
+    /// Forgets the user's catalog, so the next turn lists every server again (after a Connect or a
+    /// Disconnect).
+    pub async fn refresh_catalog(&self, user: &UserKey) {
+        self.catalogs.invalidate(user).await;
+    }
+
     /// One server's tools, listed now (the Tools page).
     pub async fn list_tools(&self, user: &UserKey, server: usize) -> Result<Vec<Tool>, McpError> {
         Ok(self.describe(user, server).await?.tools)
@@ -170,10 +191,11 @@ impl McpDirectory {
     pub async fn describe(&self, user: &UserKey, server: usize) -> Result<Described, McpError> {
         let server = self.server(server)?;
         let client = self.connect_as(user, server, ()).await?;
-        let title = client
-            .peer_info()
+        let info = client.peer_info();
+        let title = (info.as_ref())
             .and_then(|info| info.server_info.clone())
             .map(|info| info.title.unwrap_or(info.name));
+        let protocol_version = info.map(|info| info.protocol_version.to_string());
         let tools = client
             .list_all_tools()
             .await
@@ -181,6 +203,7 @@ impl McpDirectory {
         let _ = client.cancel().await;
         Ok(Described {
             title,
+            protocol_version,
             tools: tools?,
         })
     }
@@ -191,8 +214,9 @@ impl McpDirectory {
             .ok_or_else(|| McpError::Failed("unknown MCP server".to_owned()))
     }
 
-    /// The tools the model is offered for this user, cached for a minute. Unreachable servers are left
-    /// out (logged); a sign-in that is gone is an error (and not cached).
+    /// The tools the model is offered for this user, cached for a minute (seconds when a server was
+    /// unreachable). Unconnected and unreachable servers are left out and named in `withheld`; a
+    /// sign-in that is gone is an error (and not cached).
     pub async fn catalog(&self, user: &UserKey) -> Result<Arc<Catalog>, McpError> {
         self.catalogs
             .try_get_with_by_ref(user, self.list_catalog(user))
@@ -208,17 +232,27 @@ impl McpDirectory {
         let several = self.servers.len() > 1;
         let mut catalog = Catalog::default();
         for (index, (server, tools)) in self.servers.iter().zip(listed).enumerate() {
-            match tools {
-                Ok(tools) => catalog.tools.extend(
-                    tools
-                        .iter()
-                        .map(|tool| CatalogTool::new(index, &server.name, several, tool)),
-                ),
+            let reason = match tools {
+                Ok(tools) => {
+                    catalog.tools.extend(
+                        tools
+                            .iter()
+                            .map(|tool| CatalogTool::new(index, &server.name, several, tool)),
+                    );
+                    continue;
+                }
                 Err(McpError::SignInRequired) => return Err(McpError::SignInRequired),
+                Err(McpError::NotConnected) => WithheldReason::NotConnected,
                 Err(McpError::Failed(message)) => {
                     tracing::warn!(server = %server.name, %message, "MCP server left out of the tool catalog");
+                    WithheldReason::Unavailable(message)
                 }
-            }
+            };
+            catalog.withheld.push(Withheld {
+                server: index,
+                server_name: server.name.clone(),
+                reason,
+            });
         }
         Ok(Arc::new(catalog))
     }
@@ -233,12 +267,36 @@ impl McpDirectory {
         handler: H,
     ) -> Result<CallToolResult, McpError> {
         let server = self.server(tool.server)?;
-        let client = self.connect_as(user, server, handler).await?;
+        let client = match self.connect_as(user, server, handler).await {
+            Ok(client) => client,
+            Err(error) => {
+                // The catalog that offered this tool is out of date: list again next turn.
+                self.catalogs.invalidate(user).await;
+                return Err(error);
+            }
+        };
         let result = client
             .call_tool(CallToolRequestParams::new(tool.tool.clone()).with_arguments(arguments))
             .await
             .map_err(|e| McpError::Failed(format!("the tool call failed: {e}")));
         let _ = client.cancel().await;
         result
+    }
+}
+
+/// A catalog lives [`CATALOG_TTL`], or [`RETRY_UNAVAILABLE`] when a server could not be reached.
+struct CatalogExpiry;
+
+impl moka::Expiry<UserKey, Arc<Catalog>> for CatalogExpiry {
+    fn expire_after_create(
+        &self,
+        _user: &UserKey,
+        catalog: &Arc<Catalog>,
+        _created_at: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(match catalog.unavailable().next() {
+            Some(_) => RETRY_UNAVAILABLE,
+            None => CATALOG_TTL,
+        })
     }
 }

@@ -8,7 +8,7 @@ mod spec;
 use async_trait::async_trait;
 use secrecy::SecretString;
 
-pub use catalog::{Catalog, CatalogTool, result_text, slug};
+pub use catalog::{Catalog, CatalogTool, Withheld, WithheldReason, result_text, slug};
 pub use directory::{Described, McpDirectory, McpError};
 pub use spec::{Protocol, ServerSpec, SpecError};
 
@@ -20,6 +20,10 @@ pub enum TokenError {
     /// The user's grant is gone; they must sign in again.
     #[error("sign-in required")]
     SignInRequired,
+    /// The user has not granted this server's scope (not consented yet, or disconnected); their
+    /// sign-in is fine and other servers work.
+    #[error("not connected")]
+    NotConnected,
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }

@@ -1,8 +1,8 @@
 //! The authorization endpoint: a server-rendered sign-in page listing the dev users, with a consent line
 //! naming the client and the requested scopes. Choosing a user signs in and issues a code, unless the
-//! request asks for scopes of a consent-tracking resource (Graph) the user has not granted that client,
-//! or says `prompt=consent`: then a consent page comes first, and its Accept records the consent and
-//! issues the code, its Cancel answers `access_denied`.
+//! request asks for scopes of a consent-tracking resource (Graph, sales) the user has not granted that
+//! client, or says `prompt=consent`: then a consent page comes first, and its Accept records the
+//! consent and issues the code, its Cancel answers `access_denied`.
 //!
 //! Forgery: every POST is validated again from scratch; an Accept must also carry the single-use ticket
 //! of the consent page this IdP rendered for that user, client, redirect URI and scope, which a page on

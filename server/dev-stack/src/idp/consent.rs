@@ -1,6 +1,8 @@
-//! Users' consent to resources that track it (Microsoft Graph): which scopes a user has granted which
-//! client, the seeded consents (configuration) and their reset, the check the token grants make, and the
-//! single-use tickets that tie an Accept on the consent page to the page this IdP rendered.
+//! Users' consent to resources that track it (`Resource::consent`: Microsoft Graph, the sales server):
+//! which scopes a user has granted which client, the seeded consents (configuration: mcp-tools' Graph
+//! consents) and their reset, the check the token grants make, and the single-use tickets that tie an
+//! Accept on the consent page to the page this IdP rendered. Everything but the seeds works alike for
+//! every consent-tracked resource.
 //!
 //! Entra semantics: a named scope needs the user's consent for the requesting client; `<resource>/.default`
 //! means "whatever has been consented", so it is narrowed to the consented scopes and fails only when
@@ -42,6 +44,8 @@ impl Missing {
 }
 
 /// The configured consents of `client_id` as rows, checked against the users and the Graph resource.
+/// Graph only on purpose: the seeds are what users already granted mcp-tools (the on-behalf-of client)
+/// for Graph; other consent-tracked resources start with no consent, given on the consent page.
 pub fn seed_rows(
     entries: &[ConsentEntry],
     users: &[DevUser],

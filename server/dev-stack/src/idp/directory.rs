@@ -26,9 +26,9 @@ pub struct Resource {
     /// The `aud` of its tokens.
     pub audience: String,
     pub scopes: Vec<String>,
-    /// Whether each user must consent, per client, before tokens carry its scopes (Microsoft Graph).
-    /// Resources without it are granted on request, which is how the first-party APIs of this project
-    /// behave in a tenant whose administrator consented for everyone.
+    /// Whether each user must consent, per client, before tokens carry its scopes (Microsoft Graph,
+    /// the sales server). Resources without it are granted on request, which is how a first-party API
+    /// behaves in a tenant whose administrator consented for everyone (mcp-tools).
     pub consent: bool,
 }
 
@@ -55,9 +55,15 @@ impl Resource {
 
     /// Microsoft Graph with the delegated scopes the Graph stand-in serves; users consent per client.
     pub fn graph() -> Self {
+        Self::new(GRAPH_RESOURCE, &GRAPH_SCOPES).with_consent()
+    }
+
+    /// The same resource, with each user's consent required per client before tokens carry its scopes.
+    #[must_use]
+    pub fn with_consent(self) -> Self {
         Self {
             consent: true,
-            ..Self::new(GRAPH_RESOURCE, &GRAPH_SCOPES)
+            ..self
         }
     }
 
@@ -67,19 +73,39 @@ impl Resource {
     }
 }
 
-/// `app-id-uri=scope scope` (one entry of `APP_DEV_IDP__RESOURCES`).
+/// Marks a configured resource whose scopes each user must consent to per client.
+const CONSENT_MARK: &str = ";consent";
+
+/// `app-id-uri=scope scope`, or `app-id-uri=scope scope;consent` when each user must consent per
+/// client (one entry of `APP_DEV_IDP__RESOURCES`).
 impl FromStr for Resource {
     type Err = String;
 
     fn from_str(entry: &str) -> Result<Self, String> {
-        let (uri, scopes) = entry
+        let trimmed = entry.trim();
+        let (body, consent) = match trimmed.strip_suffix(CONSENT_MARK) {
+            Some(body) => (body, true),
+            None => (trimmed, false),
+        };
+        let (uri, scopes) = body
             .split_once('=')
-            .ok_or_else(|| format!("expected app-id-uri=scope …, got {entry:?}"))?;
+            .ok_or_else(|| format!("expected app-id-uri=scope …[;consent], got {entry:?}"))?;
         let scopes: Vec<&str> = scopes.split_whitespace().collect();
         if uri.trim().is_empty() || scopes.is_empty() {
             return Err(format!("{entry:?} needs a URI and at least one scope"));
         }
-        Ok(Self::new(uri, &scopes))
+        // A scope name never holds `;`: a misspelt mark must not become a scope.
+        if let Some(bad) = scopes.iter().find(|s| s.contains(';')) {
+            return Err(format!(
+                "{entry:?}: {bad:?} is not a scope; the only mark is {CONSENT_MARK} at the end"
+            ));
+        }
+        let resource = Self::new(uri, &scopes);
+        Ok(if consent {
+            resource.with_consent()
+        } else {
+            resource
+        })
     }
 }
 
@@ -234,6 +260,29 @@ mod tests {
         assert!("bad user".parse::<UserEntry>().is_err());
         assert!(users(&entries(&["bob", "bob"]), "t").is_err());
         assert!("api://x=".parse::<Resource>().is_err());
+    }
+
+    #[test]
+    fn configured_resources_may_require_consent() {
+        let plain: Resource = "api://a=read write".parse().unwrap();
+        assert!(!plain.consent);
+        let tracked: Resource = " api://portcullis-sales=sales:read;consent "
+            .parse()
+            .unwrap();
+        assert!(tracked.consent);
+        assert_eq!(tracked.app_id_uri, "api://portcullis-sales");
+        assert_eq!(tracked.scopes, ["sales:read"]);
+        assert_eq!(
+            tracked,
+            Resource::new("api://portcullis-sales", &["sales:read"]).with_consent()
+        );
+        for bad in [
+            "api://a=read;consnet",
+            "api://a=;consent",
+            "api://a=read; consent",
+        ] {
+            assert!(bad.parse::<Resource>().is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! - `indicators`: RFC 8707 `resource` parameters checked against each resource's identifier URIs
 //!   (`invalid_target`, Entra's AADSTS9010010).
 //! - `store`: SQLite state under the data folder (keys, clients, codes, refresh tokens, consents).
-//! - `consent`: users' per-client consent to Graph scopes: seeds, checks, consent-page tickets.
+//! - `consent`: users' per-client consent to the scopes of resources that track it (Graph, sales):
+//!   seeds (Graph), checks, consent-page tickets.
 //! - `keys`: RS256 signing keys, JWKS, rotation.
 //! - `tokens`: minting access and ID tokens with Entra v2 claims.
 //! - `pages`: the HTML pages (maud templates): sign-in, consent, sign-in errors, signed out.

@@ -116,6 +116,16 @@ pub async fn start_mcp(stack: &Stack, folder: &str, grant: Option<OboGrant>) -> 
     .unwrap()
 }
 
+/// The sales MCP server in process, trusting the stack's IdP, with its data in the folder `folder`; its
+/// MCP endpoint URL (an identifier URI of the sales resource at the IdP from then on).
+pub async fn start_sales(stack: &Stack, folder: &str) -> Url {
+    let data = stack.dir.path().join(folder);
+    std::fs::create_dir_all(&data).unwrap();
+    mcp::start_sales("127.0.0.1:0".parse().unwrap(), &stack.idp, &data, pending())
+        .await
+        .unwrap()
+}
+
 /// A client that behaves like a browser with cookies off: no redirects followed, no proxy.
 pub fn browser() -> reqwest::Client {
     reqwest::Client::builder()
@@ -302,4 +312,71 @@ pub fn hidden_fields(html: &str) -> Vec<(String, String)> {
         .filter(|tag| attribute(tag, "type").as_deref() == Some("hidden"))
         .filter_map(|tag| Some((attribute(tag, "name")?, attribute(tag, "value")?)))
         .collect()
+}
+
+/// A browser at the authorization endpoint: opens the sign-in page, clicks `user`, and returns the
+/// answer to that click (a consent page, or the redirect).
+pub async fn browser_pick(
+    stack: &Stack,
+    params: &[(String, String)],
+    user: &str,
+) -> reqwest::Response {
+    let page = stack
+        .http
+        .get(endpoint(stack, "oauth2/v2.0/authorize"))
+        .query(params)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let mut form = hidden_fields(&page.text().await.unwrap());
+    form.push(("user".to_owned(), user.to_owned()));
+    stack
+        .http
+        .post(endpoint(stack, "oauth2/v2.0/authorize"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Clicks `action` (`consent` or `cancel`) on a consent page; returns the answer.
+pub async fn consent_click(stack: &Stack, consent_page: &str, action: &str) -> reqwest::Response {
+    let mut form = hidden_fields(consent_page);
+    form.push(("action".to_owned(), action.to_owned()));
+    stack
+        .http
+        .post(endpoint(stack, "oauth2/v2.0/authorize"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The web app's code flow (PKCE) through the pages as a browser walks them, accepting the consent
+/// page if one comes (a consent-tracked scope `user` has not granted the web app); the token response.
+pub async fn web_sign_in_consenting(stack: &Stack, user: &str, scope: &str) -> Value {
+    let p = pkce();
+    let params = authorize_params(WEB, REDIRECT, scope, Some(&p));
+    let mut answer = browser_pick(stack, &params, user).await;
+    if answer.status() == StatusCode::OK {
+        let page = answer.text().await.unwrap();
+        answer = consent_click(stack, &page, "consent").await;
+    }
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    let back = redirect_target(&answer).1;
+    let code = get(&back, "code").expect("a code").to_owned();
+    let (status, body) = token(
+        stack,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &p.verifier),
+        ],
+        Some((WEB, stack.idp.web_client_secret().expose_secret())),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
 }
