@@ -123,10 +123,12 @@ async fn list_connections() -> Result<ConnectionsView, ChatError> {
     match directory()?.connections(&user).await {
         Ok(servers) => Ok(ConnectionsView::Servers(servers)),
         Err(ListError::SignInRequired) => {
-            // The grant is gone: the session ends (as on the Tools page), and the page says so.
-            crate::chat::api::ssr::respond::<()>(Err(ChatError::SignInRequired))
+            // The grant is gone: the session ends (as on the Tools page), and the page says so (a
+            // success, so that the page shows it however it was reached).
+            let session: tower_sessions::Session = leptos_axum::extract()
                 .await
-                .ok();
+                .map_err(|_| ChatError::Unavailable)?;
+            session.flush().await.map_err(|_| ChatError::Unavailable)?;
             Ok(ConnectionsView::SignInRequired)
         }
     }
@@ -204,7 +206,7 @@ pub fn ServerNotices() -> impl IntoView {
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
                 let html = notices.await.unwrap_or_default();
-                view! { <div class="server-notices" inner_html=html></div> }
+                view! { <div class="server-notices" data-testid="server-notices" inner_html=html></div> }
             })}
         </Suspense>
     }
@@ -251,7 +253,7 @@ mod html {
             } => (
                 "connected",
                 format!(
-                    r#"<dl class="grant" data-testid="grant"><dt>Audience</dt><dd data-testid="grant-audience">{}</dd><dt>Scopes</dt><dd data-testid="grant-scopes">{}</dd><dt>Token expires</dt><dd data-testid="grant-expires">{}</dd></dl><form method="post" action="/connections/disconnect"><input type="hidden" name="server" value="{name}"><button type="submit" data-testid="disconnect">Disconnect</button></form>"#,
+                    r#"<dl class="grant" data-testid="grant"><dt>Audience</dt><dd data-testid="grant-audience">{}</dd><dt>Scopes</dt><dd data-testid="grant-scopes">{}</dd><dt>Token expires</dt><dd data-testid="grant-expires">{}</dd></dl><form method="post" action="/connections/disconnect"><input type="hidden" name="server" value="{name}"><button type="submit" data-testid="disconnect" aria-label="Disconnect {name}">Disconnect</button></form>"#,
                     esc(audience),
                     esc(&scopes.join(" ")),
                     esc(expires),
@@ -271,8 +273,13 @@ mod html {
             ),
         };
         format!(
-            r#"<article class="card server" data-testid="connection" data-server="{name}" data-state="{state}"><h2>{} <code class="server-name" data-testid="server-name" title="short name">{name}</code></h2><p class="muted">{}</p><p data-testid="reach">{}</p>{grant}</article>"#,
-            esc(server.title.as_deref().unwrap_or(&server.name)),
+            r#"<article class="card server" data-testid="connection" data-server="{name}" data-state="{state}"><h2>{}<code class="server-name" data-testid="server-name" title="short name">{name}</code></h2><p class="muted">{}</p><p data-testid="reach">{}</p>{grant}</article>"#,
+            // What the server calls itself, when it answered; its short name always.
+            server
+                .title
+                .as_deref()
+                .map(|t| format!("{} ", esc(t)))
+                .unwrap_or_default(),
             esc(&server.url),
             esc(&reach),
         )

@@ -49,6 +49,7 @@ test.describe('several MCP servers: Connect, Connections page, sales summary cha
 
     // The chat no longer withholds sales; the model is offered its tools.
     await chat.goto('/chat');
+    await expect(page.getByTestId('server-notices')).toBeAttached();
     await expect(page.getByTestId('server-notice')).toHaveCount(0);
     await chat.start('sales summary for 2026 by quarter');
     const card = await chat.expectLastCall('sales_summary', 'pending');

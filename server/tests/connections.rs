@@ -290,6 +290,11 @@ async fn each_server_is_connected_separately_and_disconnect_forgets_only_its_tok
     let other = app.connect_as(&alice, "sales", "bob", "consent").await;
     assert_eq!(other.status, StatusCode::BAD_REQUEST, "{}", other.body);
     assert!(other.body.contains("different account"));
+    assert!(
+        other
+            .body
+            .contains(r#"<a href="/connections">Back to Connections</a>"#)
+    );
     assert!(matches!(app.grant("alice", SALES_SCOPE).await, Grant::None));
     // Cancel on the consent page: not connected, still signed in.
     let cancelled = app.connect_as(&alice, "sales", "alice", "cancel").await;
@@ -418,6 +423,18 @@ async fn each_server_is_connected_separately_and_disconnect_forgets_only_its_tok
         app.grant("alice", TOOLS_SCOPE).await,
         Grant::Held { .. }
     ));
+    // A sign-out purges her tokens, not her choice.
+    app.state
+        .auth
+        .tokens
+        .purge(&app.user_key("alice"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        app.grant("alice", SALES_SCOPE).await,
+        Grant::Disconnected
+    ));
+    assert!(matches!(app.grant("alice", TOOLS_SCOPE).await, Grant::None));
 
     // Connecting again needs no new consent (granted before): straight back to the page the link was
     // on (its Referer), never to another site.

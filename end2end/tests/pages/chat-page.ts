@@ -20,6 +20,8 @@ export class ChatPage {
   readonly toolCalls: Locator;
   readonly assistantMessages: Locator;
   readonly error: Locator;
+  /** How many tool-call cards there were when the last message was sent: the reply's call comes after. */
+  private callsBefore?: number;
 
   constructor(readonly page: Page) {
     this.app = new AppPage(page);
@@ -105,6 +107,7 @@ export class ChatPage {
 
   async send(text: string): Promise<void> {
     await expect(this.sendButton).toBeEnabled();
+    this.callsBefore = await this.toolCalls.count();
     await this.input.fill(text);
     await this.sendButton.click();
     await expect(this.input).toHaveValue('');
@@ -114,7 +117,12 @@ export class ChatPage {
     return this.toolCalls.last();
   }
 
+  /** The last card, once it is one the last message led to (an earlier card can match tool and status too). */
   async expectLastCall(tool: string, status: string): Promise<Locator> {
+    const before = this.callsBefore;
+    if (before !== undefined) {
+      await expect.poll(() => this.toolCalls.count()).toBeGreaterThan(before);
+    }
     const card = this.lastCall();
     await expect(card).toHaveAttribute('data-tool', tool);
     await expect(card).toHaveAttribute('data-status', status);

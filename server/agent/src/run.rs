@@ -198,26 +198,6 @@ impl Agent {
             }
             Err(McpError::Failed(_) | McpError::NotConnected) => Arc::new(Catalog::default()),
         };
-        if !run.told_unavailable {
-            run.told_unavailable = true;
-            let unavailable: Vec<String> = catalog
-                .unavailable()
-                .map(|(server, why)| format!("{server} ({why})"))
-                .collect();
-            if !unavailable.is_empty() {
-                // Said before the model answers, so the answer reads as made without those tools.
-                self.journal
-                    .add_message(
-                        id,
-                        Role::Notice,
-                        &format!(
-                            "Unavailable: {}. Their tools are not offered in this turn; they come back when the server does.",
-                            unavailable.join(", ")
-                        ),
-                    )
-                    .await?;
-            }
-        }
         let messages = model::history(&self.settings.system_prompt, transcript);
         let tools = model::tools(&catalog);
         let journal = &self.journal;
@@ -243,6 +223,28 @@ impl Agent {
                 return Ok(false);
             }
         };
+        // Said once per run, just before the reply is stored, so the answer reads as made without those
+        // tools. Not before the model call: a notice left last by a crash would end the turn unanswered
+        // (`drive` stops at a notice).
+        if !run.told_unavailable {
+            run.told_unavailable = true;
+            let unavailable: Vec<String> = catalog
+                .unavailable()
+                .map(|(server, why)| format!("{server} ({why})"))
+                .collect();
+            if !unavailable.is_empty() {
+                self.journal
+                    .add_message(
+                        id,
+                        Role::Notice,
+                        &format!(
+                            "Unavailable: {}. Their tools are not offered in this turn; they come back when the server does.",
+                            unavailable.join(", ")
+                        ),
+                    )
+                    .await?;
+            }
+        }
         self.store_reply(conversation, &catalog, reply).await
     }
 

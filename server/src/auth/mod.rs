@@ -72,6 +72,25 @@ pub fn identity_key(issuer: &str, tenant: Option<&str>, user_id: &str) -> String
 
 /// A sign-in error page; `title` and `message` are escaped (a message can quote the provider).
 fn page(status: StatusCode, title: &str, message: &str) -> Response {
+    page_with(status, title, message, ("/auth/login", "Try again"))
+}
+
+/// An error page of a Connect round-trip: the way on is the Connections page, not a new sign-in.
+fn connect_page(status: StatusCode, title: &str, message: &str) -> Response {
+    page_with(
+        status,
+        title,
+        message,
+        ("/connections", "Back to Connections"),
+    )
+}
+
+fn page_with(
+    status: StatusCode,
+    title: &str,
+    message: &str,
+    (retry, retry_text): (&str, &str),
+) -> Response {
     let body = html! {
         (DOCTYPE)
         html lang="en" {
@@ -84,7 +103,7 @@ fn page(status: StatusCode, title: &str, message: &str) -> Response {
                 main class="content" {
                     h1 data-testid="auth-error-title" { (title) }
                     p data-testid="auth-error" { (message) }
-                    p { a href="/auth/login" { "Try again" } " · " a href="/" { "Home" } }
+                    p { a href=(retry) { (retry_text) } " · " a href="/" { "Home" } }
                 }
             }
         }
@@ -135,6 +154,14 @@ pub async fn login(
     Redirect::to(url.as_str()).into_response()
 }
 
+fn connect_failed() -> Response {
+    connect_page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Not connected",
+        "Something went wrong on our side. Please try again.",
+    )
+}
+
 #[derive(Debug, Deserialize)]
 pub struct ConnectParams {
     /// The server's configured short name.
@@ -180,7 +207,7 @@ pub async fn connect(
         return Redirect::to(&login).into_response();
     };
     let Some(spec) = servers.spec(&params.server) else {
-        return page(
+        return connect_page(
             StatusCode::NOT_FOUND,
             "Unknown server",
             "There is no MCP server of that name here.",
@@ -195,7 +222,7 @@ pub async fn connect(
         Ok(started) => started,
         Err(error) => {
             tracing::error!(error = format!("{error:#}"), "cannot start connecting");
-            return page(
+            return connect_page(
                 StatusCode::BAD_GATEWAY,
                 "Connecting unavailable",
                 "The identity provider cannot be reached right now. Please try again shortly.",
@@ -203,7 +230,8 @@ pub async fn connect(
         }
     };
     if let Err(error) = session.insert(PENDING_KEY, &pending).await {
-        return internal("storing the pending connection failed", error);
+        tracing::error!(%error, "storing the pending connection failed");
+        return connect_failed();
     }
     Redirect::to(url.as_str()).into_response()
 }
@@ -261,7 +289,7 @@ pub async fn callback(
         let detail = params.error_description.as_deref().unwrap_or_default();
         tracing::info!(%error, "identity provider returned an error");
         if let Some(connecting) = &pending.connect {
-            return page(
+            return connect_page(
                 StatusCode::BAD_REQUEST,
                 "Not connected",
                 &format!(
@@ -366,7 +394,7 @@ async fn connected(
     });
     if !same_user {
         tracing::warn!(server = %connecting.server, "a connect answer for another user (or a session that ended) was refused");
-        return page(
+        return connect_page(
             StatusCode::BAD_REQUEST,
             "Not connected",
             "The identity provider answered for a different account than the one signed in here. Nothing was changed; connect again and choose your own account.",
@@ -377,7 +405,11 @@ async fn connected(
         .connect(&key, &connecting.scope, signed_in)
         .await
     {
-        return internal("storing the connection failed", format!("{error:#}"));
+        tracing::error!(
+            error = format!("{error:#}"),
+            "storing the connection failed"
+        );
+        return connect_failed();
     }
     servers
         .directory

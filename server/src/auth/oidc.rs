@@ -371,13 +371,24 @@ pub struct EndSession {
 }
 
 /// Whether a refused refresh means "not consented to this scope" rather than "grant gone". Entra
-/// answers `invalid_grant` whose description starts with AADSTS65001 (its `suberror=consent_required`
-/// is not in the standard error type); other providers use OIDC's error codes.
+/// answers `invalid_grant` with an AADSTS code in the description (its `suberror` is not in the
+/// standard error type); other providers use OIDC's error codes. Entra's refusals that one
+/// resource's policy asks more of the user — consent (65001, 65004 declined), MFA (50076, 50079),
+/// a fresh sign-in (50158), Conditional Access (53003) — are answered for that resource alone: an
+/// interactive round-trip (Connect) can satisfy them, and the refresh token stays good for the rest.
 fn needs_consent(response: &StandardErrorResponse<CoreErrorResponseType>) -> bool {
+    const PER_RESOURCE: [&str; 6] = [
+        "AADSTS65001",
+        "AADSTS65004",
+        "AADSTS50076",
+        "AADSTS50079",
+        "AADSTS50158",
+        "AADSTS53003",
+    ];
     match response.error() {
         CoreErrorResponseType::InvalidGrant => response
             .error_description()
-            .is_some_and(|d| d.contains("AADSTS65001")),
+            .is_some_and(|d| PER_RESOURCE.iter().any(|code| d.contains(code))),
         CoreErrorResponseType::Extension(code) => {
             matches!(code.as_str(), "consent_required" | "interaction_required")
         }
@@ -401,5 +412,47 @@ fn describe<E: std::error::Error + 'static>(
         RequestTokenError::Request(e) => format!("request failed: {e}"),
         RequestTokenError::Parse(e, _) => format!("unparsable response: {e}"),
         RequestTokenError::Other(e) => e.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use openidconnect::{StandardErrorResponse, core::CoreErrorResponseType};
+
+    use super::needs_consent;
+
+    fn refused(error: CoreErrorResponseType, description: &str) -> bool {
+        needs_consent(&StandardErrorResponse::new(
+            error,
+            Some(description.to_owned()),
+            None,
+        ))
+    }
+
+    #[test]
+    fn per_resource_refusals_are_not_a_lost_grant() {
+        let grant = CoreErrorResponseType::InvalidGrant;
+        assert!(refused(
+            grant.clone(),
+            "AADSTS65001: The user or administrator has not consented"
+        ));
+        assert!(refused(
+            grant.clone(),
+            "AADSTS50076: Due to a configuration change … MFA"
+        ));
+        assert!(refused(
+            CoreErrorResponseType::Extension("interaction_required".into()),
+            ""
+        ));
+        // The refresh token itself is gone: the user signs in again.
+        assert!(!refused(
+            grant.clone(),
+            "AADSTS70008: The refresh token has expired"
+        ));
+        assert!(!refused(grant, "refresh token reused"));
+        assert!(!refused(
+            CoreErrorResponseType::InvalidClient,
+            "AADSTS65001"
+        ));
     }
 }

@@ -269,6 +269,8 @@ impl TokenCache {
             }
             Refreshed::ConsentRequired => {
                 tracing::debug!(scope, "scope not consented to; the user can connect it");
+                // An expired token kept for this scope would still read as a grant.
+                self.forget(user, scope).await?;
                 Err(TokenError::NotConnected)
             }
         }
@@ -291,6 +293,10 @@ impl TokenCache {
             entries.push((REFRESH_SLOT, rt, i64::MAX));
         }
         let marker = disconnected_slot(scope);
+        // Not while a refresh of this user is under way: it could store its rotated refresh token
+        // over this one.
+        let lock = self.locks.of(user);
+        let _guard = lock.lock().await;
         let mut tx = self.pool.begin().await?;
         self.write_in(&mut tx, user, &entries).await?;
         sqlx::query("DELETE FROM token_cache WHERE user_key = $1 AND slot = $2")
@@ -305,6 +311,10 @@ impl TokenCache {
     pub async fn disconnect(&self, user: &str, scope: &str) -> anyhow::Result<()> {
         let marker = disconnected_slot(scope);
         let nothing = SecretString::from("");
+        // After any refresh under way (which checked for the marker before it began): its token is
+        // deleted here rather than written after.
+        let lock = self.locks.of(user);
+        let _guard = lock.lock().await;
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM token_cache WHERE user_key = $1 AND slot = $2")
             .bind(user)
@@ -359,12 +369,15 @@ impl TokenCache {
         Ok(())
     }
 
-    /// Removes every token of the user (sign-out, lost grant).
+    /// Removes every token of the user (sign-out, lost grant). The servers the user disconnected stay
+    /// disconnected: that is their choice, not a token.
     pub async fn purge(&self, user: &str) -> anyhow::Result<()> {
-        sqlx::query("DELETE FROM token_cache WHERE user_key = $1")
-            .bind(user)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "DELETE FROM token_cache WHERE user_key = $1 AND slot NOT LIKE 'disconnected:%'",
+        )
+        .bind(user)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 }
