@@ -5,7 +5,10 @@
 //!   (incremental consent style, no RFC 8707 `resource`).
 //! - Refreshes of one user are single flight: concurrent requests wait for the one refresh in progress,
 //!   so a rotated refresh token is never redeemed twice. The new access and refresh tokens are stored in
-//!   one transaction. The per-user locks live in a `moka` cache that forgets idle users.
+//!   one transaction. In a process, a per-user lock (in a `moka` cache that forgets idle users); across
+//!   processes sharing the database, a per-user lease row (`token_refresh_leases`) taken with one
+//!   conditional upsert: the other instances wait for it and use what its holder stored. A dead
+//!   holder's lease expires after [`LEASE`].
 //! - Tokens in memory are [`SecretString`]s: they never print.
 //! - `invalid_grant` purges the user's tokens and reports [`TokenError::SignInRequired`]; a refusal for
 //!   want of consent to that scope (AADSTS65001) keeps them and reports [`TokenError::NotConnected`].
@@ -35,6 +38,11 @@ pub const REFRESH_MARGIN: Duration = Duration::from_secs(60);
 const REFRESH_SLOT: &str = "refresh";
 /// The ID token, kept for the RP-initiated logout hint.
 const ID_TOKEN_SLOT: &str = "id_token";
+/// How long a refresh lease holds: far longer than a refresh (the OIDC client times out after 15 s),
+/// short enough that a dead instance's lease does not keep its users waiting long.
+pub const LEASE: Duration = Duration::from_secs(30);
+/// How often a waiting instance looks whether the lease holder is done.
+const LEASE_POLL: Duration = Duration::from_millis(50);
 /// A user's refresh lock is dropped after this long unused. Far longer than any refresh (the OIDC
 /// client times out after 15 s), so a lock is never dropped while it is held and awaited.
 const LOCK_IDLE: Duration = Duration::from_secs(600);
@@ -54,6 +62,8 @@ pub enum TokenError {
 
 pub struct TokenCache {
     pool: AnyPool,
+    /// Random id of this cache (one per process) as a lease holder.
+    instance: String,
     cipher: ChaCha20Poly1305,
     oidc: Arc<Oidc>,
     locks: RefreshLocks,
@@ -111,6 +121,7 @@ impl TokenCache {
     pub fn new(pool: AnyPool, key: &[u8; 32], oidc: Arc<Oidc>) -> Self {
         Self {
             pool,
+            instance: format!("{:016x}", rand::random::<u64>()),
             cipher: ChaCha20Poly1305::new(Key::from_slice(key)),
             oidc,
             locks: RefreshLocks::new(),
@@ -241,6 +252,35 @@ impl TokenCache {
         {
             return Ok(token);
         }
+        // Another instance may be refreshing this user's tokens: wait for it, then use what it stored
+        // (or take the lease when it is done, e.g. after refreshing another scope).
+        let waited = std::time::Instant::now();
+        while !self.try_lease(user).await? {
+            if waited.elapsed() > LEASE + LEASE_POLL {
+                return Err(
+                    anyhow::anyhow!("another instance held the refresh lease too long").into(),
+                );
+            }
+            tokio::time::sleep(LEASE_POLL).await;
+            if let Some((token, exp)) = self.read(user, scope).await?
+                && fresh_enough(exp)
+            {
+                return Ok(token);
+            }
+        }
+        let refreshed = self.refresh_leased(user, scope).await;
+        self.release_lease(user).await;
+        refreshed
+    }
+
+    /// The refresh itself, under the user's lease.
+    async fn refresh_leased(&self, user: &str, scope: &str) -> Result<SecretString, TokenError> {
+        // The previous holder may have refreshed this scope just before.
+        if let Some((token, exp)) = self.read(user, scope).await?
+            && exp > now() + REFRESH_MARGIN.as_secs() as i64
+        {
+            return Ok(token);
+        }
         if self.read(user, &disconnected_slot(scope)).await?.is_some() {
             return Err(TokenError::NotConnected);
         }
@@ -276,6 +316,50 @@ impl TokenCache {
         }
     }
 
+    /// Takes the user's refresh lease if it is free or its holder's time is up; one statement, so two
+    /// instances cannot both take it.
+    async fn try_lease(&self, user: &str) -> anyhow::Result<bool> {
+        let now = now();
+        let taken = sqlx::query(
+            "INSERT INTO token_refresh_leases (user_key, holder, expires_at) VALUES ($1, $2, $3)
+             ON CONFLICT (user_key) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+             WHERE token_refresh_leases.expires_at < $4",
+        )
+        .bind(user)
+        .bind(&self.instance)
+        .bind(now + LEASE.as_secs() as i64)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .context("taking the refresh lease")?;
+        Ok(taken.rows_affected() == 1)
+    }
+
+    /// Waits for the user's lease (Connect and Disconnect write the refresh token or a scope too).
+    async fn lease(&self, user: &str) -> anyhow::Result<()> {
+        let waited = std::time::Instant::now();
+        while !self.try_lease(user).await? {
+            if waited.elapsed() > LEASE + LEASE_POLL {
+                anyhow::bail!("another instance held the refresh lease too long");
+            }
+            tokio::time::sleep(LEASE_POLL).await;
+        }
+        Ok(())
+    }
+
+    /// Gives the lease back; if that fails, it expires by itself.
+    async fn release_lease(&self, user: &str) {
+        let released =
+            sqlx::query("DELETE FROM token_refresh_leases WHERE user_key = $1 AND holder = $2")
+                .bind(user)
+                .bind(&self.instance)
+                .execute(&self.pool)
+                .await;
+        if let Err(error) = released {
+            tracing::warn!(%error, "releasing a refresh lease failed; it expires by itself");
+        }
+    }
+
     /// Stores what a Connect round-trip for `scope` returned (the access token, the rotated refresh
     /// token, the new ID token) and lifts a disconnect, in one transaction.
     pub async fn connect(
@@ -297,14 +381,20 @@ impl TokenCache {
         // over this one.
         let lock = self.locks.of(user);
         let _guard = lock.lock().await;
-        let mut tx = self.pool.begin().await?;
-        self.write_in(&mut tx, user, &entries).await?;
-        sqlx::query("DELETE FROM token_cache WHERE user_key = $1 AND slot = $2")
-            .bind(user)
-            .bind(&marker)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await.context("writing the token cache")
+        self.lease(user).await?;
+        let written = async {
+            let mut tx = self.pool.begin().await?;
+            self.write_in(&mut tx, user, &entries).await?;
+            sqlx::query("DELETE FROM token_cache WHERE user_key = $1 AND slot = $2")
+                .bind(user)
+                .bind(&marker)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await.context("writing the token cache")
+        }
+        .await;
+        self.release_lease(user).await;
+        written
     }
 
     /// Forgets `scope`'s token and keeps it from being refreshed again until [`Self::connect`].
@@ -315,15 +405,21 @@ impl TokenCache {
         // deleted here rather than written after.
         let lock = self.locks.of(user);
         let _guard = lock.lock().await;
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM token_cache WHERE user_key = $1 AND slot = $2")
-            .bind(user)
-            .bind(scope)
-            .execute(&mut *tx)
-            .await?;
-        self.write_in(&mut tx, user, &[(marker.as_str(), &nothing, i64::MAX)])
-            .await?;
-        tx.commit().await.context("writing the token cache")
+        self.lease(user).await?;
+        let written = async {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query("DELETE FROM token_cache WHERE user_key = $1 AND slot = $2")
+                .bind(user)
+                .bind(scope)
+                .execute(&mut *tx)
+                .await?;
+            self.write_in(&mut tx, user, &[(marker.as_str(), &nothing, i64::MAX)])
+                .await?;
+            tx.commit().await.context("writing the token cache")
+        }
+        .await;
+        self.release_lease(user).await;
+        written
     }
 
     /// What is held for `scope`, without refreshing.
