@@ -284,6 +284,10 @@ async fn main() -> anyhow::Result<()> {
         .env("APP_DEV_MCP__BIND", format!("127.0.0.1:{mcp_port}"))
         .env("APP_DEV_MODEL__BIND", format!("127.0.0.1:{model_port}"))
         .env("APP_DEV_GRAPH__BIND", format!("127.0.0.1:{}", free_port()))
+        .env("APP_DEV_SALES__BIND", format!("127.0.0.1:{}", free_port()))
+        // Limits far above the load, but counted: their cost is part of what is measured.
+        .env("APP_AGENT__MESSAGES_PER_MINUTE", "1000000")
+        .env("APP_AGENT__TOOL_CALLS_PER_MINUTE", "1000000")
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)

@@ -27,18 +27,6 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 
 impl TestApp {
-    async fn call(&self, cookie: &str, endpoint: &str, body: Value) -> Reply {
-        self.send(
-            Request::post(format!("/api/{endpoint}"))
-                .header(header::COOKIE, cookie)
-                .header(header::CONTENT_TYPE, "application/json")
-                .header(header::ACCEPT, "application/json")
-                .body(Body::from(body.to_string()))
-                .unwrap(),
-        )
-        .await
-    }
-
     async fn create(&self, cookie: &str, mode: &str) -> String {
         let reply = self
             .call(cookie, "chat/create", json!({ "mode": mode }))

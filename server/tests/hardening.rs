@@ -31,15 +31,6 @@ impl TestApp {
         self.send(request.body(Body::from(body)).unwrap()).await
     }
 
-    async fn call(&self, cookie: &str, endpoint: &str, body: Value) -> Reply {
-        self.post_raw(
-            Some(cookie),
-            &format!("/api/{endpoint}"),
-            body.to_string().into_bytes(),
-        )
-        .await
-    }
-
     async fn sign_out(&self, cookie: &str) -> Reply {
         self.send(
             Request::post("/auth/logout")

@@ -33,6 +33,12 @@ pub(crate) mod ssr {
         if let Err(error) = &result {
             if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
                 response.set_status(error.status());
+                if let ChatError::RateLimited(seconds) = error {
+                    response.insert_header(
+                        axum::http::header::RETRY_AFTER,
+                        axum::http::HeaderValue::from(*seconds),
+                    );
+                }
             }
             if *error == ChatError::SignInRequired {
                 // The grant is gone: end the session so the next page shows "Sign in", with no loop.

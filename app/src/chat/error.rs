@@ -31,6 +31,9 @@ pub enum ChatError {
     /// The request's arguments could not be decoded (not JSON, missing fields, unknown values).
     #[error("The request could not be understood.")]
     BadRequest,
+    /// Too many requests of this kind; the number is the seconds until they are taken again.
+    #[error("You are sending messages too fast. Try again in {0} s; your text is kept.")]
+    RateLimited(u64),
     #[error("Something went wrong. Please try again.")]
     Unavailable,
     /// Browser side only: the call did not get a readable answer.
@@ -96,6 +99,7 @@ impl ChatError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Invalid(_) | Self::BadRequest | Self::Transport(_) => StatusCode::BAD_REQUEST,
+            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }

@@ -51,7 +51,13 @@ const TYPED_METHODS: [&str; 21] = [
 /// -32601 for a method nobody serves.
 pub(crate) fn custom_request_error(request: &CustomRequest) -> ErrorData {
     if !TYPED_METHODS.contains(&request.method.as_str()) {
-        return ErrorData::new(ErrorCode::METHOD_NOT_FOUND, request.method.clone(), None);
+        // Said in words, the method quoted: a bare method name as the message was empty for `""`
+        // (found by `tests/fuzz.rs`).
+        return ErrorData::new(
+            ErrorCode::METHOD_NOT_FOUND,
+            format!("Method not found: {:?}", request.method),
+            None,
+        );
     }
     // For tool calls, the most common case, say what did not fit.
     let reason = (request.method == CallToolRequestMethod::VALUE)
@@ -156,5 +162,22 @@ mod tests {
             custom_request_error(&unknown).code,
             ErrorCode::METHOD_NOT_FOUND
         );
+    }
+
+    /// Regression (found by `tests/fuzz.rs`): an unknown method's error has a message even when the
+    /// method is the empty string.
+    #[test]
+    fn unknown_methods_are_named_in_a_message() {
+        for (method, message) in [
+            ("", r#"Method not found: """#),
+            (
+                "tools/frobnicate",
+                r#"Method not found: "tools/frobnicate""#,
+            ),
+        ] {
+            let error = custom_request_error(&CustomRequest::new(method, None));
+            assert_eq!(error.code, ErrorCode::METHOD_NOT_FOUND);
+            assert_eq!(error.message, message);
+        }
     }
 }

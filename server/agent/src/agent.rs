@@ -55,6 +55,8 @@ pub struct Agent {
     running: Mutex<HashMap<ConversationId, bool>>,
     /// What the loop has read of each conversation, brought up to date by reading the tail.
     pub(crate) transcripts: Transcripts,
+    /// Tool calls per user per minute.
+    pub(crate) tool_calls: crate::limits::PerMinute,
 }
 
 impl Agent {
@@ -72,10 +74,11 @@ impl Agent {
             model,
             directory,
             asker,
-            settings,
             client_name,
             running: Mutex::new(HashMap::new()),
             transcripts: Transcripts::default(),
+            tool_calls: crate::limits::PerMinute::new(settings.tool_calls_per_minute),
+            settings,
         })
     }
 

@@ -56,14 +56,12 @@ pub type Form = Vec<Field>;
 pub fn form(schema: &ElicitationSchema) -> Result<Form, String> {
     let required = schema.required.as_deref().unwrap_or_default();
     // The server's order; properties it left out of the order come after, by name (as rmcp writes them).
-    let mut names: Vec<&String> = schema
-        .property_order
-        .iter()
-        .flatten()
-        .filter(|name| schema.properties.contains_key(*name))
-        .collect();
-    for name in schema.properties.keys() {
-        if !names.contains(&name) {
+    // A name repeated in the order (possible in a schema built in code) is one field, as rmcp's own
+    // encoding makes it (found by `tests/fuzz_forms.rs`).
+    let mut names: Vec<&String> = Vec::with_capacity(schema.properties.len());
+    let ordered = schema.property_order.iter().flatten();
+    for name in ordered.chain(schema.properties.keys()) {
+        if schema.properties.contains_key(name) && !names.contains(&name) {
             names.push(name);
         }
     }
@@ -238,6 +236,15 @@ pub fn value(field: &Field, raw: &str) -> Result<Value, String> {
                 Some("uri") if url::Url::parse(raw).is_err() => {
                     return Err(format!("{label} must be a URL."));
                 }
+                // The formats the form names are checked too (unchecked until `tests/fuzz_forms.rs`).
+                Some("date") if chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d").is_err() => {
+                    return Err(format!("{label} must be a date such as 2026-03-02."));
+                }
+                Some("date-time") if chrono::DateTime::parse_from_rfc3339(raw).is_err() => {
+                    return Err(format!(
+                        "{label} must be a date and time such as 2026-03-02T09:00:00Z."
+                    ));
+                }
                 _ => {}
             }
             Value::String(raw.to_owned())
@@ -259,9 +266,8 @@ pub fn value(field: &Field, raw: &str) -> Result<Value, String> {
             if minimum.is_some_and(|min| number < min) || maximum.is_some_and(|max| number > max) {
                 return Err(format!("{label} is out of range."));
             }
-            #[allow(clippy::cast_possible_truncation)] // whole and within the form's bounds
             if *integer {
-                Value::from(number as i64)
+                whole_number(raw, number).ok_or_else(|| format!("{label} is out of range."))?
             } else {
                 Value::from(number)
             }
@@ -279,6 +285,21 @@ pub fn value(field: &Field, raw: &str) -> Result<Value, String> {
             Value::String(raw.to_owned())
         }
     })
+}
+
+/// A whole answer as an integer, exactly as typed: through `f64` alone a number past 2^53 became a
+/// neighbour and one past `i64` saturated (found by `tests/fuzz_forms.rs`). `None` when no `i64`
+/// holds it.
+fn whole_number(raw: &str, number: f64) -> Option<Value> {
+    // 2^63: the first whole `f64` outside `i64`.
+    const PAST_I64: f64 = 9_223_372_036_854_775_808.0;
+    match raw.parse::<i64>() {
+        Ok(exact) => Some(Value::from(exact)),
+        // `2.0`, `1e3`: whole, written another way.
+        #[allow(clippy::cast_possible_truncation)] // whole and inside `i64`
+        Err(_) if (-PAST_I64..PAST_I64).contains(&number) => Some(Value::from(number as i64)),
+        Err(_) => None,
+    }
 }
 
 #[cfg(test)]
@@ -374,6 +395,66 @@ mod tests {
         ] {
             let error = answer(&fields, &values(&bad)).unwrap_err();
             assert!(error.contains(message), "{bad:?}: {error}");
+        }
+    }
+
+    /// Found while writing `tests/fuzz_forms.rs`: `date` and `date-time` fields took any text.
+    #[test]
+    fn dates_and_date_times_are_checked() {
+        let fields = form_from_json(
+            r#"{ "type": "object", "properties": {
+                "day": { "type": "string", "format": "date" },
+                "at": { "type": "string", "format": "date-time" } } }"#,
+        )
+        .unwrap();
+        let ok = answer(
+            &fields,
+            &values(&[("day", "2026-03-02"), ("at", "2026-03-02T09:00:00+01:00")]),
+        )
+        .unwrap();
+        assert_eq!(ok["day"], json!("2026-03-02"));
+        for (bad, message) in [
+            (vec![("day", "tomorrow")], "day must be a date"),
+            (vec![("day", "2026-02-30")], "day must be a date"),
+            (vec![("at", "2026-03-02 9am")], "at must be a date and time"),
+        ] {
+            let error = answer(&fields, &values(&bad)).unwrap_err();
+            assert!(error.contains(message), "{bad:?}: {error}");
+        }
+    }
+
+    /// Regression (found by `tests/fuzz_forms.rs`): a name repeated in a schema's order is one field.
+    #[test]
+    fn a_repeated_name_in_the_order_is_one_field() {
+        let mut schema: ElicitationSchema = serde_json::from_str(
+            r#"{ "type": "object", "properties": { "a": { "type": "string" }, "b": { "type": "boolean" } } }"#,
+        )
+        .unwrap();
+        schema.property_order = Some(vec!["b".into(), "a".into(), "b".into(), "zz".into()]);
+        let names: Vec<String> = form(&schema).unwrap().into_iter().map(|f| f.name).collect();
+        assert_eq!(names, ["b", "a"]);
+    }
+
+    /// Regression (found by `tests/fuzz_forms.rs`): integers past 2^53 kept their digits, and whole
+    /// numbers no `i64` holds were refused instead of saturating.
+    #[test]
+    fn large_integers_are_kept_exactly_or_refused() {
+        let fields =
+            form_from_json(r#"{ "type": "object", "properties": { "n": { "type": "integer" } } }"#)
+                .unwrap();
+        for (raw, typed) in [
+            ("82773947627701435", json!(82_773_947_627_701_435_i64)),
+            ("9223372036854775807", json!(i64::MAX)),
+            ("-9223372036854775808", json!(i64::MIN)),
+            ("2.0", json!(2)),
+            ("1e3", json!(1000)),
+        ] {
+            let content = answer(&fields, &values(&[("n", raw)])).unwrap();
+            assert_eq!(content["n"], typed, "{raw}");
+        }
+        for raw in ["1e19", "-1e19", "9223372036854775808"] {
+            let error = answer(&fields, &values(&[("n", raw)])).unwrap_err();
+            assert!(error.contains("out of range"), "{raw}: {error}");
         }
     }
 }

@@ -11,6 +11,7 @@
 //! - `run`: the loop itself; [`transcripts`]: reads of a transcript, kept and brought up to date by
 //!   reading only the tail.
 //! - [`policy`]: what a conversation's mode decides without asking.
+//! - [`limits`]: per-user rate limits the loop applies (tool calls per minute).
 //! - [`elicitation`]: MCP elicitation requests handed to the front-end; [`elicitation::Deferred`] for
 //!   front-ends that answer later (the web).
 //! - [`forms`]: requested schemas (rmcp's `ElicitationSchema`) as forms; answers checked against them.
@@ -24,6 +25,7 @@ pub mod domain;
 pub mod elicitation;
 pub mod forms;
 pub mod journal;
+pub mod limits;
 pub mod mcp;
 pub mod memory;
 pub mod model;

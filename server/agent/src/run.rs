@@ -374,6 +374,14 @@ impl Agent {
         let Ok(Value::Object(arguments)) = serde_json::from_str(&call.arguments) else {
             return Err("The arguments are not a JSON object.".to_owned());
         };
+        if let Err(wait) = self.tool_calls.take(&conversation.user) {
+            tracing::warn!(conversation = %conversation.id, "tool call over the user's rate limit");
+            return Err(format!(
+                "Rate limit: at most {} tool calls a minute; this call was not made. Try again in {} s.",
+                self.tool_calls.limit().unwrap_or_default(),
+                wait.as_secs()
+            ));
+        }
         let bridge = Bridge {
             asker: self.asker.clone(),
             conversation: conversation.clone(),

@@ -81,6 +81,21 @@ pub struct AgentSettings {
     pub tool_timeout: Duration,
     /// The agent's instructions.
     pub system_prompt: String,
+    /// Tool calls per user per minute (`APP_AGENT__TOOL_CALLS_PER_MINUTE`, default 60; 0: no limit).
+    /// A call over it is not made; the model and the user are told when to try again.
+    #[serde(deserialize_with = "limit")]
+    pub tool_calls_per_minute: Option<u32>,
+    /// Messages per user per minute (`APP_AGENT__MESSAGES_PER_MINUTE`, default 20; 0: no limit). The
+    /// agent core does not count them: a front-end that takes messages from many users does (the web,
+    /// across its instances, answering 429 with `Retry-After`).
+    #[serde(deserialize_with = "limit")]
+    pub messages_per_minute: Option<u32>,
+}
+
+/// A per-minute limit where 0 means none.
+fn limit<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
+    let value = u32::deserialize(deserializer)?;
+    Ok((value > 0).then_some(value))
 }
 
 impl Default for AgentSettings {
@@ -93,6 +108,8 @@ impl Default for AgentSettings {
                 "You are Portcullis, an assistant that uses the tools offered to act for the \
                             signed-in user. Call a tool when it helps; state tool results plainly."
                     .to_owned(),
+            tool_calls_per_minute: Some(60),
+            messages_per_minute: Some(20),
         }
     }
 }

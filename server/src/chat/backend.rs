@@ -76,6 +76,7 @@ impl ChatBackend for Chat {
     ) -> Result<ConversationSummary, ChatError> {
         // Checked before the conversation is created: a refused first message leaves nothing behind.
         agent::agent::check_message(text).map_err(refused)?;
+        self.messages.take(&user.key).await?;
         let key = user_key(user);
         let conversation = self
             .agent
@@ -143,6 +144,7 @@ impl ChatBackend for Chat {
 
     async fn send(&self, user: &Identity, id: &str, text: &str) -> Result<(), ChatError> {
         let conversation = self.owned(user, id).await?;
+        self.messages.take(&user.key).await?;
         self.agent.send(&conversation, text).await.map_err(refused)
     }
 

@@ -17,6 +17,7 @@
 
 mod backend;
 pub mod hub;
+mod limits;
 mod project;
 mod tokens;
 
@@ -48,6 +49,8 @@ pub struct Chat {
     /// change costs the same at the hundredth turn as at the first.
     transcripts: Transcripts,
     html: moka::sync::Cache<MessageId, Arc<str>>,
+    /// Messages per user per minute, across instances.
+    messages: limits::MessageLimit,
 }
 
 /// Rendered answers kept, in bytes of HTML.
@@ -66,6 +69,7 @@ impl Chat {
         model: Arc<dyn ChatModel>,
         directory: Arc<McpDirectory>,
         settings: AgentSettings,
+        messages: limits::MessageLimit,
     ) -> anyhow::Result<Arc<Self>> {
         let resume = store
             .recover()
@@ -95,6 +99,7 @@ impl Chat {
                 .max_capacity(KEEP_HTML_BYTES)
                 .weigher(|_, html: &Arc<str>| u32::try_from(html.len()).unwrap_or(u32::MAX))
                 .build(),
+            messages,
         }))
     }
 
@@ -129,11 +134,13 @@ pub async fn build(
             missing.provider
         )
     })?;
+    let messages = limits::MessageLimit::new(pool.clone(), settings.messages_per_minute);
     let chat = Chat::new(
         SqlStore::new(pool),
         Arc::new(model),
         directory.clone(),
         settings,
+        messages,
     )
     .await?;
     Ok((chat, Arc::new(crate::mcp::Servers::new(directory, tokens))))

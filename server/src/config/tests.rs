@@ -19,6 +19,23 @@ fn defaults_apply_without_variables() {
         assert_eq!(config.auth.scopes, ["openid", "profile", "offline_access"]);
         assert_eq!(config.auth.session_idle, Duration::from_secs(28800));
         assert!(config.mcp_servers.is_none());
+        assert_eq!(config.agent.messages_per_minute, Some(20));
+        assert_eq!(config.agent.tool_calls_per_minute, Some(60));
+        Ok(())
+    });
+}
+
+#[test]
+fn rate_limits_are_set_per_minute_and_zero_turns_them_off() {
+    Jail::expect_with(|jail| {
+        jail.set_env("APP_AGENT__MESSAGES_PER_MINUTE", "0");
+        jail.set_env("APP_AGENT__TOOL_CALLS_PER_MINUTE", "5");
+        let config = Config::from_env().expect("valid");
+        assert_eq!(config.agent.messages_per_minute, None);
+        assert_eq!(config.agent.tool_calls_per_minute, Some(5));
+        jail.set_env("APP_AGENT__MESSAGES_PER_MINUTE", "-1");
+        let error = Config::from_env().expect_err("not a count").to_string();
+        assert!(error.contains("APP_AGENT__MESSAGES_PER_MINUTE"), "{error}");
         Ok(())
     });
 }

@@ -2,6 +2,7 @@
 //! (identity provider, in-process mcp-tools, dev model) on ephemeral loopback ports, and sign-in helpers.
 #![allow(dead_code)]
 
+use app::chat::{ConversationView, Entry};
 use axum::{
     Router,
     body::Body,
@@ -9,7 +10,7 @@ use axum::{
 };
 use http_body_util::BodyExt;
 use leptos::config::LeptosOptions;
-use serde_json::json;
+use serde_json::{Value, json};
 use server::{
     AppState,
     auth::identity_key,
@@ -134,6 +135,52 @@ impl TestApp {
             status,
             headers,
             body: String::from_utf8_lossy(&body).into_owned(),
+        }
+    }
+
+    /// A server function (`/api/<endpoint>`) with a JSON body.
+    pub async fn call(&self, cookie: &str, endpoint: &str, body: serde_json::Value) -> Reply {
+        self.send(
+            Request::post(format!("/api/{endpoint}"))
+                .header(header::COOKIE, cookie)
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(header::ACCEPT, "application/json")
+                .body(Body::from(body.to_string()))
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// Starts an Auto-mode conversation with `text` and waits until its turn is over.
+    pub async fn turn(&self, cookie: &str, text: &str) -> ConversationView {
+        let reply = self
+            .call(
+                cookie,
+                "chat/start",
+                json!({ "text": text, "mode": "Auto" }),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        let id = serde_json::from_str::<Value>(&reply.body).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let reply = self.call(cookie, "chat/get", json!({ "id": id })).await;
+            let view: ConversationView = serde_json::from_str(&reply.body).unwrap();
+            let answered = view
+                .entries
+                .iter()
+                .any(|e| matches!(e, Entry::Assistant { .. }));
+            if !view.busy && answered {
+                return view;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no answer: {view:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
     }
 
