@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
 use secrecy::ExposeSecret;
 use serde_json::json;
@@ -105,19 +103,8 @@ async fn two_instances_on_one_sqlite_file_refresh_once() {
 
 #[tokio::test]
 async fn two_instances_on_postgresql_refresh_once() {
+    // Started and accepting connections (it waits for `pg_isready`).
     let postgres = service_kit::testing::TempPostgres::start();
-    let mut ready = false;
-    for _ in 0..100 {
-        if sqlx::postgres::PgPool::connect(postgres.url())
-            .await
-            .is_ok()
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ready, "PostgreSQL did not start");
     race(
         test_app_with(json!({
             "dev_idp": long_lived_tokens(),

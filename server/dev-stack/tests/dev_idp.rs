@@ -16,8 +16,9 @@ use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
 use common::{
-    MCP_SCOPE, Pkce, REDIRECT, Stack, WEB, authorize_params, claims, discovery, endpoint, get,
-    hidden_fields, idp_config, pkce, redirect_target, sign_in, start, start_in, token, web_sign_in,
+    MCP_SCOPE, Pkce, REDIRECT, Stack, WEB, authorize_params, browser_pick, claims, consent_click,
+    discovery, endpoint, get, hidden_fields, idp_config, pkce, redirect_target, sign_in, start,
+    start_in, token, web_sign_in,
 };
 
 #[tokio::test]
@@ -1035,39 +1036,6 @@ fn assert_consent_required(status: StatusCode, body: &Value) {
     assert_eq!(body["error_codes"], json!([65001]));
     assert_eq!(body["suberror"], "consent_required");
     assert!(body["trace_id"].is_string() && body["correlation_id"].is_string());
-}
-
-/// A browser at the authorization endpoint: opens the sign-in page, clicks `user`, and returns the
-/// answer to that click (a consent page, or the redirect).
-async fn browser_pick(idp: &Stack, params: &[(String, String)], user: &str) -> reqwest::Response {
-    let page = idp
-        .http
-        .get(endpoint(idp, "oauth2/v2.0/authorize"))
-        .query(params)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(page.status(), StatusCode::OK);
-    let mut form = hidden_fields(&page.text().await.unwrap());
-    form.push(("user".to_owned(), user.to_owned()));
-    idp.http
-        .post(endpoint(idp, "oauth2/v2.0/authorize"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
-}
-
-/// Clicks `action` (`consent` or `cancel`) on a consent page; returns the answer.
-async fn consent_click(idp: &Stack, consent_page: &str, action: &str) -> reqwest::Response {
-    let mut form = hidden_fields(consent_page);
-    form.push(("action".to_owned(), action.to_owned()));
-    idp.http
-        .post(endpoint(idp, "oauth2/v2.0/authorize"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
 }
 
 fn redirect_pairs(response: &reqwest::Response) -> Vec<(String, String)> {

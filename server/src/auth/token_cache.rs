@@ -109,6 +109,20 @@ pub enum Grant {
     None,
 }
 
+/// What an authorization-code round-trip returned, as rows: the access token for `scope`, the ID
+/// token, and the refresh token when one came.
+fn signed_in_entries<'a>(scope: &'a str, tokens: &'a super::oidc::SignedIn) -> Vec<Entry<'a>> {
+    let exp = now() + tokens.expires_in.map_or(300, |d| d.as_secs() as i64);
+    let mut entries = vec![
+        (scope, &tokens.access_token, exp),
+        (ID_TOKEN_SLOT, &tokens.id_token, i64::MAX),
+    ];
+    if let Some(rt) = &tokens.refresh_token {
+        entries.push((REFRESH_SLOT, rt, i64::MAX));
+    }
+    entries
+}
+
 /// One token to store: slot (scope, `refresh` or `id_token`), value, expiry (Unix seconds).
 type Entry<'a> = (&'a str, &'a SecretString, i64);
 
@@ -225,14 +239,7 @@ impl TokenCache {
         scope: &str,
         tokens: &super::oidc::SignedIn,
     ) -> anyhow::Result<()> {
-        let exp = now() + tokens.expires_in.map_or(300, |d| d.as_secs() as i64);
-        let mut entries = vec![
-            (scope, &tokens.access_token, exp),
-            (ID_TOKEN_SLOT, &tokens.id_token, i64::MAX),
-        ];
-        if let Some(rt) = &tokens.refresh_token {
-            entries.push((REFRESH_SLOT, rt, i64::MAX));
-        }
+        let entries = signed_in_entries(scope, tokens);
         self.write(user, &entries).await
     }
 
@@ -368,14 +375,7 @@ impl TokenCache {
         scope: &str,
         tokens: &super::oidc::SignedIn,
     ) -> anyhow::Result<()> {
-        let exp = now() + tokens.expires_in.map_or(300, |d| d.as_secs() as i64);
-        let mut entries = vec![
-            (scope, &tokens.access_token, exp),
-            (ID_TOKEN_SLOT, &tokens.id_token, i64::MAX),
-        ];
-        if let Some(rt) = &tokens.refresh_token {
-            entries.push((REFRESH_SLOT, rt, i64::MAX));
-        }
+        let entries = signed_in_entries(scope, tokens);
         let marker = disconnected_slot(scope);
         // Not while a refresh of this user is under way: it could store its rotated refresh token
         // over this one.
