@@ -1161,3 +1161,173 @@ async fn conversations_are_renamed_and_deleted_by_their_owner_and_the_audit_trai
         StatusCode::NOT_FOUND
     );
 }
+
+/// A second web instance of `app`: the same configuration, database and dev stack; its own chat, agent,
+/// hub and loop-lease holder id.
+async fn second_instance(app: &TestApp) -> axum::Router {
+    let other = server::AppState::build(
+        app.config.clone(),
+        app.state.leptos_options.clone(),
+        &app.dev,
+    )
+    .await
+    .unwrap();
+    server::router(other)
+}
+
+/// A server function on `router` (another instance than the test app's).
+async fn call_on(
+    router: &axum::Router,
+    cookie: &str,
+    endpoint: &str,
+    body: Value,
+) -> (StatusCode, String) {
+    let request = Request::post(format!("/api/{endpoint}"))
+        .header(header::COOKIE, cookie)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::ACCEPT, "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let response = tower::ServiceExt::oneshot(router.clone(), request)
+        .await
+        .unwrap();
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// A form pending in a delete_note call the test app's loop runs.
+async fn pending_form(app: &TestApp, alice: &str, id: &str, events: &mut Events) -> (i64, String) {
+    let note_id = saved_note_id(&add_note(app, alice, id, events, "shared").await);
+    app.say(alice, id, &format!("delete note {note_id}")).await;
+    let view = events
+        .until("a form", |v| {
+            last_call(v).is_some_and(|c| {
+                c.elicitations
+                    .iter()
+                    .any(|e| e.status == ElicitationStatus::Pending)
+            })
+        })
+        .await;
+    let request = last_call(&view)
+        .unwrap()
+        .elicitations
+        .last()
+        .unwrap()
+        .id
+        .clone();
+    (note_id, request)
+}
+
+#[tokio::test]
+async fn an_answer_given_through_another_instance_reaches_the_call_waiting_for_it() {
+    let app = test_app().await;
+    let other = second_instance(&app).await;
+    let alice = app.sign_in("alice").await;
+    let id = app.create(&alice, "Elicitation").await;
+    let mut events = app.events(&alice, &id).await;
+    let (note_id, request) = pending_form(&app, &alice, &id, &mut events).await;
+
+    // The browser's answer lands on the other instance; the call waits in this one's MCP session.
+    let answer = json!({ "id": id, "elicitation_id": request, "action": "Accept",
+                         "values": [["confirm", "true"]] });
+    let (status, body) = call_on(&other, &alice, "chat/answer", answer.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let view = events
+        .until("deletion finished", |v| {
+            settled(v) && last_call(v).is_some_and(|c| c.status.is_final())
+        })
+        .await;
+    assert_eq!(
+        last_call(&view).unwrap().result.unwrap(),
+        format!("Deleted note {note_id}.")
+    );
+    // Answered once, whichever instance is asked again.
+    let (status, _) = call_on(&other, &alice, "chat/answer", answer.clone()).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let reply = app.call(&alice, "chat/answer", answer).await;
+    assert_eq!(reply.status, StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn an_answer_for_a_call_whose_process_is_gone_is_refused_and_nothing_is_stored() {
+    let app = test_app().await;
+    let other = second_instance(&app).await;
+    let alice = app.sign_in("alice").await;
+    let id = app.create(&alice, "Elicitation").await;
+    let mut events = app.events(&alice, &id).await;
+    let (_, request) = pending_form(&app, &alice, &id, &mut events).await;
+
+    // As if the instance running the call had died: its lease ran out.
+    let pool = sqlx::AnyPool::connect(&app_database(&app)).await.unwrap();
+    sqlx::query("UPDATE conversation_leases SET expires_at = 0")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let answer = json!({ "id": id, "elicitation_id": request, "action": "Accept",
+                         "values": [["confirm", "true"]] });
+    let (status, body) = call_on(&other, &alice, "chat/answer", answer).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body.contains("no longer waiting"), "{body}");
+    let stored: String = sqlx::query_scalar("SELECT status FROM elicitations WHERE id = $1")
+        .bind(&request)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        stored, "pending",
+        "nothing written for an answer nobody can deliver"
+    );
+}
+
+fn app_database(app: &TestApp) -> String {
+    sqlx::any::install_default_drivers();
+    match app.config.database() {
+        server::config::Database::Sqlite(url) => url,
+        server::config::Database::Postgres(url) => {
+            secrecy::ExposeSecret::expose_secret(&url).to_owned()
+        }
+    }
+}
+
+#[tokio::test]
+async fn on_postgresql_a_watcher_on_one_instance_sees_a_turn_another_instance_runs() {
+    let postgres = service_kit::testing::TempPostgres::start();
+    let app = test_app_with(json!({ "database_url": postgres.url() })).await;
+    let other = second_instance(&app).await;
+    let alice = app.sign_in("alice").await;
+    let id = app.create(&alice, "Manual").await;
+    let mut events = app.events(&alice, &id).await;
+
+    // Sent and approved through the other instance: its loop runs the turn, this one only watches.
+    let (status, body) = call_on(
+        &other,
+        &alice,
+        "chat/send",
+        json!({ "id": id, "text": "give me a random number between 5 and 6" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let view = events.until("the pending call", pending_call).await;
+    let call = last_call(&view).unwrap();
+    let decision = json!({ "id": id, "call_id": call.id, "args_hash": call.args_hash,
+                           "decision": "Approve" });
+    let (status, body) = call_on(&other, &alice, "chat/decide", decision).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let view = events
+        .until("the answer", |v| {
+            !assistant_texts(v).is_empty()
+                && last_call(v).is_some_and(|c| c.status.is_final())
+                && v.entries
+                    .last()
+                    .is_some_and(|e| matches!(e, Entry::Assistant { .. }))
+        })
+        .await;
+    let number: i64 = last_call(&view).unwrap().result.unwrap().parse().unwrap();
+    assert!((5..=6).contains(&number));
+    assert!(
+        !app.state
+            .chat
+            .is_running(&agent::domain::ConversationId::from(id.as_str()))
+    );
+}

@@ -51,8 +51,10 @@ pub struct Agent {
     pub(crate) settings: AgentSettings,
     /// The MCP client name servers see.
     pub(crate) client_name: &'static str,
-    /// Conversations whose loop is running → "run once more when done".
-    running: Mutex<HashMap<ConversationId, bool>>,
+    /// Conversations whose loop is running in this process → "run once more when done".
+    pub(crate) running: Mutex<HashMap<ConversationId, bool>>,
+    /// This agent's id as a holder of conversations' loop leases (random per process).
+    pub(crate) holder: String,
     /// What the loop has read of each conversation, brought up to date by reading the tail.
     pub(crate) transcripts: Transcripts,
     /// Tool calls per user per minute.
@@ -76,6 +78,7 @@ impl Agent {
             asker,
             client_name,
             running: Mutex::new(HashMap::new()),
+            holder: uuid::Uuid::new_v4().simple().to_string(),
             transcripts: Transcripts::default(),
             tool_calls: crate::limits::PerMinute::new(settings.tool_calls_per_minute),
             settings,
@@ -132,9 +135,13 @@ impl Agent {
         };
         if cancelled {
             lock(&self.running).remove(id);
+            // The turn is closed here; the lease is given up after, so no other process resumes it first.
             self.journal.tell(id, Change::Streaming(None));
             if let Err(error) = self.abandon(id).await {
                 tracing::error!(conversation = %id, error = format!("{error:#}"), "closing a cancelled turn failed");
+            }
+            if let Err(error) = self.journal.release_loop(id, &self.holder).await {
+                tracing::warn!(conversation = %id, error = format!("{error:#}"), "giving a loop lease up failed");
             }
             self.journal.tell(id, Change::Settled);
         }
@@ -152,9 +159,7 @@ impl Agent {
             .iter()
             .filter(|c| c.status == CallStatus::Running)
         {
-            let interrupted = Finish::failed(
-                "Interrupted: the client stopped while it ran; it may or may not have taken effect.",
-            );
+            let interrupted = Finish::failed(crate::leases::INTERRUPTED);
             self.journal.finish_call(id, &call.id, &interrupted).await?;
         }
         for request in transcript
@@ -226,32 +231,6 @@ impl Agent {
         true
     }
 
-    async fn run_claimed(&self, id: &ConversationId) {
-        self.journal.tell(id, Change::Stored);
-        loop {
-            if let Err(error) = self.drive(id).await {
-                tracing::error!(conversation = %id, error = format!("{error:#}"), "agent loop failed");
-                let _ = self
-                    .journal
-                    .add_message(
-                        id,
-                        Role::Notice,
-                        "Something went wrong on the server and the agent stopped. Send a message to continue.",
-                    )
-                    .await;
-            }
-            let mut running = lock(&self.running);
-            match running.get_mut(id) {
-                Some(again) if *again => *again = false,
-                _ => {
-                    running.remove(id);
-                    break;
-                }
-            }
-        }
-        self.journal.tell(id, Change::Settled);
-    }
-
     /// A user message: stored, then the loop runs in the background.
     pub async fn send(&self, conversation: &Conversation, text: &str) -> Result<(), AgentError> {
         self.accept_message(conversation, text).await?;
@@ -289,7 +268,10 @@ impl Agent {
         text: &str,
     ) -> Result<(), AgentError> {
         let text = check_message(text)?;
-        if self.is_running(&conversation.id) {
+        // Here, or in another process sharing the store (whose loop holds the lease).
+        if self.is_running(&conversation.id)
+            || self.journal.store().loop_held(&conversation.id).await?
+        {
             return Err(AgentError::Conflict(
                 "The agent is still working on this conversation.".to_owned(),
             ));

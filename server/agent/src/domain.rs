@@ -271,6 +271,8 @@ pub struct Elicitation {
     pub message: String,
     pub kind: ElicitationKind,
     pub status: ElicitationStatus,
+    /// An accepted form's content as JSON text, once answered.
+    pub answer: Option<String>,
 }
 
 /// What an MCP server asks of the user during a tool call.

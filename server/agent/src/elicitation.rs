@@ -27,8 +27,8 @@ use tokio::sync::oneshot;
 use crate::{
     AgentError,
     domain::{
-        Call, Conversation, Decision, ElicitationAction, ElicitationId, ElicitationKind,
-        ElicitationStatus, ElicitationUrl,
+        Call, Conversation, ConversationId, Decision, ElicitationAction, ElicitationId,
+        ElicitationKind, ElicitationStatus, ElicitationUrl,
     },
     forms,
     journal::Journal,
@@ -197,16 +197,30 @@ impl Deferred {
             }
             _ => None,
         };
-        let Some(waiter) = lock(&self.waiters).remove(id) else {
-            // Nobody here waits for it (a double submit already answered it, or the process restarted and
-            // recovery expired it): nothing to write, so the answer that did arrive is never overwritten.
-            return Err(AgentError::Conflict(
-                "This request is no longer waiting for an answer.".to_owned(),
-            ));
-        };
         let answer = content
             .as_ref()
             .map(|c| Value::Object(c.clone()).to_string());
+        let Some(waiter) = lock(&self.waiters).remove(id) else {
+            // The call waits in another process (the one holding the conversation's loop lease), which
+            // reads the answer from the store; with no loop at all, its MCP session is gone with the
+            // process that ran it, and nothing is written, so the stored outcome stays true.
+            if !self.journal.store().loop_held(&conversation.id).await? {
+                return Err(AgentError::Conflict(
+                    "This request is no longer waiting for an answer: the tool call that asked for it stopped (its server process restarted).".to_owned(),
+                ));
+            }
+            let closed = self
+                .journal
+                .close_elicitation(&conversation.id, id, action.status(), answer.as_deref())
+                .await?;
+            return if closed {
+                Ok(())
+            } else {
+                Err(AgentError::Conflict(
+                    "This request was already answered.".to_owned(),
+                ))
+            };
+        };
         let closed = self
             .journal
             .close_elicitation(&conversation.id, id, action.status(), answer.as_deref())
@@ -220,6 +234,53 @@ impl Deferred {
         Ok(())
     }
 }
+
+impl Deferred {
+    /// The answer given through another process ([`Deferred::answer`] stores it, since this process
+    /// holds the call): read from the store, every [`ANSWER_POLL`].
+    async fn answered_elsewhere(
+        &self,
+        conversation: &ConversationId,
+        id: &ElicitationId,
+    ) -> ElicitReply {
+        loop {
+            tokio::time::sleep(ANSWER_POLL).await;
+            match self.stored_reply(conversation, id).await {
+                Ok(Some(reply)) => return reply,
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::warn!(error = format!("{error:#}"), "reading an elicitation failed");
+                }
+            }
+        }
+    }
+
+    /// The stored answer to a request; `None` while it is pending.
+    async fn stored_reply(
+        &self,
+        conversation: &ConversationId,
+        id: &ElicitationId,
+    ) -> anyhow::Result<Option<ElicitReply>> {
+        let Some(request) = self.journal.store().elicitation(conversation, id).await? else {
+            return Ok(Some(ElicitReply::cancel()));
+        };
+        let action = match request.status {
+            ElicitationStatus::Pending => return Ok(None),
+            ElicitationStatus::Accepted => ElicitationAction::Accept,
+            ElicitationStatus::Declined => ElicitationAction::Decline,
+            ElicitationStatus::Cancelled | ElicitationStatus::Expired => ElicitationAction::Cancel,
+        };
+        // Checked against the schema where it was answered; only an object travels.
+        let content = request
+            .answer
+            .as_deref()
+            .and_then(|a| serde_json::from_str::<serde_json::Map<String, Value>>(a).ok());
+        Ok(Some(ElicitReply { action, content }))
+    }
+}
+
+/// How often a call waiting for input looks for an answer given through another process.
+const ANSWER_POLL: Duration = Duration::from_millis(500);
 
 #[async_trait]
 impl Asker for Deferred {
@@ -251,9 +312,17 @@ impl Asker for Deferred {
             return ElicitReply::cancel();
         }
         let mut receiver = receiver;
-        match tokio::time::timeout(self.timeout, &mut receiver).await {
-            Ok(Ok(reply)) => reply,
-            _ => {
+        let waited = tokio::select! {
+            reply = &mut receiver => reply.ok(),
+            reply = self.answered_elsewhere(&conversation.id, &id) => Some(reply),
+            () = tokio::time::sleep(self.timeout) => None,
+        };
+        match waited {
+            Some(reply) => {
+                lock(&self.waiters).remove(&id);
+                reply
+            }
+            None => {
                 if lock(&self.waiters).remove(&id).is_none() {
                     // An answer took the waiter just as time ran out: it is stored as given, so it is
                     // the one the server gets.
@@ -261,15 +330,22 @@ impl Asker for Deferred {
                         return reply;
                     }
                 }
-                if let Err(error) = self
+                match self
                     .journal
                     .close_elicitation(&conversation.id, &id, ElicitationStatus::Expired, None)
                     .await
                 {
-                    tracing::warn!(
+                    Ok(true) => {}
+                    // Answered through another process just as time ran out: that answer is stored.
+                    Ok(false) => {
+                        if let Ok(Some(reply)) = self.stored_reply(&conversation.id, &id).await {
+                            return reply;
+                        }
+                    }
+                    Err(error) => tracing::warn!(
                         error = format!("{error:#}"),
                         "expiring an elicitation failed"
-                    );
+                    ),
                 }
                 ElicitReply::cancel()
             }

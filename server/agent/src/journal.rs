@@ -141,6 +141,20 @@ impl Journal {
         Ok(won)
     }
 
+    /// Takes or renews the conversation's loop lease (nothing a watcher sees).
+    pub async fn claim_loop(
+        &self,
+        id: &ConversationId,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> anyhow::Result<bool> {
+        self.store.claim_loop(id, holder, ttl).await
+    }
+
+    pub async fn release_loop(&self, id: &ConversationId, holder: &str) -> anyhow::Result<()> {
+        self.store.release_loop(id, holder).await
+    }
+
     pub async fn start_call(&self, id: &ConversationId, call: &CallId) -> anyhow::Result<bool> {
         let claimed = self.store.start_call(call).await?;
         if claimed {

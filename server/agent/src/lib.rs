@@ -8,6 +8,8 @@
 //!   [`ports::Asker`] (the model port is [`model::ChatModel`], the token source [`mcp::TokenSource`]).
 //! - [`journal`]: the one place that writes a change and notifies.
 //! - [`agent`]: [`Agent`], starting the loop and acting for the user (send, mode, decide).
+//! - `leases`: one loop per conversation across processes (a lease in the store), resuming
+//!   conversations a dead process left.
 //! - `run`: the loop itself; [`transcripts`]: reads of a transcript, kept and brought up to date by
 //!   reading only the tail.
 //! - [`policy`]: what a conversation's mode decides without asking.
@@ -25,6 +27,7 @@ pub mod domain;
 pub mod elicitation;
 pub mod forms;
 pub mod journal;
+mod leases;
 pub mod limits;
 pub mod mcp;
 pub mod memory;

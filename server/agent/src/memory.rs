@@ -24,6 +24,8 @@ struct State {
     calls: Vec<(ConversationId, Call)>,
     elicitations: Vec<(ConversationId, Elicitation)>,
     timings: Vec<(ConversationId, TurnTiming)>,
+    /// Loop leases: conversation → (holder, expires at, Unix ms).
+    leases: std::collections::HashMap<ConversationId, (String, i64)>,
 }
 
 #[derive(Default)]
@@ -124,6 +126,32 @@ impl ConversationReads for MemoryStore {
             .find(|(c, e)| c == id && &e.id == elicitation)
             .map(|(_, e)| e.clone()))
     }
+
+    async fn loop_held(&self, id: &ConversationId) -> anyhow::Result<bool> {
+        Ok(lock(&self.state)
+            .leases
+            .get(id)
+            .is_some_and(|(_, expires)| *expires >= now_ms()))
+    }
+
+    async fn orphans(&self) -> anyhow::Result<Vec<ConversationId>> {
+        let state = lock(&self.state);
+        let now = now_ms();
+        let live = |id: &ConversationId| state.leases.get(id).is_some_and(|(_, e)| *e >= now);
+        let mut ids: Vec<ConversationId> = state
+            .leases
+            .iter()
+            .filter(|(_, (_, expires))| *expires < now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for (id, call) in &state.calls {
+            let open = matches!(call.status, CallStatus::Approved | CallStatus::Running);
+            if open && !live(id) && !ids.contains(id) {
+                ids.push(id.clone());
+            }
+        }
+        Ok(ids)
+    }
 }
 
 #[async_trait]
@@ -222,7 +250,10 @@ impl ConversationStore for MemoryStore {
 
     async fn finish_call(&self, call: &CallId, finish: &Finish) -> anyhow::Result<()> {
         let mut state = lock(&self.state);
-        if let Some(c) = state.call_mut(call) {
+        if let Some(c) = state
+            .call_mut(call)
+            .filter(|c| !matches!(c.status, CallStatus::Done | CallStatus::Failed))
+        {
             c.status = finish.status;
             c.result = Some(finish.text.clone());
             c.structured.clone_from(&finish.structured);
@@ -247,6 +278,7 @@ impl ConversationStore for MemoryStore {
                 message: message.to_owned(),
                 kind: kind.clone(),
                 status: ElicitationStatus::Pending,
+                answer: None,
             },
         ));
         Ok(())
@@ -256,7 +288,7 @@ impl ConversationStore for MemoryStore {
         &self,
         elicitation: &ElicitationId,
         status: ElicitationStatus,
-        _answer: Option<&str>,
+        answer: Option<&str>,
     ) -> anyhow::Result<bool> {
         let mut state = lock(&self.state);
         Ok(
@@ -267,6 +299,7 @@ impl ConversationStore for MemoryStore {
             {
                 Some((_, e)) if e.status == ElicitationStatus::Pending => {
                     e.status = status;
+                    e.answer = answer.map(str::to_owned);
                     true
                 }
                 _ => false,
@@ -276,6 +309,33 @@ impl ConversationStore for MemoryStore {
 
     async fn record_turn(&self, id: &ConversationId, timing: TurnTiming) -> anyhow::Result<()> {
         lock(&self.state).timings.push((id.clone(), timing));
+        Ok(())
+    }
+
+    async fn claim_loop(
+        &self,
+        id: &ConversationId,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> anyhow::Result<bool> {
+        let now = now_ms();
+        let mut state = lock(&self.state);
+        let free = state
+            .leases
+            .get(id)
+            .is_none_or(|(h, expires)| *expires < now || h == holder);
+        if free {
+            let until = now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
+            state.leases.insert(id.clone(), (holder.to_owned(), until));
+        }
+        Ok(free)
+    }
+
+    async fn release_loop(&self, id: &ConversationId, holder: &str) -> anyhow::Result<()> {
+        let mut state = lock(&self.state);
+        if state.leases.get(id).is_some_and(|(h, _)| h == holder) {
+            state.leases.remove(id);
+        }
         Ok(())
     }
 }

@@ -44,6 +44,11 @@ pub trait ConversationReads: Send + Sync + 'static {
         id: &ConversationId,
         elicitation: &ElicitationId,
     ) -> anyhow::Result<Option<Elicitation>>;
+    /// Whether a loop holds the conversation now (its lease has not run out), in any instance.
+    async fn loop_held(&self, id: &ConversationId) -> anyhow::Result<bool>;
+    /// Conversations that need a loop nobody holds: a lease whose time ran out (its instance died or
+    /// stalled mid-turn), or approved or running calls without a live lease.
+    async fn orphans(&self) -> anyhow::Result<Vec<ConversationId>>;
 }
 
 /// Where conversations are kept: reads, and the writes the agent makes only through [`crate::Journal`],
@@ -80,7 +85,8 @@ pub trait ConversationStore: ConversationReads {
     ) -> anyhow::Result<bool>;
     /// Claims an approved call for execution; `false` when it was no longer approved.
     async fn start_call(&self, call: &CallId) -> anyhow::Result<bool>;
-    /// Ends a call and writes its audit record, atomically.
+    /// Ends a call that is not over yet and writes its audit record, atomically; a call already done or
+    /// failed (a stalled loop finishing a call another instance recovered) is left as it is.
     async fn finish_call(&self, call: &CallId, finish: &Finish) -> anyhow::Result<()>;
     async fn add_elicitation(
         &self,
@@ -98,6 +104,17 @@ pub trait ConversationStore: ConversationReads {
         answer: Option<&str>,
     ) -> anyhow::Result<bool>;
     async fn record_turn(&self, id: &ConversationId, timing: TurnTiming) -> anyhow::Result<()>;
+    /// Takes or renews the conversation's loop lease for `holder` until `ttl` from now: only if nobody
+    /// holds it, its time ran out, or `holder` has it already. One statement, so two instances never
+    /// both take it; whether `holder` has it now.
+    async fn claim_loop(
+        &self,
+        id: &ConversationId,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> anyhow::Result<bool>;
+    /// Gives the lease up, if `holder` still has it.
+    async fn release_loop(&self, id: &ConversationId, holder: &str) -> anyhow::Result<()>;
 }
 
 /// A change to a conversation, as watchers need to hear it.

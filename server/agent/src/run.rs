@@ -72,8 +72,11 @@ impl Agent {
                             self.execute(&conversation, call, &mut run).await?;
                             continue;
                         }
-                        // Running elsewhere (cannot happen with one loop per conversation).
-                        Some(_) => break,
+                        // Found running by the lease holder: its loop died mid-call. Never re-run.
+                        Some(_) => {
+                            self.recover_interrupted(id).await?;
+                            continue;
+                        }
                     }
                 }
             }

@@ -79,6 +79,11 @@ pub struct AgentSettings {
     /// Longest tool call (elicitation time not counted).
     #[serde(rename = "tool_timeout_secs", deserialize_with = "secs")]
     pub tool_timeout: Duration,
+    /// How long a conversation's loop lease lasts without renewal (`APP_AGENT__LOOP_LEASE_SECS`,
+    /// default 15): after an instance dies mid-turn, another resumes its conversations this long after.
+    /// Renewed every third of it; the sweep for abandoned conversations runs as often.
+    #[serde(rename = "loop_lease_secs", deserialize_with = "secs")]
+    pub loop_lease: Duration,
     /// The agent's instructions.
     pub system_prompt: String,
     /// Tool calls per user per minute (`APP_AGENT__TOOL_CALLS_PER_MINUTE`, default 60; 0: no limit).
@@ -104,6 +109,7 @@ impl Default for AgentSettings {
             step_limit: 8,
             elicitation_timeout: Duration::from_secs(300),
             tool_timeout: Duration::from_secs(60),
+            loop_lease: Duration::from_secs(15),
             system_prompt:
                 "You are Portcullis, an assistant that uses the tools offered to act for the \
                             signed-in user. Call a tool when it helps; state tool results plainly."

@@ -24,8 +24,8 @@ mod rows;
 mod write;
 
 use agent::domain::{
-    Call, CallId, CallStatus, Conversation, ConversationId, Elicitation, ElicitationId,
-    ElicitationStatus, Finish, Transcript, UserKey,
+    Call, CallId, CallStatus, Conversation, ConversationId, Elicitation, ElicitationId, Transcript,
+    UserKey,
 };
 use sqlx::AnyPool;
 
@@ -58,39 +58,6 @@ pub struct SqlStore {
 impl SqlStore {
     pub fn new(pool: AnyPool) -> Self {
         Self { pool }
-    }
-
-    /// After a restart nothing is running: calls that were running are failed (whether they took effect
-    /// is unknown, so they are not retried) and open elicitation requests expire. Pending approvals stay.
-    /// Returns the conversations with approved calls still to run.
-    pub async fn recover(&self) -> anyhow::Result<Vec<ConversationId>> {
-        sqlx::query("UPDATE elicitations SET status = $1, answered_at = $2 WHERE status = $3")
-            .bind(ElicitationStatus::Expired.as_str())
-            .bind(now_ms())
-            .bind(ElicitationStatus::Pending.as_str())
-            .execute(&self.pool)
-            .await?;
-        let interrupted: Vec<String> =
-            sqlx::query_scalar("SELECT id FROM tool_calls WHERE status = $1")
-                .bind(CallStatus::Running.as_str())
-                .fetch_all(&self.pool)
-                .await?;
-        for id in interrupted {
-            self.finish(
-                &CallId::from(id),
-                &Finish::failed(
-                    "Interrupted by a server restart; it may or may not have taken effect.",
-                ),
-            )
-            .await?;
-        }
-        // Approved calls that had not started can safely run now: their conversations need a loop.
-        let ids: Vec<String> =
-            sqlx::query_scalar("SELECT DISTINCT conversation_id FROM tool_calls WHERE status = $1")
-                .bind(CallStatus::Approved.as_str())
-                .fetch_all(&self.pool)
-                .await?;
-        Ok(ids.into_iter().map(ConversationId::from).collect())
     }
 
     pub async fn conversations(&self, user: &UserKey) -> anyhow::Result<Vec<Conversation>> {

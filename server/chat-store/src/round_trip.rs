@@ -363,3 +363,67 @@ async fn a_transcript_read_from_a_message_on_is_that_part_of_the_whole() {
         );
     }
 }
+
+#[tokio::test]
+async fn one_holder_drives_a_conversation_and_a_dead_holders_work_is_found() {
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqlStore::new(database(&dir, None).await);
+    let user = UserKey::from("tenant.alice");
+    let conversation = store
+        .create_conversation(&user, ApprovalMode::Manual)
+        .await
+        .unwrap();
+    let id = &conversation.id;
+    let long = Duration::from_secs(60);
+
+    assert!(store.claim_loop(id, "a", long).await.unwrap());
+    assert!(store.loop_held(id).await.unwrap());
+    // Another holder cannot take a live lease; its holder renews it.
+    assert!(!store.claim_loop(id, "b", long).await.unwrap());
+    assert!(store.claim_loop(id, "a", long).await.unwrap());
+    // Work under a live lease is nobody's orphan.
+    let calls = store
+        .add_assistant(id, "", vec![new_call("get_random_number")])
+        .await
+        .unwrap();
+    assert!(store.start_call(&calls[0]).await.unwrap());
+    assert!(store.orphans().await.unwrap().is_empty());
+
+    // "a" dies: its lease runs out. The call it was running is found, and "b" can take the lease.
+    assert!(store.claim_loop(id, "a", Duration::ZERO).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert!(!store.loop_held(id).await.unwrap());
+    assert_eq!(store.orphans().await.unwrap(), vec![id.clone()]);
+    assert!(store.claim_loop(id, "b", long).await.unwrap());
+    // "b" closes the interrupted call; a late finish from "a" changes nothing and audits nothing.
+    store
+        .finish_call(&calls[0], &Finish::failed("Interrupted"))
+        .await
+        .unwrap();
+    store
+        .finish_call(
+            &calls[0],
+            &Finish {
+                status: CallStatus::Done,
+                text: "42".to_owned(),
+                structured: None,
+                is_error: false,
+            },
+        )
+        .await
+        .unwrap();
+    let call = store.call(id, &calls[0]).await.unwrap().unwrap();
+    assert_eq!(
+        (call.status, call.result.as_deref()),
+        (CallStatus::Failed, Some("Interrupted"))
+    );
+    assert_eq!(store.audit(&user).await.unwrap().len(), 1);
+
+    // Only the holder gives the lease up.
+    store.release_loop(id, "a").await.unwrap();
+    assert!(store.loop_held(id).await.unwrap());
+    store.release_loop(id, "b").await.unwrap();
+    assert!(!store.loop_held(id).await.unwrap());
+    assert!(store.orphans().await.unwrap().is_empty());
+}

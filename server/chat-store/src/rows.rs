@@ -102,6 +102,7 @@ pub(super) struct ElicitationRow {
     schema: String,
     url: Option<String>,
     status: String,
+    answer: Option<String>,
 }
 
 impl ElicitationRow {
@@ -130,6 +131,7 @@ impl ElicitationRow {
             message: self.message,
             kind,
             status: self.status.parse().unwrap_or(ElicitationStatus::Expired),
+            answer: self.answer,
         })
     }
 }
@@ -151,4 +153,4 @@ pub struct AuditRow {
 pub(super) const CONVERSATION_COLUMNS: &str = "id, user_key, title, mode, always_allow, updated_at";
 pub(super) const CALL_COLUMNS: &str = "id, message_id, model_call_id, function_name, server, tool, \
      arguments, args_hash, read_only, destructive, status, decided_by, result, structured, is_error";
-pub(super) const ELICITATION_COLUMNS: &str = "id, tool_call_id, message, kind, schema, url, status";
+pub(super) const ELICITATION_COLUMNS: &str = "id, tool_call_id, message, kind, schema, url, status, answer";

@@ -92,9 +92,11 @@ impl SqlStore {
     pub(super) async fn finish(&self, call: &CallId, finish: &Finish) -> anyhow::Result<()> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
+        // Only a call not over yet: a loop that lost its lease (stalled past it) must not overwrite the
+        // outcome the instance that recovered the conversation wrote, nor audit the call twice.
+        let ended = sqlx::query(
             "UPDATE tool_calls SET status = $1, result = $2, is_error = $3, finished_at = $4, \
-             structured = $6 WHERE id = $5",
+             structured = $6 WHERE id = $5 AND status NOT IN ($7, $8)",
         )
         .bind(finish.status.as_str())
         .bind(&finish.text)
@@ -102,8 +104,13 @@ impl SqlStore {
         .bind(now)
         .bind(call.as_str())
         .bind(finish.structured.as_deref())
+        .bind(CallStatus::Done.as_str())
+        .bind(CallStatus::Failed.as_str())
         .execute(&mut *tx)
         .await?;
+        if ended.rows_affected() == 0 {
+            return Ok(());
+        }
         sqlx::query(
             "INSERT INTO audit_log (tool_call_id, user_key, conversation_id, server, tool, args_hash, \
              decision, decided_by, proposed_at, decided_at, finished_at, outcome) \
@@ -164,6 +171,34 @@ impl ConversationReads for SqlStore {
         elicitation: &ElicitationId,
     ) -> anyhow::Result<Option<Elicitation>> {
         self.read_elicitation(id, elicitation).await
+    }
+
+    async fn loop_held(&self, id: &ConversationId) -> anyhow::Result<bool> {
+        let held: Option<i64> = sqlx::query_scalar(
+            "SELECT expires_at FROM conversation_leases WHERE conversation_id = $1 AND expires_at >= $2",
+        )
+        .bind(id.as_str())
+        .bind(now_ms())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(held.is_some())
+    }
+
+    async fn orphans(&self) -> anyhow::Result<Vec<ConversationId>> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT conversation_id FROM conversation_leases WHERE expires_at < $1 \
+             UNION \
+             SELECT DISTINCT t.conversation_id FROM tool_calls t WHERE t.status IN ($2, $3) \
+               AND NOT EXISTS (SELECT 1 FROM conversation_leases l \
+                               WHERE l.conversation_id = t.conversation_id AND l.expires_at >= $1)",
+        )
+        .bind(now_ms())
+        .bind(CallStatus::Approved.as_str())
+        .bind(CallStatus::Running.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .context("looking for conversations nobody drives")?;
+        Ok(ids.into_iter().map(ConversationId::from).collect())
     }
 }
 
@@ -341,6 +376,40 @@ impl ConversationStore for SqlStore {
         .bind(timing.tool_us)
         .execute(&self.pool)
         .await?;
+        Ok(())
+    }
+
+    async fn claim_loop(
+        &self,
+        id: &ConversationId,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> anyhow::Result<bool> {
+        let now = now_ms();
+        let until = now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
+        let taken = sqlx::query(
+            "INSERT INTO conversation_leases (conversation_id, holder, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (conversation_id) DO UPDATE \
+             SET holder = excluded.holder, expires_at = excluded.expires_at \
+             WHERE conversation_leases.expires_at < $4 OR conversation_leases.holder = excluded.holder",
+        )
+        .bind(id.as_str())
+        .bind(holder)
+        .bind(until)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .context("taking a conversation's loop lease")?;
+        Ok(taken.rows_affected() == 1)
+    }
+
+    async fn release_loop(&self, id: &ConversationId, holder: &str) -> anyhow::Result<()> {
+        sqlx::query("DELETE FROM conversation_leases WHERE conversation_id = $1 AND holder = $2")
+            .bind(id.as_str())
+            .bind(holder)
+            .execute(&self.pool)
+            .await
+            .context("giving a conversation's loop lease up")?;
         Ok(())
     }
 }

@@ -121,6 +121,13 @@ impl Hub {
         &self.epoch
     }
 
+    /// Every conversation watched here is read again (changes made elsewhere may have been missed).
+    pub fn touch_all(&self) {
+        for channel in lock(&self.channels).values() {
+            channel.sender.send_modify(|live| live.version += 1);
+        }
+    }
+
     fn send_modify(&self, id: &ConversationId, modify: impl FnOnce(&mut Live)) {
         self.with_channel(id, |channel| channel.sender.send_modify(modify));
     }

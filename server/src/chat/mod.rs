@@ -7,6 +7,7 @@
 //!
 //! Rooms:
 //! - [`hub`]: per-conversation live state (the agent's `Notifier`).
+//! - `fanout`: the same changes to and from other instances (PostgreSQL `LISTEN/NOTIFY`).
 //! - `backend`: the UI's `ChatBackend`: ownership checks, then the agent.
 //! - `project`: domain records → display data.
 //! - `tokens`: the agent's `TokenSource` over the encrypted token cache.
@@ -16,6 +17,7 @@
 //! ever read as a decision.
 
 mod backend;
+mod fanout;
 pub mod hub;
 mod limits;
 mod project;
@@ -32,7 +34,6 @@ use agent::{
     settings::AgentSettings,
     transcripts::Transcripts,
 };
-use anyhow::Context;
 use app::chat::ChatError;
 pub use chat_store::SqlStore;
 
@@ -63,20 +64,23 @@ fn internal(error: anyhow::Error) -> ChatError {
 }
 
 impl Chat {
-    /// Opens the chat on `store`; conversations with approved calls left by a previous process resume.
+    /// Opens the chat on `store`; conversations that no live process drives resume (see the agent's
+    /// loop leases). `shared`: the PostgreSQL URL of a database several instances share, whose live
+    /// updates reach each other.
     pub async fn new(
         store: SqlStore,
         model: Arc<dyn ChatModel>,
         directory: Arc<McpDirectory>,
         settings: AgentSettings,
         messages: limits::MessageLimit,
+        shared: Option<&secrecy::SecretString>,
     ) -> anyhow::Result<Arc<Self>> {
-        let resume = store
-            .recover()
-            .await
-            .context("recovering the chat after a restart")?;
         let hub = Arc::new(Hub::default());
-        let journal = Journal::new(Arc::new(store.clone()), hub.clone());
+        let notifier: Arc<dyn agent::ports::Notifier> = match shared {
+            Some(url) => fanout::start(hub.clone(), url)?,
+            None => hub.clone(),
+        };
+        let journal = Journal::new(Arc::new(store.clone()), notifier);
         let deferred = Arc::new(Deferred::new(journal.clone(), settings.elicitation_timeout));
         let agent = Agent::new(
             journal,
@@ -86,9 +90,8 @@ impl Chat {
             settings,
             "portcullis-web",
         );
-        for id in &resume {
-            agent.kick(id);
-        }
+        // Also at once: conversations a crashed process left (their leases ran out) resume here.
+        agent.spawn_sweeper();
         Ok(Arc::new(Self {
             agent,
             deferred,
@@ -121,6 +124,7 @@ pub async fn build(
     model: &agent::settings::ModelSettings,
     fallback_model: Option<&url::Url>,
     settings: AgentSettings,
+    shared: Option<&secrecy::SecretString>,
 ) -> anyhow::Result<(Arc<Chat>, Arc<crate::mcp::Servers>)> {
     let directory = Arc::new(McpDirectory::new(
         servers,
@@ -141,6 +145,7 @@ pub async fn build(
         directory.clone(),
         settings,
         messages,
+        shared,
     )
     .await?;
     Ok((chat, Arc::new(crate::mcp::Servers::new(directory, tokens))))

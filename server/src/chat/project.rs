@@ -273,6 +273,7 @@ mod tests {
                 message: "Grant access".into(),
                 kind,
                 status: domain::ElicitationStatus::Pending,
+                answer: None,
             }],
         }
     }

@@ -23,6 +23,10 @@ pub(super) async fn chat(
         &config.model,
         stand_ins.model.as_ref(),
         config.agent.clone(),
+        match &config.database() {
+            crate::config::Database::Postgres(url) => Some(url),
+            crate::config::Database::Sqlite(_) => None,
+        },
     )
     .await
 }
