@@ -115,6 +115,37 @@ fn page_with(
     response
 }
 
+/// The identity provider is down: nothing about the request is wrong, so the way on is to try again.
+const UNREACHABLE: &str =
+    "The identity provider cannot be reached right now. Please try again shortly.";
+
+/// The answer when the provider cannot be reached mid-sign-in (or mid-Connect): 503, nothing stored.
+fn provider_unreachable(connecting: bool, error: &anyhow::Error) -> Response {
+    // Anything else (a discovery document that does not validate) is a configuration problem.
+    match error.is::<oidc::Unreachable>() {
+        true => tracing::warn!(
+            error = format!("{error:#}"),
+            "identity provider unreachable"
+        ),
+        false => tracing::error!(
+            error = format!("{error:#}"),
+            "cannot reach the identity provider"
+        ),
+    }
+    match connecting {
+        true => connect_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Connecting unavailable",
+            UNREACHABLE,
+        ),
+        false => page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Sign-in unavailable",
+            UNREACHABLE,
+        ),
+    }
+}
+
 fn internal(what: &str, error: impl std::fmt::Display) -> Response {
     tracing::error!(%error, "{what}");
     page(
@@ -139,14 +170,7 @@ pub async fn login(
     let return_to = safe_return_path(params.return_to.as_deref().unwrap_or("/")).to_owned();
     let (url, pending) = match auth.oidc.begin(return_to).await {
         Ok(started) => started,
-        Err(error) => {
-            tracing::error!(error = format!("{error:#}"), "cannot start sign-in");
-            return page(
-                StatusCode::BAD_GATEWAY,
-                "Sign-in unavailable",
-                "The identity provider cannot be reached right now. Please try again shortly.",
-            );
-        }
+        Err(error) => return provider_unreachable(false, &error),
     };
     if let Err(error) = session.insert(PENDING_KEY, &pending).await {
         return internal("storing the pending sign-in failed", error);
@@ -220,14 +244,7 @@ pub async fn connect(
     };
     let (url, pending) = match auth.oidc.begin_connect(connecting, return_to).await {
         Ok(started) => started,
-        Err(error) => {
-            tracing::error!(error = format!("{error:#}"), "cannot start connecting");
-            return connect_page(
-                StatusCode::BAD_GATEWAY,
-                "Connecting unavailable",
-                "The identity provider cannot be reached right now. Please try again shortly.",
-            );
-        }
+        Err(error) => return provider_unreachable(true, &error),
     };
     if let Err(error) = session.insert(PENDING_KEY, &pending).await {
         tracing::error!(%error, "storing the pending connection failed");
@@ -266,6 +283,13 @@ pub async fn callback(
         Ok(pending) => pending,
         Err(error) => return internal("reading the pending sign-in failed", error),
     };
+    // Saved now: the session layer saves nothing when the answer is a server error (the provider
+    // unreachable), which would leave the pending sign-in in place for the same callback to replay.
+    if pending.is_some()
+        && let Err(error) = session.save().await
+    {
+        return internal("using up the pending sign-in failed", error);
+    }
     let Some(pending) = pending else {
         return page(
             StatusCode::BAD_REQUEST,
@@ -314,6 +338,9 @@ pub async fn callback(
             );
         }
         Ok(_) => {}
+        Err(error) if error.is::<oidc::Unreachable>() => {
+            return provider_unreachable(pending.connect.is_some(), &error);
+        }
         Err(error) => return internal("OIDC discovery failed", format!("{error:#}")),
     }
     let Some(code) = params.code else {
@@ -325,6 +352,9 @@ pub async fn callback(
     };
     let signed_in = match auth.oidc.finish(code, &pending).await {
         Ok(signed_in) => signed_in,
+        Err(error) if error.is::<oidc::Unreachable>() => {
+            return provider_unreachable(pending.connect.is_some(), &error);
+        }
         Err(error) => {
             tracing::warn!(
                 error = format!("{error:#}"),

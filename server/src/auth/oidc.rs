@@ -7,10 +7,10 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use openidconnect::{
     AdditionalClaims, AdditionalProviderMetadata, AuthType, AuthorizationCode, Client, ClientId,
-    ClientSecret, CsrfToken, EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet, EndpointSet,
-    IdTokenFields, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
-    ProviderMetadata, RedirectUrl, RefreshToken, RequestTokenError, Scope, StandardErrorResponse,
-    StandardTokenResponse, TokenResponse,
+    ClientSecret, CsrfToken, DiscoveryError, EmptyExtraTokenFields, EndpointMaybeSet,
+    EndpointNotSet, EndpointSet, IdTokenFields, IssuerUrl, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata, RedirectUrl, RefreshToken,
+    RequestTokenError, Scope, StandardErrorResponse, StandardTokenResponse, TokenResponse,
     core::{
         CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreClaimName, CoreClaimType,
         CoreClientAuthMethod, CoreErrorResponseType, CoreGenderClaim, CoreGrantType,
@@ -150,6 +150,12 @@ pub struct SignedIn {
     pub expires_in: Option<Duration>,
 }
 
+/// The provider could not be reached (connection refused, timed out): nothing is wrong with the
+/// sign-in itself, so the way on is to try again shortly rather than to start over differently.
+#[derive(Debug, thiserror::Error)]
+#[error("the identity provider cannot be reached: {0}")]
+pub struct Unreachable(String);
+
 /// A refresh outcome.
 pub enum Refreshed {
     Tokens {
@@ -188,7 +194,18 @@ impl Oidc {
                 let metadata = Metadata::discover_async(issuer, &self.http)
                     .await
                     .map_err(|e| {
-                        anyhow!("OIDC discovery at {} failed: {e}", self.settings.issuer)
+                        // Down or overloaded (no answer, or a 5xx): worth trying again shortly.
+                        let unreachable = match &e {
+                            DiscoveryError::Request(_) => true,
+                            DiscoveryError::Response(status, ..) => status.is_server_error(),
+                            _ => false,
+                        };
+                        let message =
+                            format!("OIDC discovery at {} failed: {e}", self.settings.issuer);
+                        match unreachable {
+                            true => anyhow::Error::new(Unreachable(message)),
+                            false => anyhow!(message),
+                        }
                     })?;
                 let token_url = metadata
                     .token_endpoint()
@@ -283,7 +300,14 @@ impl Oidc {
             .set_pkce_verifier(PkceCodeVerifier::new(pending.pkce_verifier.clone()))
             .request_async(&self.http)
             .await
-            .map_err(|e| anyhow!("code redemption failed: {}", describe(&e)))?;
+            .map_err(|e| {
+                let message = format!("code redemption failed: {}", describe(&e));
+                match e {
+                    // No answer: the code is still unused, and a new sign-in will do once it is back.
+                    RequestTokenError::Request(_) => anyhow::Error::new(Unreachable(message)),
+                    _ => anyhow!(message),
+                }
+            })?;
         let id_token = tokens
             .id_token()
             .context("the provider returned no ID token")?;

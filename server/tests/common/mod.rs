@@ -246,3 +246,34 @@ impl TestApp {
 pub fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
+
+/// A [`TestApp`] over stand-ins the caller started itself (so a test can stop and restart them one by
+/// one); cancelling `stop` (when the app is dropped) ends the ones started on it.
+pub async fn test_app_over(
+    dir: tempfile::TempDir,
+    config: Config,
+    dev: DevStack,
+    stop: CancellationToken,
+) -> TestApp {
+    let options = LeptosOptions::builder()
+        .output_name("portcullis")
+        .site_root("target/site")
+        .site_addr("127.0.0.1:3000".parse::<std::net::SocketAddr>().unwrap())
+        .build();
+    let state = AppState::build(config.clone(), options, &dev)
+        .await
+        .unwrap();
+    TestApp {
+        config,
+        router: server::router(state.clone()),
+        state,
+        dev,
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .build()
+            .unwrap(),
+        _dir: dir,
+        _stop: stop.drop_guard(),
+    }
+}

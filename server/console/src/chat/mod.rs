@@ -192,7 +192,7 @@ pub async fn chat(config: &Config, home: Home, options: ChatOptions) -> Result<E
                     .await
                     .map_err(internal)?;
             }
-            wait_for_other_loop(&*store, &conversation.id)
+            wait_for_other_loop(&store, &conversation.id)
                 .await
                 .map_err(internal)?;
             resumed_open = agent
@@ -314,6 +314,26 @@ fn say(error: &AgentError) {
     }
 }
 
+/// A conversation another console drives (a second terminal) — or drove until it was killed, whose
+/// lease runs out by itself — is left to it: resuming waits until no loop holds it, so the interrupted
+/// call it may have left is closed here only when nobody runs it.
+async fn wait_for_other_loop(
+    store: &SqlStore,
+    id: &agent::domain::ConversationId,
+) -> anyhow::Result<()> {
+    use agent::ports::ConversationReads;
+    if !store.loop_held(id).await? {
+        return Ok(());
+    }
+    Stream::Stdout.write(
+        "Another console is working on this conversation, or was closed mid-turn; waiting for it to let go…\n",
+    );
+    while store.loop_held(id).await? {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -338,24 +358,4 @@ mod tests {
             matches!(read_command("add a note: milk "), Line::Message(m) if m == "add a note: milk")
         );
     }
-}
-
-/// A conversation another console drives (a second terminal) — or drove until it was killed, whose
-/// lease runs out by itself — is left to it: resuming waits until no loop holds it, so the interrupted
-/// call it may have left is closed here only when nobody runs it.
-async fn wait_for_other_loop(
-    store: &SqlStore,
-    id: &agent::domain::ConversationId,
-) -> anyhow::Result<()> {
-    use agent::ports::ConversationReads;
-    if !store.loop_held(id).await? {
-        return Ok(());
-    }
-    Stream::Stdout.write(
-        "Another console is working on this conversation, or was closed mid-turn; waiting for it to let go…\n",
-    );
-    while store.loop_held(id).await? {
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-    }
-    Ok(())
 }
