@@ -3,8 +3,9 @@
 //! - Keys already cached keep working, and a down endpoint is not hammered: unknown key ids cause at
 //!   most one (failing) fetch per cooldown.
 //! - A cold start (no key cached) while the endpoint is down fails closed: every token is refused with
-//!   the generic `invalid_token` answer, never accepted; it recovers by itself after the cooldown once
-//!   the endpoint is back.
+//!   503 `temporarily_unavailable` and `Retry-After` (no token could pass, so the client should not
+//!   fetch another one), never accepted; it recovers by itself after the cooldown once the endpoint is
+//!   back.
 //!
 //! The cooldown is shortened to 1 s (`MCP_AUTH__JWKS_COOLDOWN_SECS`), so each drill takes seconds.
 //! (`auth.rs` covers caching, single-flight refetch and rotation while the endpoint is up.)
@@ -39,6 +40,18 @@ async fn assert_refused(response: reqwest::Response) {
     assert_eq!(body, serde_json::json!({ "error": "invalid_token" }));
 }
 
+/// Refused because no signing key is known yet: 503, when to retry, a generic body, no challenge.
+async fn assert_unavailable(response: reqwest::Response) {
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        response.headers()[header::RETRY_AFTER],
+        COOLDOWN.as_secs().to_string().as_str()
+    );
+    assert!(response.headers().get(header::WWW_AUTHENTICATE).is_none());
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body, serde_json::json!({ "error": "temporarily_unavailable" }));
+}
+
 #[tokio::test]
 async fn a_cold_start_with_the_jwks_down_fails_closed_and_recovers_after_the_cooldown() {
     let issuer = Issuer::start().await;
@@ -51,18 +64,18 @@ async fn a_cold_start_with_the_jwks_down_fails_closed_and_recovers_after_the_coo
     // A burst of valid tokens while no key is known: all refused, one fetch between them.
     let burst = futures::future::join_all((0..10).map(|_| initialize(&server, Some(&alice)))).await;
     for response in burst {
-        assert_refused(response).await;
+        assert_unavailable(response).await;
     }
     assert_eq!(issuer.jwks_fetches(), 1, "one fetch for the whole burst");
     // More within the cooldown: refused without touching the endpoint.
     for _ in 0..5 {
-        assert_refused(initialize(&server, Some(&alice)).await).await;
+        assert_unavailable(initialize(&server, Some(&alice)).await).await;
     }
     assert_eq!(issuer.jwks_fetches(), 1, "no refetch inside the cooldown");
 
     // Still down after the cooldown: one more attempt, still closed.
     after_cooldown().await;
-    assert_refused(initialize(&server, Some(&alice)).await).await;
+    assert_unavailable(initialize(&server, Some(&alice)).await).await;
     assert_eq!(issuer.jwks_fetches(), 2);
 
     // The endpoint is back: after the cooldown the same token is accepted, no restart needed.

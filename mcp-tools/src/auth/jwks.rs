@@ -100,6 +100,16 @@ impl JwksCache {
         self.cached(kid)
     }
 
+    /// No key at all: the JWKS has never been fetched successfully (a cold start while it is down).
+    pub fn is_empty(&self) -> bool {
+        read(&self.keys).is_empty()
+    }
+
+    /// The least time between fetches.
+    pub fn cooldown(&self) -> Duration {
+        self.cooldown
+    }
+
     fn cached(&self, kid: &str) -> Option<Arc<DecodingKey>> {
         read(&self.keys).get(kid).cloned()
     }

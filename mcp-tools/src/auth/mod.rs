@@ -82,6 +82,10 @@ pub enum AuthError {
     /// A valid token that does not carry the delegated scope (including app-only tokens): 403.
     #[error("insufficient scope")]
     InsufficientScope,
+    /// No signing key could ever be fetched (a cold start while the issuer's JWKS is down): nothing
+    /// is accepted, and the client is told to come back rather than to get another token: 503.
+    #[error("signing keys unavailable")]
+    KeysUnavailable,
 }
 
 /// Everything the middleware needs.
@@ -162,6 +166,18 @@ impl Authenticator {
                 format!(r#"Bearer error="invalid_token", resource_metadata="{metadata}""#),
                 "invalid_token",
             ),
+            Some(AuthError::KeysUnavailable) => {
+                let retry = self.validator.keys().cooldown().as_secs().max(1);
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [
+                        (header::RETRY_AFTER, retry.to_string()),
+                        (header::CACHE_CONTROL, "no-store".to_owned()),
+                    ],
+                    Json(json!({ "error": "temporarily_unavailable" })),
+                )
+                    .into_response();
+            }
             Some(AuthError::InsufficientScope) => (
                 StatusCode::FORBIDDEN,
                 format!(

@@ -122,6 +122,10 @@ impl TokenValidator {
         &self.policy
     }
 
+    pub fn keys(&self) -> &JwksCache {
+        &self.keys
+    }
+
     /// Validates `token` and returns the user it speaks for.
     pub async fn validate(&self, token: &str) -> Result<Arc<Principal>, AuthError> {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
@@ -156,7 +160,15 @@ impl TokenValidator {
         }
         // Keys come only from the issuer's JWKS by `kid`; `jwk`, `jku` and `x5u` in the header are ignored.
         let kid = header.kid.ok_or(AuthError::InvalidToken)?;
-        let key = self.keys.key(&kid).await.ok_or(AuthError::InvalidToken)?;
+        let Some(key) = self.keys.key(&kid).await else {
+            // With no key at all nothing can be checked: the issuer's keys are unavailable, which no
+            // other token would change. With keys, an unknown `kid` is the token's problem.
+            return Err(if self.keys.is_empty() {
+                AuthError::KeysUnavailable
+            } else {
+                AuthError::InvalidToken
+            });
+        };
         let claims = jsonwebtoken::decode::<Claims>(token, &key, &self.validation)
             .map_err(|_| AuthError::InvalidToken)?
             .claims;
