@@ -14,6 +14,7 @@ use std::{
 pub struct TempPostgres {
     child: Child,
     url: String,
+    data: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -73,6 +74,7 @@ impl TempPostgres {
         Self {
             child,
             url: format!("postgres://portcullis@127.0.0.1:{port}/postgres"),
+            data,
             _dir: dir,
         }
     }
@@ -85,6 +87,14 @@ impl TempPostgres {
 
 impl Drop for TempPostgres {
     fn drop(&mut self) {
+        // As root the child is `runuser`, and killing it leaves PostgreSQL running (until it notices
+        // its folder is gone, a minute later): the cluster is stopped itself, nothing kept.
+        let _ = pg_command("pg_ctl")
+            .args(["stop", "-m", "immediate", "-D"])
+            .arg(&self.data)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

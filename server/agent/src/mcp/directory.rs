@@ -50,8 +50,14 @@ pub enum McpError {
 
 enum ConnectError {
     Unauthorized,
+    /// Refused or answered with an error: worth one more try (behind a load balancer, the next attempt
+    /// may reach another instance; a server that just restarted answers the second).
+    Refused,
     Failed(String),
 }
+
+/// The pause before connecting once more after a refused connection.
+const RECONNECT_AFTER: Duration = Duration::from_millis(250);
 
 /// How long a user's tool catalog is reused before it is listed again.
 const CATALOG_TTL: Duration = Duration::from_secs(60);
@@ -131,7 +137,12 @@ impl McpDirectory {
                 "the server did not answer in time".into(),
             )),
             Ok(Err(error)) if error.is_authorization_required() => Err(ConnectError::Unauthorized),
-            Ok(Err(error)) => Err(ConnectError::Failed(format!("could not connect: {error}"))),
+            Ok(Err(error)) => {
+                // The details (transport errors, the request rmcp was making) are for the log; the
+                // user and the model read only that the server could not be reached.
+                tracing::warn!(server = %server.name, %error, "connecting to an MCP server failed");
+                Err(ConnectError::Refused)
+            }
             Ok(Ok(client)) => Ok(client),
         }
     }
@@ -143,7 +154,7 @@ impl McpDirectory {
         server: &ServerSpec,
         handler: H,
     ) -> Result<RunningService<RoleClient, H>, McpError> {
-        let mut retried = false;
+        let (mut retried, mut reconnected) = (false, false);
         loop {
             let token = match self.tokens.access_token(user, &server.scope).await {
                 Ok(token) => token,
@@ -168,6 +179,17 @@ impl McpDirectory {
                 Err(ConnectError::Unauthorized) => {
                     return Err(McpError::Failed(
                         "the server refused the access token (401) even after a refresh".to_owned(),
+                    ));
+                }
+                // Connecting makes no call (a handshake only), so it is safe to repeat.
+                Err(ConnectError::Refused) if !reconnected => {
+                    reconnected = true;
+                    tokio::time::sleep(RECONNECT_AFTER).await;
+                }
+                Err(ConnectError::Refused) => {
+                    return Err(McpError::Failed(
+                        "could not connect: the server refused the connection or answered with an error"
+                            .to_owned(),
                     ));
                 }
                 Err(ConnectError::Failed(message)) => return Err(McpError::Failed(message)),
@@ -278,7 +300,20 @@ impl McpDirectory {
         let result = client
             .call_tool(CallToolRequestParams::new(tool.tool.clone()).with_arguments(arguments))
             .await
-            .map_err(|e| McpError::Failed(format!("the tool call failed: {e}")));
+            .map_err(|error| match error {
+                // The server answered: its words are meant for the caller (bad arguments, say).
+                rmcp::ServiceError::McpError(error) => {
+                    McpError::Failed(format!("the server refused the call: {}", error.message))
+                }
+                // The request was sent and no answer came: the server may have acted on it.
+                other => {
+                    tracing::warn!(server = %server.name, error = %other, "a tool call broke off");
+                    McpError::Failed(
+                        "the connection to the server broke during the call; it may or may not have taken effect"
+                            .to_owned(),
+                    )
+                }
+            });
         let _ = client.cancel().await;
         result
     }
