@@ -49,7 +49,10 @@ async fn assert_unavailable(response: reqwest::Response) {
     );
     assert!(response.headers().get(header::WWW_AUTHENTICATE).is_none());
     let body: Value = response.json().await.unwrap();
-    assert_eq!(body, serde_json::json!({ "error": "temporarily_unavailable" }));
+    assert_eq!(
+        body,
+        serde_json::json!({ "error": "temporarily_unavailable" })
+    );
 }
 
 #[tokio::test]

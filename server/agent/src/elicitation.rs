@@ -249,7 +249,10 @@ impl Deferred {
                 Ok(Some(reply)) => return reply,
                 Ok(None) => {}
                 Err(error) => {
-                    tracing::warn!(error = format!("{error:#}"), "reading an elicitation failed");
+                    tracing::warn!(
+                        error = format!("{error:#}"),
+                        "reading an elicitation failed"
+                    );
                 }
             }
         }

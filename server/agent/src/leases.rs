@@ -165,7 +165,10 @@ impl Agent {
                         }
                     }
                     Err(error) => {
-                        tracing::warn!(error = format!("{error:#}"), "the sweep for abandoned conversations failed");
+                        tracing::warn!(
+                            error = format!("{error:#}"),
+                            "the sweep for abandoned conversations failed"
+                        );
                     }
                 }
                 drop(agent);

@@ -153,4 +153,5 @@ pub struct AuditRow {
 pub(super) const CONVERSATION_COLUMNS: &str = "id, user_key, title, mode, always_allow, updated_at";
 pub(super) const CALL_COLUMNS: &str = "id, message_id, model_call_id, function_name, server, tool, \
      arguments, args_hash, read_only, destructive, status, decided_by, result, structured, is_error";
-pub(super) const ELICITATION_COLUMNS: &str = "id, tool_call_id, message, kind, schema, url, status, answer";
+pub(super) const ELICITATION_COLUMNS: &str =
+    "id, tool_call_id, message, kind, schema, url, status, answer";
