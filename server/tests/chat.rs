@@ -1330,4 +1330,50 @@ async fn on_postgresql_a_watcher_on_one_instance_sees_a_turn_another_instance_ru
             .chat
             .is_running(&agent::domain::ConversationId::from(id.as_str()))
     );
+    // A form another instance's loop waits on: busy here too (its lease says so), and the answer
+    // given here reaches that instance's MCP session through the database.
+    let form = app.create(&alice, "Elicitation").await;
+    let mut events = app.events(&alice, &form).await;
+    for text in ["add a note \"across\"", "delete note 1"] {
+        let (status, body) = call_on(
+            &other,
+            &alice,
+            "chat/send",
+            json!({ "id": form, "text": text }),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        if text.starts_with("add") {
+            events
+                .until("the note", |v| settled(v) && !assistant_texts(v).is_empty())
+                .await;
+        }
+    }
+    let view = events
+        .until("the form, while the other instance works", |v| {
+            v.busy
+                && last_call(v).is_some_and(|c| {
+                    c.elicitations
+                        .iter()
+                        .any(|e| e.status == ElicitationStatus::Pending)
+                })
+        })
+        .await;
+    let request = last_call(&view).unwrap().elicitations[0].id.clone();
+    let reply = app
+        .answer(
+            &alice,
+            &form,
+            &request,
+            "Accept",
+            json!([["confirm", "true"]]),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let view = events
+        .until("deleted, and idle", |v| {
+            settled(v) && last_call(v).is_some_and(|c| c.status.is_final())
+        })
+        .await;
+    assert_eq!(last_call(&view).unwrap().result.unwrap(), "Deleted note 1.");
 }

@@ -30,7 +30,7 @@ pub(crate) const INTERRUPTED: &str =
 impl Agent {
     /// Drives a conversation this process claimed in-process, while it holds the lease.
     pub(crate) async fn run_claimed(&self, id: &ConversationId) {
-        self.journal.tell(id, Change::Stored);
+        let mut started = false;
         loop {
             let held = self
                 .journal
@@ -43,7 +43,15 @@ impl Agent {
             if !held {
                 // Another process drives it and looks for work when it stops; the sweep covers its death.
                 lock(&self.running).remove(id);
+                if !started {
+                    return;
+                }
                 break;
+            }
+            if !started {
+                // Watchers learn that the loop runs once the lease says so, here and in other instances.
+                started = true;
+                self.journal.tell(id, Change::Stored);
             }
             self.drive_leased(id).await;
             if let Err(error) = self.journal.release_loop(id, &self.holder).await {

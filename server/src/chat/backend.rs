@@ -119,7 +119,7 @@ impl ChatBackend for Chat {
     async fn delete(&self, user: &Identity, id: &str) -> Result<(), ChatError> {
         let conversation = self.owned(user, id).await?;
         // A running loop would go on writing to rows that are gone.
-        if self.agent.is_running(&conversation.id) {
+        if self.busy(&conversation.id).await {
             return Err(ChatError::Conflict(
                 "The agent is still working on this conversation.".to_owned(),
             ));
@@ -214,7 +214,7 @@ impl Chat {
         // Read before the transcript: a loop writes everything before it stops running, so a view that
         // says "not busy" never lacks the loop's last entries (read after, a loop ending in between gave
         // a settled-looking view without its final notice).
-        let busy = self.agent.is_running(&conversation.id);
+        let busy = self.busy(&conversation.id).await;
         let mut view = self.stored_view(&conversation).await?;
         view.streaming = self.hub.current(&conversation.id).streaming;
         view.busy = busy;

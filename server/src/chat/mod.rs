@@ -52,6 +52,8 @@ pub struct Chat {
     html: moka::sync::Cache<MessageId, Arc<str>>,
     /// Messages per user per minute, across instances.
     messages: limits::MessageLimit,
+    /// Other instances share the database: a loop may run in one of them.
+    shared: bool,
 }
 
 /// Rendered answers kept, in bytes of HTML.
@@ -103,11 +105,26 @@ impl Chat {
                 .weigher(|_, html: &Arc<str>| u32::try_from(html.len()).unwrap_or(u32::MAX))
                 .build(),
             messages,
+            shared: shared.is_some(),
         }))
     }
 
     pub fn is_running(&self, id: &ConversationId) -> bool {
         self.agent.is_running(id)
+    }
+
+    /// Whether a loop works on the conversation: here, or (when instances share the database) in
+    /// another instance, whose lease says so.
+    pub async fn busy(&self, id: &ConversationId) -> bool {
+        use agent::ports::ConversationReads;
+        if self.agent.is_running(id) {
+            return true;
+        }
+        self.shared
+            && self.store.loop_held(id).await.unwrap_or_else(|error| {
+                tracing::warn!(conversation = %id, error = format!("{error:#}"), "reading a loop lease failed");
+                false
+            })
     }
 
     pub fn hub(&self) -> &Hub {

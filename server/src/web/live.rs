@@ -120,7 +120,7 @@ pub async fn events(
     let (mut changes, snapshots) = chat.hub().subscribe(&conversation);
     let live = changes.borrow_and_update().clone();
     // Before the stored view, for the reason given in `Chat::view_for`.
-    let mut busy = chat.is_running(&conversation);
+    let mut busy = chat.busy(&conversation).await;
     let mut stored = match snapshots
         .at(live.version, || chat.stored_view_for(&user, &id))
         .await
@@ -169,7 +169,7 @@ pub async fn events(
                     break;
                 }
             }
-            let now_busy = chat.is_running(&conversation);
+            let now_busy = chat.busy(&conversation).await;
             let now = changes.borrow_and_update().clone();
             let mut deltas = Vec::new();
             if now.version != position.version {
