@@ -22,7 +22,7 @@ use std::{
 };
 
 use agent::mcp::ServerSpec;
-use app::chat::{CallStatus, ConversationSummary, ConversationView, Entry, ToolCallView};
+use app::chat::{CallStatus, ConversationView, Entry, ToolCallView};
 use axum::{
     body::Body,
     extract::State,
@@ -83,32 +83,6 @@ fn assert_says_nothing_internal(what: &str, reply: &Reply) {
 // ----- conversations, by their server functions -----
 
 impl TestApp {
-    async fn create(&self, cookie: &str, mode: &str) -> String {
-        let reply = self
-            .call(cookie, "chat/create", json!({ "mode": mode }))
-            .await;
-        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-        serde_json::from_str::<ConversationSummary>(&reply.body)
-            .unwrap()
-            .id
-    }
-
-    async fn say(&self, cookie: &str, id: &str, text: &str) {
-        let reply = self
-            .call(cookie, "chat/send", json!({ "id": id, "text": text }))
-            .await;
-        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    }
-
-    async fn decide(&self, cookie: &str, id: &str, call: &ToolCallView, decision: &str) -> Reply {
-        self.call(
-            cookie,
-            "chat/decide",
-            json!({ "id": id, "call_id": call.id, "args_hash": call.args_hash, "decision": decision }),
-        )
-        .await
-    }
-
     async fn view(&self, cookie: &str, id: &str) -> ConversationView {
         let reply = self.call(cookie, "chat/get", json!({ "id": id })).await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);

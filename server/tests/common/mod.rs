@@ -2,6 +2,8 @@
 //! (identity provider, in-process mcp-tools, dev model) on ephemeral loopback ports, and sign-in helpers.
 #![allow(dead_code)]
 
+pub mod chat;
+
 use app::chat::{ConversationView, Entry};
 use axum::{
     Router,
@@ -52,27 +54,7 @@ pub async fn test_app_in(dir: tempfile::TempDir, extra: serde_json::Value) -> Te
     let config: Config = serde_json::from_value(raw).unwrap();
     let stop = CancellationToken::new();
     let dev = dev::start(&config, stop.clone()).await.unwrap();
-    let options = LeptosOptions::builder()
-        .output_name("portcullis")
-        .site_root("target/site")
-        .site_addr("127.0.0.1:3000".parse::<std::net::SocketAddr>().unwrap())
-        .build();
-    let state = AppState::build(config.clone(), options, &dev)
-        .await
-        .unwrap();
-    TestApp {
-        config,
-        router: server::router(state.clone()),
-        state,
-        dev,
-        http: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .build()
-            .unwrap(),
-        _dir: dir,
-        _stop: stop.drop_guard(),
-    }
+    test_app_over(dir, config, dev, stop).await
 }
 
 pub fn json_merge(base: &mut serde_json::Value, extra: serde_json::Value) {
