@@ -1187,3 +1187,108 @@ async fn on_postgresql_a_watcher_on_one_instance_sees_a_turn_another_instance_ru
         .await;
     assert_eq!(last_call(&view).unwrap().result.unwrap(), "Deleted note 1.");
 }
+
+/// The app's conversation store, opened beside the app as another process would.
+async fn store_of(app: &TestApp) -> server::chat::SqlStore {
+    server::chat::SqlStore::new(sqlx::AnyPool::connect(&app_database(app)).await.unwrap())
+}
+
+/// Polls the conversation until `done` holds (20 s at most).
+async fn poll(
+    app: &TestApp,
+    cookie: &str,
+    id: &str,
+    what: &str,
+    done: impl Fn(&ConversationView) -> bool,
+) -> ConversationView {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let reply = app.call(cookie, "chat/get", json!({ "id": id })).await;
+        let view: ConversationView = serde_json::from_str(&reply.body).unwrap();
+        if done(&view) {
+            return view;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never {what}: {view:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_message_left_by_an_instance_that_died_before_its_loop_started_is_answered() {
+    use agent::ports::ConversationStore;
+    let app = test_app_with(json!({ "agent": { "loop_lease_secs": 1 } })).await;
+    let alice = app.sign_in("alice").await;
+    let id = app.create(&alice, "Manual").await;
+    // What a dying instance leaves: the lease it took before storing the message, and the message.
+    let store = store_of(&app).await;
+    let conversation = agent::domain::ConversationId::from(id.as_str());
+    assert!(
+        store
+            .claim_loop(&conversation, "dead", Duration::from_millis(300))
+            .await
+            .unwrap()
+    );
+    store
+        .add_message(&conversation, agent::domain::Role::User, "what time is it?")
+        .await
+        .unwrap();
+    // The sweep finds the lease run out and answers.
+    let view = poll(&app, &alice, &id, "answered", |v| {
+        v.entries
+            .iter()
+            .any(|e| matches!(e, Entry::ToolCall(_) | Entry::Assistant { .. }))
+    })
+    .await;
+    assert!(!view.entries.is_empty());
+}
+
+#[tokio::test]
+async fn a_call_stranded_by_a_failed_step_is_closed_and_the_conversation_goes_on() {
+    use agent::ports::ConversationStore;
+    let app = test_app_with(json!({ "agent": { "loop_lease_secs": 1 } })).await;
+    let alice = app.sign_in("alice").await;
+    let id = app.create(&alice, "Manual").await;
+    let store = store_of(&app).await;
+    let conversation = agent::domain::ConversationId::from(id.as_str());
+    // An approved call under a reply, then the notice of a step that failed before it could close it.
+    let call = agent::domain::NewCall {
+        model_call_id: "call_1".to_owned(),
+        function_name: "get_random_number".to_owned(),
+        server: "tools".to_owned(),
+        tool: "get_random_number".to_owned(),
+        arguments: r#"{"min":1,"max":2}"#.to_owned(),
+        read_only: true,
+        destructive: false,
+        status: agent::domain::CallStatus::Approved,
+        decided_by: Some(agent::domain::DecidedBy::User),
+    };
+    store
+        .add_assistant(&conversation, "", vec![call])
+        .await
+        .unwrap();
+    store
+        .add_message(
+            &conversation,
+            agent::domain::Role::Notice,
+            "Something went wrong.",
+        )
+        .await
+        .unwrap();
+    let view = poll(&app, &alice, &id, "the call closed", |v| {
+        last_call(v).is_some_and(|c| c.status == CallStatus::Failed)
+    })
+    .await;
+    assert!(
+        last_call(&view)
+            .unwrap()
+            .result
+            .unwrap()
+            .starts_with("Not called"),
+        "never run: {view:?}"
+    );
+    // Not blocked any more.
+    app.say(&alice, &id, "what time is it?").await;
+}

@@ -268,23 +268,36 @@ impl Agent {
         text: &str,
     ) -> Result<(), AgentError> {
         let text = check_message(text)?;
-        // Here, or in another process sharing the store (whose loop holds the lease).
-        if self.is_running(&conversation.id)
-            || self.journal.store().loop_held(&conversation.id).await?
+        let id = &conversation.id;
+        // The lease is taken before the message is stored: no loop here or in another process runs
+        // now, and if this process dies before its loop starts, the lease runs out and the sweep
+        // answers the message.
+        if self.is_running(id)
+            || !self
+                .journal
+                .claim_loop(id, &self.holder, self.settings.loop_lease)
+                .await?
         {
             return Err(AgentError::Conflict(
                 "The agent is still working on this conversation.".to_owned(),
             ));
         }
-        if self.journal.store().open_calls(&conversation.id).await? > 0 {
-            return Err(AgentError::Conflict(
-                "Approve or decline the pending tool call first.".to_owned(),
-            ));
+        let stored = async {
+            if self.journal.store().open_calls(id).await? > 0 {
+                return Err(AgentError::Conflict(
+                    "Approve or decline the pending tool call first.".to_owned(),
+                ));
+            }
+            self.journal.add_message(id, Role::User, text).await?;
+            Ok(())
+        };
+        let stored = stored.await;
+        if stored.is_err()
+            && let Err(error) = self.journal.release_loop(id, &self.holder).await
+        {
+            tracing::warn!(conversation = %id, error = format!("{error:#}"), "giving a loop lease up failed");
         }
-        self.journal
-            .add_message(&conversation.id, Role::User, text)
-            .await?;
-        Ok(())
+        stored
     }
 
     /// A new mode; a pending call the new mode approves on its own goes ahead.

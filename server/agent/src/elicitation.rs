@@ -282,6 +282,18 @@ impl Deferred {
     }
 }
 
+/// Removes a request's waiter when the wait ends, however it ends.
+struct Forget<'a> {
+    waiters: &'a Mutex<HashMap<ElicitationId, oneshot::Sender<ElicitReply>>>,
+    id: &'a ElicitationId,
+}
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        lock(self.waiters).remove(self.id);
+    }
+}
+
 /// How often a call waiting for input looks for an answer given through another process.
 const ANSWER_POLL: Duration = Duration::from_millis(500);
 
@@ -302,6 +314,11 @@ impl Asker for Deferred {
         // The waiter exists before anyone can see the request, so an answer cannot arrive too early.
         let (sender, receiver) = oneshot::channel();
         lock(&self.waiters).insert(id.clone(), sender);
+        // Also when this call is dropped midway (its loop lost its lease, the turn was cancelled).
+        let _forget = Forget {
+            waiters: &self.waiters,
+            id: &id,
+        };
         if let Err(error) = self
             .journal
             .add_elicitation(&conversation.id, &id, &call.id, message, kind)

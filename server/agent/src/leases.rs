@@ -11,14 +11,14 @@
 
 use std::{
     sync::{Arc, Weak},
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use service_kit::sync::lock;
 
 use crate::{
     Agent,
-    domain::{Call, CallStatus, ConversationId, Role},
+    domain::{Call, CallStatus, ConversationId, Finish, Role},
     policy::{CallFacts, automatic_decision},
     ports::Change,
 };
@@ -32,14 +32,8 @@ impl Agent {
     pub(crate) async fn run_claimed(&self, id: &ConversationId) {
         let mut started = false;
         loop {
-            let held = self
-                .journal
-                .claim_loop(id, &self.holder, self.settings.loop_lease)
-                .await
-                .inspect_err(|error| {
-                    tracing::error!(conversation = %id, error = format!("{error:#}"), "taking a loop lease failed");
-                })
-                .unwrap_or(false);
+            let claimed_at = Instant::now();
+            let held = self.take_lease(id).await;
             if !held {
                 // Another process drives it and looks for work when it stops; the sweep covers its death.
                 lock(&self.running).remove(id);
@@ -53,7 +47,7 @@ impl Agent {
                 started = true;
                 self.journal.tell(id, Change::Stored);
             }
-            self.drive_leased(id).await;
+            self.drive_leased(id, claimed_at).await;
             if let Err(error) = self.journal.release_loop(id, &self.holder).await {
                 tracing::warn!(conversation = %id, error = format!("{error:#}"), "giving a loop lease up failed");
             }
@@ -73,44 +67,103 @@ impl Agent {
         self.journal.tell(id, Change::Settled);
     }
 
+    /// Takes the lease; `false` when another process holds it. A database error is tried again a few
+    /// times: the work that asked for a loop (a message just stored) is not something the sweep finds.
+    async fn take_lease(&self, id: &ConversationId) -> bool {
+        let mut pause = Duration::from_millis(250);
+        for attempt in 1..=4 {
+            match self
+                .journal
+                .claim_loop(id, &self.holder, self.settings.loop_lease)
+                .await
+            {
+                Ok(held) => return held,
+                Err(error) => {
+                    tracing::error!(conversation = %id, attempt, error = format!("{error:#}"), "taking a loop lease failed");
+                }
+            }
+            tokio::time::sleep(pause).await;
+            pause *= 2;
+        }
+        false
+    }
+
     /// One drive under the lease; it stops early, leaving things as they are, if the lease is lost.
-    async fn drive_leased(&self, id: &ConversationId) {
+    async fn drive_leased(&self, id: &ConversationId, claimed_at: Instant) {
         tokio::select! {
             result = self.drive(id) => {
                 if let Err(error) = result {
                     tracing::error!(conversation = %id, error = format!("{error:#}"), "agent loop failed");
-                    let _ = self
-                        .journal
-                        .add_message(
-                            id,
-                            Role::Notice,
-                            "Something went wrong on the server and the agent stopped. Send a message to continue.",
-                        )
-                        .await;
+                    self.stop_on_error(id).await;
                 }
             }
-            () = self.keep_lease(id) => {
+            () = self.keep_lease(id, claimed_at) => {
                 tracing::warn!(conversation = %id, "the loop lease was lost; another process resumes the conversation");
                 self.journal.tell(id, Change::Streaming(None));
             }
         }
     }
 
-    /// Renews the lease until it is lost: taken by another process after this one could not renew it
-    /// in time (a database outage, a stalled process).
-    async fn keep_lease(&self, id: &ConversationId) {
+    /// After a failed step, nothing is left open under the conversation's last reply (a call left
+    /// `running` or `approved` would block every new message): a running call fails as of unknown
+    /// outcome, an approved one as not called. Then the user is told. When even that cannot be written,
+    /// the open call stays for the next holder to close.
+    async fn stop_on_error(&self, id: &ConversationId) {
+        let closed = async {
+            let transcript = self.journal.store().transcript(id).await?;
+            for call in &transcript.calls {
+                let finish = match call.status {
+                    CallStatus::Running => Finish::failed(
+                        "Stopped: the server hit an error while it ran; it may or may not have taken effect.",
+                    ),
+                    CallStatus::Approved => {
+                        Finish::failed("Not called: the server hit an error before it ran.")
+                    }
+                    _ => continue,
+                };
+                self.journal.finish_call(id, &call.id, &finish).await?;
+            }
+            self.journal
+                .add_message(
+                    id,
+                    Role::Notice,
+                    "Something went wrong on the server and the agent stopped. Send a message to continue.",
+                )
+                .await
+        };
+        if let Err(error) = closed.await {
+            tracing::error!(conversation = %id, error = format!("{error:#}"), "closing a failed step failed");
+        }
+    }
+
+    /// Renews the lease until it is lost: taken by another process, or about to run out because a
+    /// renewal did not come back in time (a database outage, a stalled process). It returns while a
+    /// third of the lease is left, so the drive it races is dropped before anyone else may take over.
+    async fn keep_lease(&self, id: &ConversationId, claimed_at: Instant) {
         let lease = self.settings.loop_lease;
-        let mut renewed = Instant::now();
+        // Counted from before the claim: the stored expiry was computed no later than that.
+        let mut renewed = claimed_at;
         loop {
             tokio::time::sleep(lease / 3).await;
-            match self.journal.claim_loop(id, &self.holder, lease).await {
-                Ok(true) => renewed = Instant::now(),
-                Ok(false) => return,
-                Err(error) => {
+            let deadline = renewed + lease * 2 / 3;
+            let attempt = Instant::now();
+            match tokio::time::timeout_at(
+                deadline.into(),
+                self.journal.claim_loop(id, &self.holder, lease),
+            )
+            .await
+            {
+                Ok(Ok(true)) => renewed = attempt,
+                Ok(Ok(false)) => return,
+                Ok(Err(error)) => {
                     tracing::warn!(conversation = %id, error = format!("{error:#}"), "renewing a loop lease failed");
-                    if renewed.elapsed() >= lease {
+                    if Instant::now() >= deadline {
                         return;
                     }
+                }
+                Err(_) => {
+                    tracing::warn!(conversation = %id, "renewing a loop lease took too long");
+                    return;
                 }
             }
         }
@@ -198,11 +251,34 @@ impl Agent {
         }
         let lease = self.settings.loop_lease;
         if let Ok(true) = self.journal.claim_loop(id, &self.holder, lease).await {
+            if let Err(error) = self.close_stranded(id).await {
+                tracing::warn!(conversation = %id, error = format!("{error:#}"), "closing stranded calls failed");
+            }
             let _ = self.journal.release_loop(id, &self.holder).await;
             // A change made elsewhere in that moment found the lease taken.
             if self.has_work(id).await {
                 self.kick(id);
             }
         }
+    }
+
+    /// Calls left `running` or `approved` under an earlier reply (a failed step that could not close
+    /// them): no loop will reach them, and they would block every new message.
+    async fn close_stranded(&self, id: &ConversationId) -> anyhow::Result<()> {
+        let transcript = self.journal.store().transcript(id).await?;
+        let Some(last) = transcript.messages.last() else {
+            return Ok(());
+        };
+        for call in transcript.calls.iter().filter(|c| c.message_id != last.id) {
+            let finish = match call.status {
+                CallStatus::Running => Finish::failed(INTERRUPTED),
+                CallStatus::Approved => {
+                    Finish::failed("Not called: the agent stopped before it ran.")
+                }
+                _ => continue,
+            };
+            self.journal.finish_call(id, &call.id, &finish).await?;
+        }
+        Ok(())
     }
 }

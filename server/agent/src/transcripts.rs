@@ -61,7 +61,9 @@ impl Transcripts {
         id: &ConversationId,
     ) -> anyhow::Result<Arc<Transcript>> {
         let fresh = match self.kept.get(id) {
-            Some(kept) if !kept.messages.is_empty() => {
+            // Calls before the last message are over in the kept copy; one that is not (closed since by
+            // a sweep, after a failed step) cannot be brought up to date from the tail.
+            Some(kept) if !kept.messages.is_empty() && settled_before_last(&kept) => {
                 let last = kept.messages.len() - 1;
                 let tail = store.transcript_from(id, last).await?;
                 match tail.messages.first() {
@@ -75,6 +77,14 @@ impl Transcripts {
         self.kept.insert(id.clone(), fresh.clone());
         Ok(fresh)
     }
+}
+
+/// Whether every call of `kept` before its last message is over.
+fn settled_before_last(kept: &Transcript) -> bool {
+    let last = kept.messages.last().map(|m| &m.id);
+    kept.calls
+        .iter()
+        .all(|c| c.status.is_final() || Some(&c.message_id) == last)
 }
 
 /// The first `keep` messages of `kept` (with their calls and requests), then `tail`.

@@ -79,15 +79,50 @@ async fn announce(
     }
 }
 
-/// Hears the other instances' changes until the hub is dropped.
+/// Hears the other instances' changes until the hub is dropped. After a connection is lost (and made
+/// again), what was announced meanwhile is unknown: every watched conversation is read again.
 async fn listen(pool: PgPool, instance: String, hub: Weak<Hub>) {
-    let mut listener = loop {
-        if hub.strong_count() == 0 {
-            return;
+    let mut first = true;
+    while let Some(mut listener) = subscribe(&pool, &hub).await {
+        if !std::mem::take(&mut first)
+            && let Some(hub) = hub.upgrade()
+        {
+            hub.touch_all();
         }
-        match PgListener::connect_with(&pool).await {
+        loop {
+            let heard = tokio::time::timeout(Duration::from_secs(5), listener.try_recv()).await;
+            let Some(hub) = hub.upgrade() else { return };
+            match heard {
+                // Quiet: look again whether the hub is still there.
+                Err(_) => {}
+                Ok(Ok(Some(notification))) => {
+                    if let Some((from, id)) = notification.payload().split_once(' ')
+                        && from != instance
+                    {
+                        hub.touch(&ConversationId::from(id));
+                    }
+                }
+                // Lost and already made again (the listener reconnects by itself).
+                Ok(Ok(None)) => hub.touch_all(),
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "hearing other instances' changes failed");
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// A listener on [`CHANNEL`], tried every second until it works; `None` once the hub is gone.
+async fn subscribe(pool: &PgPool, hub: &Weak<Hub>) -> Option<PgListener> {
+    loop {
+        if hub.strong_count() == 0 {
+            return None;
+        }
+        match PgListener::connect_with(pool).await {
             Ok(mut listener) => match listener.listen(CHANNEL).await {
-                Ok(()) => break listener,
+                Ok(()) => return Some(listener),
                 Err(error) => {
                     tracing::warn!(%error, "listening for other instances' changes failed")
                 }
@@ -97,28 +132,5 @@ async fn listen(pool: PgPool, instance: String, hub: Weak<Hub>) {
             }
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
-    };
-    loop {
-        let heard = tokio::time::timeout(Duration::from_secs(5), listener.try_recv()).await;
-        let Some(hub) = hub.upgrade() else { return };
-        match heard {
-            // Quiet: look again whether the hub is still there.
-            Err(_) => {}
-            Ok(Ok(Some(notification))) => {
-                if let Some((from, id)) = notification.payload().split_once(' ')
-                    && from != instance
-                {
-                    hub.notify(&ConversationId::from(id), Change::Stored);
-                }
-            }
-            // The connection was lost and is remade at the next call: what was announced meanwhile is
-            // unknown, so every watched conversation is read again.
-            Ok(Ok(None)) => hub.touch_all(),
-            Ok(Err(error)) => {
-                tracing::warn!(%error, "hearing other instances' changes failed");
-                drop(hub);
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
     }
 }

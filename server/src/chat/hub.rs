@@ -121,6 +121,14 @@ impl Hub {
         &self.epoch
     }
 
+    /// A change made in another instance: read again if anybody here has watched the conversation (a
+    /// channel is not made for every conversation changed anywhere).
+    pub fn touch(&self, id: &ConversationId) {
+        if let Some(channel) = lock(&self.channels).get(id) {
+            channel.sender.send_modify(|live| live.version += 1);
+        }
+    }
+
     /// Every conversation watched here is read again (changes made elsewhere may have been missed).
     pub fn touch_all(&self) {
         for channel in lock(&self.channels).values() {
