@@ -55,6 +55,8 @@ pub struct Agent {
     pub(crate) running: Mutex<HashMap<ConversationId, bool>>,
     /// This agent's id as a holder of conversations' loop leases (random per process).
     pub(crate) holder: String,
+    /// Conversations whose loop is in a step now (not merely looking for more work after one).
+    pub(crate) driving: Mutex<std::collections::HashSet<ConversationId>>,
     /// What the loop has read of each conversation, brought up to date by reading the tail.
     pub(crate) transcripts: Transcripts,
     /// Tool calls per user per minute.
@@ -79,6 +81,7 @@ impl Agent {
             client_name,
             running: Mutex::new(HashMap::new()),
             holder: uuid::Uuid::new_v4().simple().to_string(),
+            driving: Mutex::default(),
             transcripts: Transcripts::default(),
             tool_calls: crate::limits::PerMinute::new(settings.tool_calls_per_minute),
             settings,
@@ -272,7 +275,9 @@ impl Agent {
         // The lease is taken before the message is stored: no loop here or in another process runs
         // now, and if this process dies before its loop starts, the lease runs out and the sweep
         // answers the message.
-        if self.is_running(id)
+        // A loop of this process that has finished its step and only looks for more work will take
+        // the message up; one in a step (or another process's, holding the lease) is still working.
+        if lock(&self.driving).contains(id)
             || !self
                 .journal
                 .claim_loop(id, &self.holder, self.settings.loop_lease)

@@ -23,6 +23,28 @@ use crate::{
     ports::Change,
 };
 
+/// Marks a conversation as in a step while it lives (also when the step is dropped: a cancelled turn).
+struct Driving<'a> {
+    set: &'a std::sync::Mutex<std::collections::HashSet<ConversationId>>,
+    id: &'a ConversationId,
+}
+
+impl<'a> Driving<'a> {
+    fn new(
+        set: &'a std::sync::Mutex<std::collections::HashSet<ConversationId>>,
+        id: &'a ConversationId,
+    ) -> Self {
+        lock(set).insert(id.clone());
+        Self { set, id }
+    }
+}
+
+impl Drop for Driving<'_> {
+    fn drop(&mut self) {
+        lock(self.set).remove(self.id);
+    }
+}
+
 /// What a call that was running when its loop died says.
 pub(crate) const INTERRUPTED: &str =
     "Interrupted: the process running it stopped; it may or may not have taken effect.";
@@ -47,7 +69,10 @@ impl Agent {
                 started = true;
                 self.journal.tell(id, Change::Stored);
             }
-            self.drive_leased(id, claimed_at).await;
+            {
+                let _driving = Driving::new(&self.driving, id);
+                self.drive_leased(id, claimed_at).await;
+            }
             if let Err(error) = self.journal.release_loop(id, &self.holder).await {
                 tracing::warn!(conversation = %id, error = format!("{error:#}"), "giving a loop lease up failed");
             }
