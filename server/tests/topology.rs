@@ -470,6 +470,17 @@ fn mcp_env(port: u16, shared: &[(String, String)]) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn topology() {
+    run(false).await;
+}
+
+/// The same with MCP's legacy sessions (2025-11-25: `initialize`, `Mcp-Session-Id`, elicitation over
+/// the session's stream), which need the balancer to route a session's requests to its instance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn topology_with_legacy_mcp_sessions_behind_sticky_routing() {
+    run(true).await;
+}
+
+async fn run(legacy: bool) {
     let began = Instant::now();
     let haproxy_bin = Path::new("/usr/sbin/haproxy");
     assert!(
@@ -543,7 +554,13 @@ async fn topology() {
             "APP_AUTH__CLIENT_SECRET",
             idp.web_client_secret().expose_secret().to_owned(),
         ),
-        ("APP_MCP_SERVERS", format!("tools={mcp_lb} {MCP_SCOPE}")),
+        (
+            "APP_MCP_SERVERS",
+            format!(
+                "tools={mcp_lb} {MCP_SCOPE}{}",
+                if legacy { " protocol=legacy" } else { "" }
+            ),
+        ),
         ("APP_MODEL__BASE_URL", model.to_string()),
         // A dead instance's conversations resume elsewhere 5 s after (15 by default): a shorter test,
         // still long beside the renewals (every 1.7 s) on a machine busy with other tests.
@@ -578,7 +595,9 @@ async fn topology() {
     let config_path = dir.path().join("haproxy.cfg");
     std::fs::write(
         &config_path,
-        harness::haproxy_config(web_front, web_ports, mcp_front, mcp_ports, stats_port),
+        harness::haproxy_config(
+            web_front, web_ports, mcp_front, mcp_ports, stats_port, legacy,
+        ),
     )
     .expect("haproxy.cfg");
     let config_arg = config_path.display().to_string();

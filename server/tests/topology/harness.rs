@@ -176,7 +176,18 @@ pub fn haproxy_config(
     mcp_front: u16,
     mcp: [u16; 2],
     stats: u16,
+    sticky_mcp: bool,
 ) -> String {
+    // Legacy MCP sessions (2025-11-25) live in the process that opened them: requests carrying a
+    // session id go where the id was issued (the README's configuration).
+    let sticky = if sticky_mcp {
+        "    stick-table type string len 64 size 100k expire 30m
+    stick store-response res.hdr(mcp-session-id)
+    stick on req.hdr(mcp-session-id)
+"
+    } else {
+        ""
+    };
     format!(
         "global
     log stdout format raw local0 info
@@ -215,7 +226,7 @@ frontend mcp_front
 
 backend mcp
     balance roundrobin
-    option httpchk GET /healthz
+{sticky}    option httpchk GET /healthz
     http-check expect status 200
     default-server check inter 200ms fastinter 200ms downinter 200ms fall 1 rise 1
     server mcp1 127.0.0.1:{mcp1}
