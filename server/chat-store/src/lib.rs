@@ -53,11 +53,32 @@ pub use self::rows::AuditRow;
 #[derive(Clone)]
 pub struct SqlStore {
     pool: AnyPool,
+    /// The database's clock in Unix milliseconds, as SQL (see [`database_clock`]).
+    clock: &'static str,
+}
+
+/// The database's own clock, in Unix milliseconds, as an SQL expression of its dialect. Loop leases are
+/// written by several instances and compared by all of them: one clock (the database's) makes them
+/// independent of how far the instances' clocks drift apart.
+fn database_clock(pool: &AnyPool) -> &'static str {
+    if pool
+        .connect_options()
+        .database_url
+        .scheme()
+        .starts_with("postgres")
+    {
+        "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT"
+    } else {
+        "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
+    }
 }
 
 impl SqlStore {
     pub fn new(pool: AnyPool) -> Self {
-        Self { pool }
+        Self {
+            clock: database_clock(&pool),
+            pool,
+        }
     }
 
     pub async fn conversations(&self, user: &UserKey) -> anyhow::Result<Vec<Conversation>> {

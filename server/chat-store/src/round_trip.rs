@@ -392,7 +392,7 @@ async fn one_holder_drives_a_conversation_and_a_dead_holders_work_is_found() {
 
     // "a" dies: its lease runs out. The call it was running is found, and "b" can take the lease.
     assert!(store.claim_loop(id, "a", Duration::ZERO).await.unwrap());
-    tokio::time::sleep(Duration::from_millis(5)).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
     assert!(!store.loop_held(id).await.unwrap());
     assert_eq!(store.orphans().await.unwrap(), vec![id.clone()]);
     assert!(store.claim_loop(id, "b", long).await.unwrap());

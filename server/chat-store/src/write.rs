@@ -174,25 +174,25 @@ impl ConversationReads for SqlStore {
     }
 
     async fn loop_held(&self, id: &ConversationId) -> anyhow::Result<bool> {
-        let held: Option<i64> = sqlx::query_scalar(
-            "SELECT expires_at FROM conversation_leases WHERE conversation_id = $1 AND expires_at >= $2",
-        )
+        let held: Option<i64> = sqlx::query_scalar(&format!(
+            "SELECT expires_at FROM conversation_leases WHERE conversation_id = $1 AND expires_at >= {}",
+            self.clock
+        ))
         .bind(id.as_str())
-        .bind(now_ms())
         .fetch_optional(&self.pool)
         .await?;
         Ok(held.is_some())
     }
 
     async fn orphans(&self) -> anyhow::Result<Vec<ConversationId>> {
-        let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT conversation_id FROM conversation_leases WHERE expires_at < $1 \
+        let ids: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT conversation_id FROM conversation_leases WHERE expires_at < {now} \
              UNION \
-             SELECT DISTINCT t.conversation_id FROM tool_calls t WHERE t.status IN ($2, $3) \
+             SELECT DISTINCT t.conversation_id FROM tool_calls t WHERE t.status IN ($1, $2) \
                AND NOT EXISTS (SELECT 1 FROM conversation_leases l \
-                               WHERE l.conversation_id = t.conversation_id AND l.expires_at >= $1)",
-        )
-        .bind(now_ms())
+                               WHERE l.conversation_id = t.conversation_id AND l.expires_at >= {now})",
+            now = self.clock
+        ))
         .bind(CallStatus::Approved.as_str())
         .bind(CallStatus::Running.as_str())
         .fetch_all(&self.pool)
@@ -385,18 +385,18 @@ impl ConversationStore for SqlStore {
         holder: &str,
         ttl: std::time::Duration,
     ) -> anyhow::Result<bool> {
-        let now = now_ms();
-        let until = now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
-        let taken = sqlx::query(
-            "INSERT INTO conversation_leases (conversation_id, holder, expires_at) VALUES ($1, $2, $3) \
+        let ttl = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2);
+        let taken = sqlx::query(&format!(
+            "INSERT INTO conversation_leases (conversation_id, holder, expires_at) \
+             VALUES ($1, $2, {now} + $3) \
              ON CONFLICT (conversation_id) DO UPDATE \
              SET holder = excluded.holder, expires_at = excluded.expires_at \
-             WHERE conversation_leases.expires_at < $4 OR conversation_leases.holder = excluded.holder",
-        )
+             WHERE conversation_leases.expires_at < {now} OR conversation_leases.holder = excluded.holder",
+            now = self.clock
+        ))
         .bind(id.as_str())
         .bind(holder)
-        .bind(until)
-        .bind(now)
+        .bind(ttl)
         .execute(&self.pool)
         .await
         .context("taking a conversation's loop lease")?;
