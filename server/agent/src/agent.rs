@@ -311,9 +311,18 @@ impl Agent {
         conversation: &Conversation,
         mode: ApprovalMode,
     ) -> Result<(), AgentError> {
-        self.journal.set_mode(&conversation.id, mode).await?;
-        if self.journal.store().open_calls(&conversation.id).await? > 0 {
-            self.kick(&conversation.id);
+        let id = &conversation.id;
+        let open = self.journal.store().open_calls(id).await? > 0;
+        if open {
+            // As for a message: a lease taken first is found by the sweep if this process dies before
+            // its loop starts. Another process holding it looks at the new mode when its step ends.
+            self.journal
+                .claim_loop(id, &self.holder, self.settings.loop_lease)
+                .await?;
+        }
+        self.journal.set_mode(id, mode).await?;
+        if open {
+            self.kick(id);
         }
         Ok(())
     }
