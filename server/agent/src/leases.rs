@@ -18,9 +18,10 @@ use service_kit::sync::lock;
 
 use crate::{
     Agent,
-    domain::{Call, CallStatus, ConversationId, Finish, Role},
-    policy::{CallFacts, automatic_decision},
+    domain::{CallStatus, ConversationId, Finish, Role},
+    policy::automatic_decision,
     ports::Change,
+    run::{Step, next_step},
 };
 
 /// Marks a conversation as in a step while it lives (also when the step is dropped: a cancelled turn).
@@ -135,19 +136,13 @@ impl Agent {
     /// the open call stays for the next holder to close.
     async fn stop_on_error(&self, id: &ConversationId) {
         let closed = async {
-            let transcript = self.journal.store().transcript(id).await?;
-            for call in &transcript.calls {
-                let finish = match call.status {
-                    CallStatus::Running => Finish::failed(
-                        "Stopped: the server hit an error while it ran; it may or may not have taken effect.",
-                    ),
-                    CallStatus::Approved => {
-                        Finish::failed("Not called: the server hit an error before it ran.")
-                    }
-                    _ => continue,
-                };
-                self.journal.finish_call(id, &call.id, &finish).await?;
-            }
+            self.close_open_calls(
+                id,
+                false,
+                "Stopped: the server hit an error while it ran; it may or may not have taken effect.",
+                "Not called: the server hit an error before it ran.",
+            )
+            .await?;
             self.journal
                 .add_message(
                     id,
@@ -194,8 +189,8 @@ impl Agent {
         }
     }
 
-    /// Whether the loop would act now: the same first step [`Agent::drive`] takes. Errors count as no
-    /// work (the sweep tries again).
+    /// Whether the loop would act now ([`next_step`], as [`Agent::drive`] takes it). Errors count as
+    /// no work (the sweep tries again).
     pub(crate) async fn has_work(&self, id: &ConversationId) -> bool {
         let store = self.journal.store();
         let work = async {
@@ -203,29 +198,11 @@ impl Agent {
                 return anyhow::Ok(false);
             };
             let transcript = self.transcripts.read(store, id).await?;
-            let Some(last) = transcript.messages.last() else {
-                return Ok(false);
-            };
-            Ok(match last.role {
-                Role::User => true,
-                Role::Notice => false,
-                Role::Assistant => {
-                    let calls: Vec<&Call> = transcript.calls_of(&last.id).collect();
-                    match calls.iter().find(|c| !c.status.is_final()) {
-                        // Every call over: the model reads the results.
-                        None => !calls.is_empty(),
-                        Some(call) if call.status == CallStatus::Pending => {
-                            let facts = CallFacts {
-                                function_name: &call.function_name,
-                                read_only: call.read_only,
-                                destructive: call.destructive,
-                            };
-                            automatic_decision(&conversation, facts).is_some()
-                        }
-                        // Approved: to run; running with no loop: interrupted.
-                        Some(_) => true,
-                    }
-                }
+            Ok(match next_step(&transcript) {
+                Step::Idle => false,
+                // Work only if the mode decides it; otherwise it waits for the user.
+                Step::Settle(call) => automatic_decision(&conversation, call.into()).is_some(),
+                Step::Model | Step::Execute(_) | Step::Recover => true,
             })
         };
         work.await
@@ -276,7 +253,15 @@ impl Agent {
         }
         let lease = self.settings.loop_lease;
         if let Ok(true) = self.journal.claim_loop(id, &self.holder, lease).await {
-            if let Err(error) = self.close_stranded(id).await {
+            // Calls left open under an earlier reply (a failed step that could not close them): no
+            // loop reaches them, and they would block every new message.
+            let stranded = self.close_open_calls(
+                id,
+                true,
+                INTERRUPTED,
+                "Not called: the agent stopped before it ran.",
+            );
+            if let Err(error) = stranded.await {
                 tracing::warn!(conversation = %id, error = format!("{error:#}"), "closing stranded calls failed");
             }
             let _ = self.journal.release_loop(id, &self.holder).await;
@@ -287,22 +272,29 @@ impl Agent {
         }
     }
 
-    /// Calls left `running` or `approved` under an earlier reply (a failed step that could not close
-    /// them): no loop will reach them, and they would block every new message.
-    async fn close_stranded(&self, id: &ConversationId) -> anyhow::Result<()> {
+    /// Fails the conversation's calls left `running` (saying `running`) or `approved` (saying
+    /// `approved`); with `earlier_only`, only those under a message before the last.
+    async fn close_open_calls(
+        &self,
+        id: &ConversationId,
+        earlier_only: bool,
+        running: &str,
+        approved: &str,
+    ) -> anyhow::Result<()> {
         let transcript = self.journal.store().transcript(id).await?;
-        let Some(last) = transcript.messages.last() else {
-            return Ok(());
-        };
-        for call in transcript.calls.iter().filter(|c| c.message_id != last.id) {
-            let finish = match call.status {
-                CallStatus::Running => Finish::failed(INTERRUPTED),
-                CallStatus::Approved => {
-                    Finish::failed("Not called: the agent stopped before it ran.")
-                }
+        let last = transcript.messages.last().map(|m| &m.id);
+        for call in &transcript.calls {
+            if earlier_only && Some(&call.message_id) == last {
+                continue;
+            }
+            let text = match call.status {
+                CallStatus::Running => running,
+                CallStatus::Approved => approved,
                 _ => continue,
             };
-            self.journal.finish_call(id, &call.id, &finish).await?;
+            self.journal
+                .finish_call(id, &call.id, &Finish::failed(text))
+                .await?;
         }
         Ok(())
     }

@@ -2,7 +2,7 @@
 //! the user's own "always allow" ever approve anything; nothing the model or a tool says is read as a
 //! decision.
 
-use crate::domain::{ApprovalMode, Conversation, DecidedBy};
+use crate::domain::{ApprovalMode, Call, Conversation, DecidedBy};
 
 /// The facts about a call the policy looks at.
 #[derive(Debug, Clone, Copy)]
@@ -10,6 +10,16 @@ pub struct CallFacts<'a> {
     pub function_name: &'a str,
     pub read_only: bool,
     pub destructive: bool,
+}
+
+impl<'a> From<&'a Call> for CallFacts<'a> {
+    fn from(call: &'a Call) -> Self {
+        Self {
+            function_name: &call.function_name,
+            read_only: call.read_only,
+            destructive: call.destructive,
+        }
+    }
 }
 
 /// The decision the conversation's mode makes about a call without asking, if any.

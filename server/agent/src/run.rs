@@ -33,6 +33,44 @@ struct RunState {
     steps: u32,
 }
 
+/// What the loop does next with a conversation's stored state.
+pub(crate) enum Step<'a> {
+    /// Nothing: the model answered in text, a notice ended the turn, or it is empty.
+    Idle,
+    /// Ask the model (a user message, or every proposed call is over).
+    Model,
+    /// The first open call waits for a decision.
+    Settle(&'a Call),
+    /// The first open call is approved: run it.
+    Execute(&'a Call),
+    /// The first open call is running, found by the lease holder: its loop died mid-call (never re-run).
+    Recover,
+}
+
+/// The next step: decided by the last message and, after a reply, by the first of its calls that is
+/// not over. The loop ([`Agent::drive`]) and the look for more work (`Agent::has_work`) both ask it.
+pub(crate) fn next_step(transcript: &Transcript) -> Step<'_> {
+    let Some(last) = transcript.messages.last() else {
+        return Step::Idle;
+    };
+    match last.role {
+        Role::User => Step::Model,
+        Role::Notice => Step::Idle,
+        Role::Assistant => {
+            let mut calls = transcript.calls_of(&last.id).peekable();
+            if calls.peek().is_none() {
+                return Step::Idle;
+            }
+            match calls.find(|c| !c.status.is_final()) {
+                None => Step::Model,
+                Some(call) if call.status == CallStatus::Pending => Step::Settle(call),
+                Some(call) if call.status == CallStatus::Approved => Step::Execute(call),
+                Some(_) => Step::Recover,
+            }
+        }
+    }
+}
+
 fn micros(d: Duration) -> i64 {
     i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }
@@ -48,36 +86,22 @@ impl Agent {
         };
         loop {
             let transcript = self.transcripts.read(self.journal.store(), id).await?;
-            let Some(last) = transcript.messages.last() else {
-                return Ok(());
-            };
-            match last.role {
-                Role::User => {}
-                Role::Notice => break,
-                Role::Assistant => {
-                    let calls: Vec<&Call> = transcript.calls_of(&last.id).collect();
-                    if calls.is_empty() {
-                        break;
+            match next_step(&transcript) {
+                Step::Idle => break,
+                Step::Model => {}
+                Step::Settle(call) => {
+                    if self.settle_pending(&conversation, call).await? {
+                        continue;
                     }
-                    // The first call that is not over decides what happens next.
-                    match calls.into_iter().find(|c| !c.status.is_final()) {
-                        None => {}
-                        Some(call) if call.status == CallStatus::Pending => {
-                            if self.settle_pending(&conversation, call).await? {
-                                continue;
-                            }
-                            break;
-                        }
-                        Some(call) if call.status == CallStatus::Approved => {
-                            self.execute(&conversation, call, &mut run).await?;
-                            continue;
-                        }
-                        // Found running by the lease holder: its loop died mid-call. Never re-run.
-                        Some(_) => {
-                            self.recover_interrupted(id).await?;
-                            continue;
-                        }
-                    }
+                    break;
+                }
+                Step::Execute(call) => {
+                    self.execute(&conversation, call, &mut run).await?;
+                    continue;
+                }
+                Step::Recover => {
+                    self.recover_interrupted(id).await?;
+                    continue;
                 }
             }
             if run.steps >= self.settings.step_limit {
@@ -119,12 +143,7 @@ impl Agent {
         conversation: &Conversation,
         call: &Call,
     ) -> anyhow::Result<bool> {
-        let facts = CallFacts {
-            function_name: &call.function_name,
-            read_only: call.read_only,
-            destructive: call.destructive,
-        };
-        if let Some(by) = automatic_decision(conversation, facts) {
+        if let Some(by) = automatic_decision(conversation, call.into()) {
             self.journal
                 .decide(
                     &conversation.id,

@@ -5,8 +5,9 @@
 //! - `token_cache`: encrypted per-user, per-scope tokens with single-flight refresh.
 //! - `sign_out`: `POST /auth/logout` (RP-initiated logout by an auto-submitted POST form) and the
 //!   re-check that tells a long-lived response its session has ended.
-//! - this module: the session record, sign-in (`/auth/login`, `/auth/callback`), connecting one more
-//!   MCP server's scope for the signed-in user (`/auth/connect`, incremental consent), and the middleware
+//! - `connect`: `/auth/connect`, one more MCP server's scope for the signed-in user (incremental
+//!   consent), and the end of its round-trip.
+//! - this module: the session record, sign-in (`/auth/login`, `/auth/callback`), and the middleware
 //!   that turns a session into request extensions (`SignedInUser` for the UI, `Identity` for server
 //!   code).
 //!
@@ -15,6 +16,7 @@
 //! not in the session. The exception is the ID token on the sign-out page, a hidden form field posted
 //! to the provider as its logout hint (RP-Initiated Logout by POST), never in a URL.
 
+mod connect;
 pub mod oidc;
 pub mod sign_out;
 pub mod token_cache;
@@ -33,9 +35,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tower_sessions::Session;
 
-pub use self::sign_out::logout;
+pub use self::{connect::connect, sign_out::logout};
 use self::{
-    oidc::{Connecting, Oidc, PendingSignIn},
+    oidc::{Oidc, PendingSignIn},
     token_cache::TokenCache,
 };
 use crate::mcp::Servers;
@@ -122,27 +124,29 @@ const UNREACHABLE: &str =
 /// The answer when the provider cannot be reached mid-sign-in (or mid-Connect): 503, nothing stored.
 fn provider_unreachable(connecting: bool, error: &anyhow::Error) -> Response {
     // Anything else (a discovery document that does not validate) is a configuration problem.
-    match error.is::<oidc::Unreachable>() {
-        true => tracing::warn!(
+    if error.is::<oidc::Unreachable>() {
+        tracing::warn!(
             error = format!("{error:#}"),
             "identity provider unreachable"
-        ),
-        false => tracing::error!(
+        );
+    } else {
+        tracing::error!(
             error = format!("{error:#}"),
             "cannot reach the identity provider"
-        ),
+        );
     }
-    match connecting {
-        true => connect_page(
+    if connecting {
+        connect_page(
             StatusCode::SERVICE_UNAVAILABLE,
             "Connecting unavailable",
             UNREACHABLE,
-        ),
-        false => page(
+        )
+    } else {
+        page(
             StatusCode::SERVICE_UNAVAILABLE,
             "Sign-in unavailable",
             UNREACHABLE,
-        ),
+        )
     }
 }
 
@@ -177,89 +181,6 @@ pub async fn login(
     }
     Redirect::to(url.as_str()).into_response()
 }
-
-fn connect_failed() -> Response {
-    connect_page(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Not connected",
-        "Something went wrong on our side. Please try again.",
-    )
-}
-
-#[derive(Debug, Deserialize)]
-pub struct ConnectParams {
-    /// The server's configured short name.
-    server: String,
-    return_to: Option<String>,
-}
-
-/// `GET /auth/connect?server=<name>`: an authorization round-trip asking the signed-in user for that
-/// server's scope only (the provider shows its consent page if needed), back to `return_to`. The
-/// session and the user's other tokens are untouched; the callback checks the answer is for the same
-/// user. Signed out, it is a sign-in that comes back here.
-pub async fn connect(
-    State(auth): State<Arc<AuthState>>,
-    State(servers): State<Arc<Servers>>,
-    State(settings): State<Arc<crate::WebSettings>>,
-    session: Session,
-    headers: axum::http::HeaderMap,
-    Query(params): Query<ConnectParams>,
-) -> Response {
-    // Without an explicit return path, back to the page the link was on (a same-origin `Referer`:
-    // the pages send one, `Referrer-Policy: same-origin`), else the Connections page.
-    let referer = (headers.get(header::REFERER))
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| url::Url::parse(value).ok())
-        .filter(|url| url.origin().ascii_serialization() == settings.public_origin)
-        .map(|url| match url.query() {
-            Some(query) => format!("{}?{query}", url.path()),
-            None => url.path().to_owned(),
-        });
-    let requested = params.return_to.or(referer);
-    let return_to = safe_return_path(requested.as_deref().unwrap_or("/connections")).to_owned();
-    let user: Option<SessionUser> = session.get(USER_KEY).await.ok().flatten();
-    let Some(user) = user else {
-        let here = format!(
-            "/auth/connect?server={}&return_to={}",
-            percent_encoding::utf8_percent_encode(&params.server, QUERY),
-            percent_encoding::utf8_percent_encode(&return_to, QUERY)
-        );
-        let login = format!(
-            "/auth/login?return_to={}",
-            percent_encoding::utf8_percent_encode(&here, QUERY)
-        );
-        return Redirect::to(&login).into_response();
-    };
-    let Some(spec) = servers.spec(&params.server) else {
-        return connect_page(
-            StatusCode::NOT_FOUND,
-            "Unknown server",
-            "There is no MCP server of that name here.",
-        );
-    };
-    let connecting = Connecting {
-        user_key: user.key,
-        server: spec.name.clone(),
-        scope: spec.scope.clone(),
-    };
-    let (url, pending) = match auth.oidc.begin_connect(connecting, return_to).await {
-        Ok(started) => started,
-        Err(error) => return provider_unreachable(true, &error),
-    };
-    if let Err(error) = session.insert(PENDING_KEY, &pending).await {
-        tracing::error!(%error, "storing the pending connection failed");
-        return connect_failed();
-    }
-    Redirect::to(url.as_str()).into_response()
-}
-
-/// What a query value escapes (everything but RFC 3986 unreserved characters and `/`).
-const QUERY: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~')
-    .remove(b'/');
 
 #[derive(Debug, Deserialize)]
 pub struct CallbackParams {
@@ -370,7 +291,7 @@ pub async fn callback(
     let user_id = signed_in.oid.as_deref().unwrap_or(&signed_in.subject);
     let key = identity_key(&signed_in.issuer, signed_in.tid.as_deref(), user_id);
     if let Some(connecting) = &pending.connect {
-        return connected(
+        return connect::connected(
             &auth,
             &servers,
             &session,
@@ -402,51 +323,6 @@ pub async fn callback(
     }
     tracing::info!("user signed in");
     Redirect::to(safe_return_path(&pending.return_to)).into_response()
-}
-
-/// The end of a Connect round-trip: the grant is stored for the session's user if the provider
-/// answered for that same user (a different account chosen at the provider changes nothing).
-async fn connected(
-    auth: &AuthState,
-    servers: &Servers,
-    session: &Session,
-    connecting: &Connecting,
-    key: String,
-    signed_in: &oidc::SignedIn,
-    return_to: &str,
-) -> Response {
-    let current: Option<SessionUser> = session.get(USER_KEY).await.ok().flatten();
-    let same_user = current.as_ref().is_some_and(|user| {
-        user.key == connecting.user_key && {
-            use subtle::ConstantTimeEq;
-            bool::from(key.as_bytes().ct_eq(user.key.as_bytes()))
-        }
-    });
-    if !same_user {
-        tracing::warn!(server = %connecting.server, "a connect answer for another user (or a session that ended) was refused");
-        return connect_page(
-            StatusCode::BAD_REQUEST,
-            "Not connected",
-            "The identity provider answered for a different account than the one signed in here. Nothing was changed; connect again and choose your own account.",
-        );
-    }
-    if let Err(error) = auth
-        .tokens
-        .connect(&key, &connecting.scope, signed_in)
-        .await
-    {
-        tracing::error!(
-            error = format!("{error:#}"),
-            "storing the connection failed"
-        );
-        return connect_failed();
-    }
-    servers
-        .directory
-        .refresh_catalog(&agent::domain::UserKey::from(key.as_str()))
-        .await;
-    tracing::info!(server = %connecting.server, "MCP server connected");
-    Redirect::to(safe_return_path(return_to)).into_response()
 }
 
 /// Middleware: a live session's user becomes request extensions; expired sessions are ended. Responses

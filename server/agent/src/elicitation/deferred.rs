@@ -188,7 +188,8 @@ impl Asker for Deferred {
         // The waiter exists before anyone can see the request, so an answer cannot arrive too early.
         let (sender, receiver) = oneshot::channel();
         lock(&self.waiters).insert(id.clone(), sender);
-        // Also when this call is dropped midway (its loop lost its lease, the turn was cancelled).
+        // Removed however the wait ends, also when this call is dropped midway (its loop lost its
+        // lease, the turn was cancelled).
         let _forget = Forget {
             waiters: &self.waiters,
             id: &id,
@@ -198,7 +199,6 @@ impl Asker for Deferred {
             .add_elicitation(&conversation.id, &id, &call.id, message, kind)
             .await
         {
-            lock(&self.waiters).remove(&id);
             tracing::error!(
                 error = format!("{error:#}"),
                 "storing an elicitation failed"
@@ -212,10 +212,7 @@ impl Asker for Deferred {
             () = tokio::time::sleep(self.timeout) => None,
         };
         match waited {
-            Some(reply) => {
-                lock(&self.waiters).remove(&id);
-                reply
-            }
+            Some(reply) => reply,
             None => {
                 if lock(&self.waiters).remove(&id).is_none() {
                     // An answer took the waiter just as time ran out: it is stored as given, so it is
