@@ -291,15 +291,7 @@ async fn elicitation_round(protocol: &str) {
     for (action, kept) in [("Decline", true), ("Accept", false)] {
         app.say(&alice, &id, &format!("delete note {note_id}"))
             .await;
-        let view = events
-            .until("a form", |v| {
-                last_call(v).is_some_and(|c| {
-                    c.elicitations
-                        .iter()
-                        .any(|e| e.status == ElicitationStatus::Pending)
-                })
-            })
-            .await;
+        let view = events.until("a form", form_pending).await;
         let call = last_call(&view).unwrap();
         assert_eq!(
             (call.tool.as_str(), call.status),
@@ -1010,15 +1002,7 @@ async fn call_on(
 async fn pending_form(app: &TestApp, alice: &str, id: &str, events: &mut Events) -> (i64, String) {
     let note_id = saved_note_id(&add_note(app, alice, id, events, "shared").await);
     app.say(alice, id, &format!("delete note {note_id}")).await;
-    let view = events
-        .until("a form", |v| {
-            last_call(v).is_some_and(|c| {
-                c.elicitations
-                    .iter()
-                    .any(|e| e.status == ElicitationStatus::Pending)
-            })
-        })
-        .await;
+    let view = events.until("a form", form_pending).await;
     let request = last_call(&view)
         .unwrap()
         .elicitations
@@ -1161,12 +1145,7 @@ async fn on_postgresql_a_watcher_on_one_instance_sees_a_turn_another_instance_ru
     }
     let view = events
         .until("the form, while the other instance works", |v| {
-            v.busy
-                && last_call(v).is_some_and(|c| {
-                    c.elicitations
-                        .iter()
-                        .any(|e| e.status == ElicitationStatus::Pending)
-                })
+            v.busy && form_pending(v)
         })
         .await;
     let request = last_call(&view).unwrap().elicitations[0].id.clone();

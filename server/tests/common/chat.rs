@@ -209,3 +209,12 @@ pub fn settled(view: &ConversationView) -> bool {
 pub fn pending_call(view: &ConversationView) -> bool {
     last_call(view).is_some_and(|c| c.status == CallStatus::Pending)
 }
+
+/// The last call waits for an answer to a form (or link) request.
+pub fn form_pending(view: &ConversationView) -> bool {
+    last_call(view).is_some_and(|c| {
+        c.elicitations
+            .iter()
+            .any(|e| e.status == app::chat::ElicitationStatus::Pending)
+    })
+}
