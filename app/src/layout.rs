@@ -6,32 +6,26 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::{PRODUCT_NAME, auth::current_user};
 
-/// The page's polite live region, for a page to say what changed without moving the focus (the chat
-/// says what waits for the user). The region is in the document from the first render on, empty: screen
-/// readers announce changes to a region they already know, not a region that arrives with its text.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Announcer(RwSignal<String>);
-
-impl Announcer {
-    /// Replaces what the region says (an empty text says nothing). The same text again changes nothing,
-    /// so nothing is announced twice.
-    pub(crate) fn say(self, text: String) {
-        // `try_`: a page's cleanup may run while the frame itself is being torn down.
-        if self.0.try_with_untracked(|current| *current != text) == Some(true) {
-            let _ = self.0.try_set(text);
-        }
-    }
+/// Sets the frame's `data-hydrated` to `true` once the islands on the page are hydrated.
+///
+/// The browser entry calls it right after `hydrate_islands`. Leptos' loader then hydrates each island
+/// in promise continuations of the same task, so a timeout (the next task) runs after all of them.
+#[cfg(feature = "hydrate")]
+pub fn mark_hydrated() {
+    set_timeout(
+        || {
+            if let Ok(Some(frame)) = document().query_selector(".frame") {
+                let _ = frame.set_attribute("data-hydrated", "true");
+            }
+        },
+        std::time::Duration::ZERO,
+    );
 }
 
-/// Header plus content. `data-hydrated` turns `true` only once the WASM bundle has taken over the page,
-/// which the end-to-end tests wait for before interacting.
+/// Header plus content. `data-hydrated` turns `true` once the browser has hydrated the page's islands
+/// ([`mark_hydrated`]); the end-to-end tests wait for it before interacting.
 #[component]
 pub fn Frame(children: Children) -> impl IntoView {
-    let (hydrated, set_hydrated) = signal(false);
-    // Effects never run during server rendering, so this flips only in the browser.
-    Effect::new(move |_| set_hydrated.set(true));
-    let announcement = RwSignal::new(String::new());
-    provide_context(Announcer(announcement));
     let pathname = use_location().pathname;
     // The section the page belongs to, for `aria-current` (a conversation belongs to Chat).
     let current = move |section: &'static str| {
@@ -41,7 +35,7 @@ pub fn Frame(children: Children) -> impl IntoView {
     };
 
     view! {
-        <div class="frame" data-testid="app" data-hydrated=move || hydrated.get().to_string()>
+        <div class="frame" data-testid="app" data-hydrated="false">
             <header class="site-header">
                 <a class="brand" href="/">
                     {PRODUCT_NAME}
@@ -57,15 +51,6 @@ pub fn Frame(children: Children) -> impl IntoView {
                 <AuthStatus />
             </header>
             <main class="content">
-                <div
-                    class="visually-hidden"
-                    role="status"
-                    aria-live="polite"
-                    aria-atomic="true"
-                    data-testid="announcer"
-                >
-                    {move || announcement.get()}
-                </div>
                 {children()}
             </main>
         </div>

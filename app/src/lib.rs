@@ -1,5 +1,10 @@
 //! Portcullis web UI: the Leptos components shared by the server (SSR) and the browser (hydrate).
 //!
+//! Leptos islands: the server renders every page; the browser downloads and hydrates only the
+//! components marked `#[island]` (the chat's conversation pane, composer, list actions and "New
+//! chat"), so the bundle carries no router, no other page and no data only the server reads. Moving
+//! between pages is an ordinary page load.
+//!
 //! Modules:
 //! - [`auth`]: the signed-in user as the UI sees it, the server function that reports it, and the
 //!   return-path check used after sign-in.
@@ -14,7 +19,8 @@
 //!   Connections page), which the browser receives finished.
 //! - `json`: the one JSON reader the browser decodes with (resources and live updates read like
 //!   server functions, so the bundle holds one copy of each `Deserialize` impl).
-//! - `layout`: the page frame (header, navigation, sign-in state, hydration marker).
+//! - `layout`: the page frame (header, navigation, sign-in state) and the hydration marker
+//!   ([`mark_hydrated`]).
 //! - `pages`: one component per route.
 //!
 //! Server-only code sits behind the `ssr` feature; the `hydrate` feature builds the browser side.
@@ -32,10 +38,12 @@ pub mod tools;
 
 #[cfg(feature = "ssr")]
 pub use csp::FormActionSources;
+#[cfg(feature = "hydrate")]
+pub use layout::mark_hydrated;
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::{
-    ParamSegment, StaticSegment,
+    ParamSegment, SsrMode, StaticSegment,
     components::{Route, Router, Routes},
 };
 
@@ -57,7 +65,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 // No favicon: an empty data URL stops the browser asking for one.
                 <link rel="icon" href="data:," />
                 <AutoReload options=options.clone() />
-                <HydrationScripts options />
+                <HydrationScripts options islands=true />
                 <MetaTags />
             </head>
             <body>
@@ -80,8 +88,14 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=pages::NotFound>
                     <Route path=StaticSegment("") view=pages::Home />
                     <Route path=StaticSegment("tools") view=pages::Tools />
-                    <Route path=StaticSegment("chat") view=chat::ChatPage />
-                    <Route path=(StaticSegment("chat"), ParamSegment("id")) view=chat::ChatPage />
+                    // Whole before it is sent: the chat's islands are hydrated once the page has loaded,
+                    // so they must be in it then (not in a chunk streamed after).
+                    <Route path=StaticSegment("chat") view=chat::ChatPage ssr=SsrMode::Async />
+                    <Route
+                        path=(StaticSegment("chat"), ParamSegment("id"))
+                        view=chat::ChatPage
+                        ssr=SsrMode::Async
+                    />
                     <Route path=StaticSegment("audit") view=chat::AuditPage />
                     <Route path=StaticSegment("connections") view=connections::Connections />
                 </Routes>

@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use super::{ElicitationAction, answer_elicitation};
+use super::{ElicitationAction, answer_elicitation, spawn_call};
 
 #[component]
 pub fn AnswerRow(
@@ -15,23 +15,7 @@ pub fn AnswerRow(
     accepted: Callback<(), Vec<(String, String)>>,
 ) -> impl IntoView {
     let error = RwSignal::new(None::<String>);
-    let answer = Action::new(
-        move |(id, request_id, action, values): &(
-            String,
-            String,
-            ElicitationAction,
-            Vec<(String, String)>,
-        )| {
-            let (id, request_id, action, values) =
-                (id.clone(), request_id.clone(), *action, values.clone());
-            async move { answer_elicitation(id, request_id, action, values).await }
-        },
-    );
-    Effect::new(move |_| match answer.value().get() {
-        Some(Err(e)) => error.set(Some(e.to_string())),
-        Some(Ok(())) => error.set(None),
-        None => {}
-    });
+    let answering = RwSignal::new(false);
     let button = move |action: ElicitationAction, label: &'static str, primary: bool| {
         let (id, request_id) = (conversation_id.clone(), request_id.clone());
         let test_id = format!("{prefix}-{}", label.to_lowercase());
@@ -42,13 +26,17 @@ pub fn AnswerRow(
                 type=if primary { "submit" } else { "button" }
                 class=primary.then_some("primary")
                 data-testid=test_id
-                disabled=move || answer.pending().get()
+                disabled=move || answering.get()
                 on:click=move |_| {
                     let sent = match action {
                         ElicitationAction::Accept => accepted.run(()),
                         _ => Vec::new(),
                     };
-                    answer.dispatch((id.clone(), request_id.clone(), action, sent));
+                    spawn_call(
+                        answering,
+                        answer_elicitation(id.clone(), request_id.clone(), action, sent),
+                        move |result| error.set(result.err().map(|e| e.to_string())),
+                    );
                 }
             >
                 {label}

@@ -6,7 +6,6 @@ use serde::{Deserialize, Serialize};
 use super::{
     ChatError,
     status::{ApprovalMode, CallStatus, DecidedBy, ElicitationStatus},
-    structured::StructuredView,
 };
 
 /// The longest title a conversation may be given, in characters.
@@ -86,9 +85,10 @@ pub struct ToolCallView {
     pub status: CallStatus,
     /// The result as text (what the model read), pretty-printed when it is a JSON object or array.
     pub result: Option<String>,
-    /// The result's structured content, shaped for display, when the tool gave one.
-    /// (Boxed: most calls have none, and every entry is as large as the largest.)
-    pub structured: Option<Box<StructuredView>>,
+    /// The result's structured content, shaped for display (`structured::shape_json`) and rendered
+    /// to HTML on the server (`render_structured`: a table, key/value rows or a value, every text
+    /// escaped, with a bar chart when one suits), when the tool gave one.
+    pub structured: Option<String>,
     pub is_error: bool,
     pub read_only: bool,
     pub destructive: bool,

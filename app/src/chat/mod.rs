@@ -15,7 +15,8 @@
 //!   conversation's entries and message box; `tool_call`: a tool call's card; `form`: an elicitation
 //!   request rendered as a form; `answer`: the Accept / Decline / Cancel row both kinds of request
 //!   end with; `url_request`: a URL-mode elicitation (the link shown in full, opened
-//!   only by a click); `result`: a structured tool result as a table or key/value rows; `audit`: the
+//!   only by a click); `result` (server only): a structured tool result as a table or key/value rows,
+//!   rendered to HTML; `audit`: the
 //!   Audit page.
 //! - `text_block`: a card's arguments or text result with its copy button, folded when long.
 //! - [`pretty`]: tool JSON pretty-printed as received (the server runs it) and when a block folds.
@@ -46,6 +47,7 @@ mod live;
 mod markdown;
 mod page;
 pub mod pretty;
+#[cfg(feature = "ssr")]
 mod result;
 mod status;
 pub mod structured;
@@ -55,8 +57,24 @@ mod transcript;
 mod url_request;
 mod when;
 
-#[cfg(feature = "ssr")]
-pub use self::markdown::render_markdown;
+/// Runs a server call the user started (a click, a key): `busy` is true while it runs, and `done` gets
+/// its result. (Leaner in the bundle than an `Action`, whose kept value and input these calls do not
+/// need.)
+pub(crate) fn spawn_call<T: 'static>(
+    busy: leptos::prelude::RwSignal<bool>,
+    call: impl Future<Output = T> + 'static,
+    done: impl FnOnce(T) + 'static,
+) {
+    use leptos::prelude::*;
+    busy.set(true);
+    leptos::task::spawn_local(async move {
+        let result = call.await;
+        // The island may be gone by then (a page being left).
+        let _ = busy.try_set(false);
+        done(result);
+    });
+}
+
 pub use self::{
     api::*,
     audit::AuditPage,
@@ -68,3 +86,5 @@ pub use self::{
     page::ChatPage,
     status::{ApprovalMode, CallStatus, DecidedBy, Decision, ElicitationAction, ElicitationStatus},
 };
+#[cfg(feature = "ssr")]
+pub use self::{markdown::render_markdown, result::render_structured};

@@ -1,4 +1,4 @@
-//! A structured tool result in its card: a table (scrolling sideways when wide) with a bar chart above
+//! (Server only.) A structured tool result in its card: a table (scrolling sideways when wide) with a bar chart above
 //! it when the server found one suits it, key/value rows, or a value, all as text nodes. Cut cells keep
 //! their whole value in the `title` tooltip.
 
@@ -102,8 +102,18 @@ fn fields_view(fields: ResultFields) -> Option<impl IntoView> {
     })
 }
 
+/// The structured part of a tool card as HTML, rendered on the server: the browser shows it as it
+/// shows an answer's Markdown, so the bundle carries neither the shaped types nor their views.
+pub fn render_structured(view: StructuredView) -> String {
+    // Without the hydration markers (`<!>`): nothing hydrates this HTML. Every text in it is escaped, so
+    // the markers are the only `<!>` there is.
+    Owner::new()
+        .with(move || structured_view(view).to_html())
+        .replace("<!>", "")
+}
+
 /// The structured part of a tool card.
-pub(super) fn structured_view(view: StructuredView) -> impl IntoView {
+fn structured_view(view: StructuredView) -> impl IntoView {
     let body = match view {
         StructuredView::Table {
             table,
@@ -129,17 +139,13 @@ pub(super) fn structured_view(view: StructuredView) -> impl IntoView {
 /// Server-side rendering: cells are text nodes, cut cells carry their whole value as a tooltip.
 #[cfg(all(test, feature = "ssr"))]
 mod render_tests {
-    use leptos::prelude::*;
     use serde_json::json;
 
-    use super::structured_view;
+    use super::render_structured;
     use crate::chat::structured::{MAX_CELL_CHARS, shape};
 
     fn render(value: serde_json::Value) -> String {
-        // Without the hydration markers (`<!>`), which are not part of what is asserted.
-        Owner::new()
-            .with(move || structured_view(shape(&value)).to_html())
-            .replace("<!>", "")
+        render_structured(shape(&value))
     }
 
     #[test]

@@ -10,7 +10,7 @@ use super::{
     CallStatus, ConversationView, DecidedBy, Decision, ElicitationRequest, ElicitationStatus,
     ToolCallView, decide,
     form::ElicitationForm,
-    result::structured_view,
+    spawn_call,
     text_block::{BlockKind, text_block},
     url_request::UrlElicitation,
 };
@@ -21,18 +21,7 @@ pub(super) fn tool_call_card(
     error: RwSignal<Option<String>>,
 ) -> impl IntoView {
     let conversation_id = state.with_untracked(|s| s.id.clone());
-    let decide_action = Action::new(
-        move |(id, call_id, hash, decision): &(String, String, String, Decision)| {
-            let (id, call_id, hash, decision) =
-                (id.clone(), call_id.clone(), hash.clone(), *decision);
-            async move { decide(id, call_id, hash, decision).await }
-        },
-    );
-    Effect::new(move |_| match decide_action.value().get() {
-        Some(Err(e)) => error.set(Some(e.to_string())),
-        Some(Ok(())) => error.set(None),
-        None => {}
-    });
+    let deciding = RwSignal::new(false);
     let pending = call.status == CallStatus::Pending;
     let buttons = pending.then(|| {
         let args = (
@@ -43,7 +32,11 @@ pub(super) fn tool_call_card(
         let send = move |decision: Decision| {
             let (id, call_id, hash) = args.clone();
             move |_| {
-                decide_action.dispatch((id.clone(), call_id.clone(), hash.clone(), decision));
+                spawn_call(
+                    deciding,
+                    decide(id.clone(), call_id.clone(), hash.clone(), decision),
+                    move |result| error.set(result.err().map(|e| e.to_string())),
+                );
             }
         };
         let always = call.read_only.then(|| {
@@ -51,7 +44,7 @@ pub(super) fn tool_call_card(
                 <button
                     type="button"
                     data-testid="approve-always"
-                    disabled=move || decide_action.pending().get()
+                    disabled=move || deciding.get()
                     on:click=send(Decision::ApproveAlways)
                 >
                     "Always allow this tool in this conversation"
@@ -64,7 +57,7 @@ pub(super) fn tool_call_card(
                     type="button"
                     class="primary"
                     data-testid="approve"
-                    disabled=move || decide_action.pending().get()
+                    disabled=move || deciding.get()
                     on:click=send(Decision::Approve)
                 >
                     "Approve"
@@ -72,7 +65,7 @@ pub(super) fn tool_call_card(
                 <button
                     type="button"
                     data-testid="decline"
-                    disabled=move || decide_action.pending().get()
+                    disabled=move || deciding.get()
                     on:click=send(Decision::Decline)
                 >
                     "Decline"
@@ -100,8 +93,9 @@ pub(super) fn tool_call_card(
     };
     let result = match call.structured.clone() {
         // The text form sits in its own fold already: not folded twice.
-        Some(structured) => view! {
-            {structured_view(*structured)}
+        // HTML the server rendered and escaped (`render_structured`), as it does an answer's Markdown.
+        Some(html) => view! {
+            <div inner_html=html></div>
             <details class="result-text" data-testid="tool-result-text">
                 <summary>"Text result"</summary>
                 {call.result.clone().map(|r| text_block(BlockKind::Result, r, result_class, false))}

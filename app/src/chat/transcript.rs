@@ -6,14 +6,14 @@ use strum::VariantArray;
 
 use super::{
     ApprovalMode, CallStatus, ChatError, ConversationView, ElicitationStatus, Entry,
-    announce::waiting_announcement, send_message, set_mode, tool_call::tool_call_card,
+    announce::waiting_announcement, send_message, set_mode, spawn_call, tool_call::tool_call_card,
 };
-use crate::{connections::ServerNotices, layout::Announcer};
 
 #[component]
 pub(super) fn Transcript(
     state: Signal<ConversationView>,
-    on_change: impl Fn() + Send + Sync + Copy + 'static,
+    /// Shown above the message box (the server's notices about servers whose tools are not offered).
+    notices: Children,
 ) -> impl IntoView {
     let id = move || state.with(|s| s.id.clone());
     let error = RwSignal::new(None::<String>);
@@ -21,15 +21,7 @@ pub(super) fn Transcript(
         Ok(()) => error.set(None),
         Err(e) => error.set(Some(e.to_string())),
     };
-    let mode_change = Action::new(move |(id, mode): &(String, ApprovalMode)| {
-        let (id, mode) = (id.clone(), *mode);
-        async move { set_mode(id, mode).await }
-    });
-    Effect::new(move |_| {
-        if let Some(result) = mode_change.value().get() {
-            report(result);
-        }
-    });
+    let changing_mode = RwSignal::new(false);
     let waiting_for_user = move || {
         state.with(|s| {
             s.entries.iter().any(|e| {
@@ -39,37 +31,30 @@ pub(super) fn Transcript(
         })
     };
     let busy = move || state.with(|s| s.busy);
-    // Said in the frame's live region as soon as it changes: a request arriving over the live updates
+    // The page's live region: said as soon as it changes, so a request arriving over the live updates
     // is announced when it arrives. (Effects run in the browser only: the server renders the region
     // empty, and the first run after hydration announces what already waits.)
-    if let Some(announcer) = use_context::<Announcer>() {
-        Effect::new(move |_| announcer.say(state.with(waiting_announcement)));
-        on_cleanup(move || announcer.say(String::new()));
-    }
-    let text = RwSignal::new(String::new());
-    let send = Action::new(move |(id, message): &(String, String)| {
-        let (id, message) = (id.clone(), message.clone());
-        async move { send_message(id, message).await }
-    });
-    Effect::new(move |_| match send.value().get() {
-        Some(Ok(())) => {
-            text.set(String::new());
-            error.set(None);
-            on_change();
+    let announcement = RwSignal::new(String::new());
+    Effect::new(move |_| {
+        let now = state.with(waiting_announcement);
+        if announcement.with_untracked(|said| *said != now) {
+            announcement.set(now);
         }
-        // The typed text stays in the box: nothing is lost.
-        Some(Err(e)) => error.set(Some(e.to_string())),
-        None => {}
     });
+    let text = RwSignal::new(String::new());
+    let sending = RwSignal::new(false);
 
     view! {
         <div class="transcript-pane" data-testid="conversation" data-busy=move || busy().to_string()>
+            <div class="visually-hidden" role="status" aria-live="polite" aria-atomic="true" data-testid="announcer">
+                {move || announcement.get()}
+            </div>
             <header class="conversation-header">
                 <h1 data-testid="conversation-title">{move || state.with(|s| s.title.clone())}</h1>
                 <ModeSelect
                     value=Signal::derive(move || state.with(|s| s.mode))
                     on_choose=move |mode| {
-                        mode_change.dispatch((id(), mode));
+                        spawn_call(changing_mode, set_mode(id(), mode), report);
                     }
                 />
             </header>
@@ -109,13 +94,24 @@ pub(super) fn Transcript(
             {move || {
                 error.get().map(|e| view! { <p class="error" role="alert" data-testid="chat-error">{e}</p> })
             }}
-            <ServerNotices />
+            {notices()}
             <MessageBox
                 text
                 disabled=Signal::derive(move || busy() || waiting_for_user())
-                pending=send.pending()
+                pending=sending
                 on_send=move |message| {
-                    send.dispatch((id(), message));
+                    spawn_call(
+                        sending,
+                        send_message(id(), message),
+                        move |result| match result {
+                            Ok(()) => {
+                                text.set(String::new());
+                                error.set(None);
+                            }
+                            // The typed text stays in the box: nothing is lost.
+                            Err(e) => error.set(Some(e.to_string())),
+                        },
+                    );
                 }
             />
         </div>

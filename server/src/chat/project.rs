@@ -201,7 +201,7 @@ fn entries(transcript: &Transcript, html: Html<'_>) -> Vec<Entry> {
                             .structured
                             .as_deref()
                             .and_then(structured::shape_json)
-                            .map(Box::new),
+                            .map(ui::render_structured),
                         is_error: call.is_error,
                         read_only: call.read_only,
                         destructive: call.destructive,
@@ -303,12 +303,14 @@ mod tests {
                 host: "login.example.com".into(),
             }
         );
-        let Some(structured::StructuredView::Table { table, .. }) = view.structured.as_deref()
-        else {
-            panic!("{:?}", view.structured)
-        };
-        assert_eq!(table.name.as_deref(), Some("events"));
-        assert_eq!(table.rows[0][0].text, "Standup");
+        // Shaped as a table, and rendered: the page gets the HTML.
+        let html = view.structured.as_deref().unwrap_or_default();
+        assert!(
+            html.contains(r#"data-testid="tool-result-table""#),
+            "{html}"
+        );
+        assert!(html.contains("<caption>events</caption>"), "{html}");
+        assert!(html.contains("<td>Standup</td>"), "{html}");
         assert_eq!(view.result.as_deref(), Some("1 event"));
 
         // A form keeps its fields; a result without (or with unreadable) structured content has none.
