@@ -9,9 +9,12 @@ test.describe('agent chat', () => {
   test('manual: the pending call shows its exact arguments; approving runs it and the answer states the result', async ({ page }) => {
     const chat = new ChatPage(page);
     await chat.signIn('alice');
-    await chat.newChat();
+    const id = (await chat.newChat()).split('/').pop()!;
+    await expect(chat.item(id).getByTestId('conversation-link')).toHaveText('New chat');
     await expect(chat.mode).toHaveValue('manual');
     await chat.send('give me a random number between -10 and 10');
+    // The first message names the conversation, in the list too (no reload).
+    await expect(chat.item(id).getByTestId('conversation-link')).toHaveText('give me a random number between -10 and 10');
 
     const card = await chat.expectLastCall('get_random_number', 'pending');
     expect(await chat.argumentsOf(card)).toEqual({ min: -10, max: 10 });

@@ -28,6 +28,32 @@ fn signed_out_note() -> AnyView {
     view! { <p data-testid="chat-signed-out">"Sign in to chat with the agent."</p> }.into_any()
 }
 
+// The open conversation's line in the list shows the title the pane has live (a first message names a
+// conversation). Islands share no context, but they run in one module: the list's island for the open
+// conversation leaves its title signal here, and the pane sets it (browser only; one page, one thread).
+#[cfg(feature = "hydrate")]
+thread_local! {
+    static OPEN_TITLE: std::cell::Cell<Option<RwSignal<String>>> = const { std::cell::Cell::new(None) };
+}
+
+fn share_open_title(label: RwSignal<String>) {
+    #[cfg(feature = "hydrate")]
+    OPEN_TITLE.with(|open| open.set(Some(label)));
+    #[cfg(not(feature = "hydrate"))]
+    let _ = label;
+}
+
+fn show_open_title(title: String) {
+    #[cfg(feature = "hydrate")]
+    if let Some(label) = OPEN_TITLE.with(std::cell::Cell::get)
+        && label.try_with_untracked(|shown| *shown != title) == Some(true)
+    {
+        label.set(title);
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = title;
+}
+
 /// Loads `path` in this tab (islands run this in the browser only).
 fn load(path: &str) {
     let _ = window().location().set_href(path);
@@ -190,6 +216,9 @@ fn ItemActions(
     current: bool,
 ) -> impl IntoView {
     let label = RwSignal::new(title.clone());
+    if current {
+        share_open_title(label);
+    }
     let editing = RwSignal::new(false);
     let confirming = RwSignal::new(false);
     let draft = RwSignal::new(title);
@@ -374,5 +403,6 @@ fn ConversationPane(view: String, children: Children) -> impl IntoView {
     let live_view: RwSignal<Option<ConversationView>> = RwSignal::new(None);
     live::follow(first.id.clone(), live_view);
     let state = Signal::derive(move || live_view.get().unwrap_or_else(|| first.clone()));
+    Effect::new(move |_| show_open_title(state.with(|s| s.title.clone())));
     view! { <Transcript state notices=children /> }.into_any()
 }

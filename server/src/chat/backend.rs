@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use agent::{
     AgentError,
-    domain::{ArgsHash, CallId, Conversation, ConversationId, ElicitationId, MessageId, UserKey},
+    domain::{ArgsHash, CallId, Conversation, ConversationId, ElicitationId, UserKey},
     ports::{Change, Notifier},
 };
 use app::{
@@ -241,9 +241,9 @@ impl Chat {
             .read(&self.store, &conversation.id)
             .await
             .map_err(internal)?;
-        let html = |id: &MessageId, text: &str| -> String {
+        let html = |key: &project::Rendered, render: &dyn Fn() -> String| -> String {
             self.html
-                .get_with_by_ref(id, || Arc::from(project::render_html(id, text)))
+                .get_with_by_ref(key, || Arc::from(render()))
                 .to_string()
         };
         Ok(project::view(conversation, &transcript, None, false, &html))

@@ -26,13 +26,8 @@ mod tokens;
 use std::sync::Arc;
 
 use agent::{
-    Agent, Journal,
-    domain::{ConversationId, MessageId},
-    elicitation::Deferred,
-    mcp::McpDirectory,
-    model::ChatModel,
-    settings::AgentSettings,
-    transcripts::Transcripts,
+    Agent, Journal, domain::ConversationId, elicitation::Deferred, mcp::McpDirectory,
+    model::ChatModel, settings::AgentSettings, transcripts::Transcripts,
 };
 use app::chat::ChatError;
 pub use chat_store::SqlStore;
@@ -46,17 +41,17 @@ pub struct Chat {
     store: SqlStore,
     hub: Arc<Hub>,
     /// The live updates' reads: kept per conversation and brought up to date from the last message on,
-    /// with each assistant message's HTML kept by message id (stored messages never change), so a
-    /// change costs the same at the hundredth turn as at the first.
+    /// with the HTML of each assistant message and structured result kept (stored ones never change),
+    /// so a change costs the same at the hundredth turn as at the first.
     transcripts: Transcripts,
-    html: moka::sync::Cache<MessageId, Arc<str>>,
+    html: moka::sync::Cache<project::Rendered, Arc<str>>,
     /// Messages per user per minute, across instances.
     messages: limits::MessageLimit,
     /// Other instances share the database: a loop may run in one of them.
     shared: bool,
 }
 
-/// Rendered answers kept, in bytes of HTML.
+/// Rendered answers and structured results kept, in bytes of HTML.
 const KEEP_HTML_BYTES: u64 = 32 * 1024 * 1024;
 
 /// Logs a failure once, here at the boundary, and answers without details.

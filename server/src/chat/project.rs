@@ -68,14 +68,17 @@ pub fn summary(conversation: &Conversation) -> ConversationSummary {
     }
 }
 
-/// An assistant message's Markdown as HTML. Stored messages never change, so a caller may keep the HTML
-/// by message id instead of rendering again.
-pub type Html<'a> = &'a dyn Fn(&MessageId, &str) -> String;
-
-/// [`Html`] rendering every time.
-pub fn render_html(_: &MessageId, text: &str) -> String {
-    ui::render_markdown(text)
+/// What the page shows as HTML the server renders: an assistant message's Markdown, a finished call's
+/// structured result. Neither changes once stored, so a caller may keep the HTML by this key instead of
+/// rendering again.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Rendered {
+    Answer(MessageId),
+    Result(domain::CallId),
 }
+
+/// Gives the HTML of `key`: kept, or from `render`.
+pub type Html<'a> = &'a dyn Fn(&Rendered, &dyn Fn() -> String) -> String;
 
 /// The conversation's view; `streaming` and `busy` come from the live state.
 pub fn view(
@@ -179,7 +182,9 @@ fn entries(transcript: &Transcript, html: Html<'_>) -> Vec<Entry> {
             domain::Role::Notice => entries.push(Entry::Notice { id, text }),
             domain::Role::Assistant => {
                 if !text.is_empty() {
-                    let html = html(&message.id, &text);
+                    let html = html(&Rendered::Answer(message.id.clone()), &|| {
+                        ui::render_markdown(&text)
+                    });
                     entries.push(Entry::Assistant { id, text, html });
                 }
                 for call in calls_of.get(&message.id).into_iter().flatten() {
@@ -197,11 +202,18 @@ fn entries(transcript: &Transcript, html: Html<'_>) -> Vec<Entry> {
                         args_hash: call.args_hash.to_string(),
                         status: call_status(call.status),
                         result: call.result.as_deref().map(display_text),
+                        // Unreadable or empty structured content shows as none.
                         structured: call
                             .structured
                             .as_deref()
-                            .and_then(structured::shape_json)
-                            .map(ui::render_structured),
+                            .map(|json| {
+                                html(&Rendered::Result(call.id.clone()), &|| {
+                                    structured::shape_json(json)
+                                        .map(ui::render_structured)
+                                        .unwrap_or_default()
+                                })
+                            })
+                            .filter(|html| !html.is_empty()),
                         is_error: call.is_error,
                         read_only: call.read_only,
                         destructive: call.destructive,
@@ -286,7 +298,7 @@ mod tests {
     }
 
     fn entries_of(transcript: &Transcript) -> Vec<Entry> {
-        entries(transcript, &render_html)
+        entries(transcript, &|_, render| render())
     }
 
     #[test]
