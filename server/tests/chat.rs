@@ -964,6 +964,67 @@ async fn conversations_are_renamed_and_deleted_by_their_owner_and_the_audit_trai
     );
 }
 
+/// The chat page is rendered on the server, and the open conversation also travels to its island as JSON
+/// in an attribute: a hostile title and message reach the page as text in both, never as markup.
+#[tokio::test]
+async fn hostile_text_reaches_the_chat_page_inert_in_the_html_and_the_islands_props() {
+    let app = test_app().await;
+    let alice = app.sign_in("alice").await;
+    let hostile = r#""><script>alert(1)</script><img src=x onerror=alert(2)> & 'quotes'"#;
+    let reply = app.start(&alice, hostile, "Manual").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let id = serde_json::from_str::<ConversationSummary>(&reply.body)
+        .unwrap()
+        .id;
+
+    for path in [format!("/chat/{id}"), "/chat".to_owned()] {
+        let page = app.get(&path, Some(&alice)).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        let body = &page.body;
+        for markup in ["<script>alert", "<img", "onerror=alert(2)>"] {
+            assert!(!body.contains(markup), "{path}: {markup} in {body}");
+        }
+        // The list's line, as text and in its island's props.
+        assert!(
+            body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{path}: {body}"
+        );
+        assert!(
+            body.contains(r#"<leptos-island data-component="ItemActions"#),
+            "{path}: {body}"
+        );
+    }
+    // The pane's island carries the whole view, attribute-escaped JSON that reads back as it was.
+    let page = app.get(&format!("/chat/{id}"), Some(&alice)).await;
+    let props = page
+        .body
+        .split(r#"<leptos-island data-component="ConversationPane"#)
+        .nth(1)
+        .and_then(|rest| rest.split(r#"data-props=""#).nth(1))
+        .and_then(|rest| rest.split('"').next())
+        .expect("the pane's island with its props");
+    let json = props
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    let props: serde_json::Value = serde_json::from_str(&json).expect("props are JSON");
+    let view: ConversationView =
+        serde_json::from_str(props["view"].as_str().expect("the view as a JSON string"))
+            .expect("the view reads back");
+    assert_eq!(view.id, id);
+    // The title is the message's beginning; the message is whole.
+    assert!(hostile.starts_with(&view.title), "{}", view.title);
+    assert!(
+        view.entries
+            .iter()
+            .any(|e| matches!(e, Entry::User { text, .. } if text == hostile)),
+        "{:?}",
+        view.entries
+    );
+}
+
 /// A second web instance of `app`: the same configuration, database and dev stack; its own chat, agent,
 /// hub and loop-lease holder id.
 async fn second_instance(app: &TestApp) -> axum::Router {

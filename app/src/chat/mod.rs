@@ -10,8 +10,9 @@
 //! - `api`: the server functions.
 //! - [`backend`] (server only): the trait the server crate implements.
 //! - `announce`: what the live region says about what waits for the user.
-//! - `page`: the Chat page (conversation list with rename and delete, the new-chat composer, the
-//!   selected conversation); `transcript`: one
+//! - `page`: the Chat page, rendered on the server (conversation list with rename and delete, the
+//!   new-chat composer, the selected conversation), and its islands, the only parts the browser runs;
+//!   `transcript`: one
 //!   conversation's entries and message box; `tool_call`: a tool call's card; `form`: an elicitation
 //!   request rendered as a form; `answer`: the Accept / Decline / Cancel row both kinds of request
 //!   end with; `url_request`: a URL-mode elicitation (the link shown in full, opened
