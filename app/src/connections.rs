@@ -196,9 +196,8 @@ pub fn Connections() -> impl IntoView {
 }
 
 /// The chat's line about servers whose tools are not offered, read when the chat is shown (a server
-/// that goes away mid-conversation is reported in the transcript by the turn that misses it). It
-/// shares the Connections page's shape (a `()`-keyed resource of server-rendered HTML under a
-/// `Suspense`), so it adds little code to the WASM bundle.
+/// that goes away mid-conversation is reported in the transcript by the turn that misses it). Rendered
+/// on the server only: the chat's islands take it as children.
 #[component]
 pub fn ServerNotices() -> impl IntoView {
     let notices = crate::json::resource(|| (), |_| connections_html(true));

@@ -17,8 +17,9 @@
 //!   dev live-reload socket is allowed in debug builds only.
 //! - [`html`]: the escaping of HTML built as strings on the server (Markdown, charts, the
 //!   Connections page), which the browser receives finished.
-//! - `json`: the one JSON reader the browser decodes with (resources and live updates read like
-//!   server functions, so the bundle holds one copy of each `Deserialize` impl).
+//! - `json`: the one JSON reader the browser decodes with (the conversation pane's first state and the
+//!   live updates read like server functions, so the bundle holds one copy of each `Deserialize`
+//!   impl); the server's resources use it too.
 //! - `layout`: the page frame (header, navigation, sign-in state) and the hydration marker
 //!   ([`mark_hydrated`]).
 //! - `pages`: one component per route.

@@ -27,6 +27,11 @@ test.describe('agent chat', () => {
     expect(Number(number)).toBeLessThanOrEqual(10);
     await expect(chat.assistantMessages.last()).toHaveText(`tools__get_random_number returned: ${number}`);
     await expect(chat.toolCalls).toHaveCount(1);
+    // Rename starts from the title shown now, not the one the page was loaded with.
+    const item = chat.item(id);
+    await item.getByTestId('rename').click();
+    await expect(item.getByRole('textbox', { name: 'Title' })).toHaveValue('give me a random number between -10 and 10');
+    await item.getByTestId('rename-cancel').click();
     chat.app.expectNoPageErrors();
   });
 
@@ -262,6 +267,19 @@ test.describe('agent chat', () => {
     await expect(chat.input).toHaveValue('');
     await chat.expectLastCall('list_notes', 'pending');
     await expect(chat.input).toBeFocused();
+    chat.app.expectNoPageErrors();
+  });
+
+  test('deleting another conversation leaves the open one as it is, with what is typed in it', async ({ page }) => {
+    const chat = new ChatPage(page);
+    await chat.signIn('alice');
+    const other = (await chat.newChat()).split('/').pop()!;
+    const open = (await chat.newChat()).split('/').pop()!;
+    await chat.input.fill('a draft');
+    await chat.delete(other);
+    await expect(page).toHaveURL(new RegExp(`/chat/${open}$`));
+    await expect(chat.input).toHaveValue('a draft');
+    await expect(chat.item(open)).toHaveCount(1);
     chat.app.expectNoPageErrors();
   });
 

@@ -162,9 +162,31 @@ async fn manual_approval_runs_the_call_once_and_the_answer_states_its_result() {
     assert_eq!(record.args_hash, call.args_hash);
     assert_eq!(record.conversation_id, id);
 
-    // The page renders the stored state on the server too.
+    // The page renders the stored state on the server too, with the message box read-only and Send
+    // disabled until the browser has hydrated them (typing before that would be lost).
     let page = app.get(&format!("/chat/{id}"), Some(&alice)).await;
     assert_eq!(page.status, StatusCode::OK);
+    let tag = |start: &str| {
+        let at = page
+            .body
+            .find(start)
+            .unwrap_or_else(|| panic!("{start} in {}", page.body));
+        page.body[at..]
+            .split('>')
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(
+        tag("<textarea").contains("readonly"),
+        "{}",
+        tag("<textarea")
+    );
+    let send = r#"data-testid="send""#;
+    let at = page.body.find(send).expect("the Send button");
+    let open = page.body[..at].rfind("<button").expect("its tag");
+    let button = page.body[open..].split('>').next().unwrap_or_default();
+    assert!(button.contains("disabled"), "{button}");
     assert!(
         page.body
             .contains(&format!("get_random_number returned: {number}")),

@@ -10,7 +10,7 @@ use leptos::prelude::*;
 use super::ConversationView;
 
 /// Keeps `target` equal to the conversation's latest state while the calling component lives.
-pub fn follow(id: String, target: RwSignal<Option<ConversationView>>) {
+pub fn follow(id: String, target: RwSignal<ConversationView>) {
     #[cfg(feature = "hydrate")]
     {
         let follower = std::rc::Rc::new(browser::Follower::new(id, target));
@@ -43,12 +43,12 @@ mod browser {
 
     pub struct Follower {
         id: String,
-        target: RwSignal<Option<ConversationView>>,
+        target: RwSignal<ConversationView>,
         open: RefCell<Option<(EventSource, Listener, Listener)>>,
     }
 
     impl Follower {
-        pub fn new(id: String, target: RwSignal<Option<ConversationView>>) -> Self {
+        pub fn new(id: String, target: RwSignal<ConversationView>) -> Self {
             Self {
                 id,
                 target,
@@ -67,7 +67,7 @@ mod browser {
                 if let Some(data) = event.data().as_string()
                     && let Ok(view) = crate::json::from_text::<ConversationView>(&data)
                 {
-                    target.set(Some(view));
+                    target.set(view);
                 }
             });
             let this: Weak<Self> = Rc::downgrade(self);
@@ -78,11 +78,7 @@ mod browser {
                     .and_then(|data| crate::json::from_text::<Vec<Delta>>(&data).ok());
                 let fits = deltas.is_some_and(|deltas| {
                     target
-                        .try_update(|shown| {
-                            shown
-                                .as_mut()
-                                .is_some_and(|view| apply(view, &deltas).is_ok())
-                        })
+                        .try_update(|shown| apply(shown, &deltas).is_ok())
                         .unwrap_or(false)
                 });
                 if !fits && let Some(this) = this.upgrade() {

@@ -59,8 +59,9 @@ mod url_request;
 mod when;
 
 /// Runs a server call the user started (a click, a key): `busy` is true while it runs, and `done` gets
-/// its result. (Leaner in the bundle than an `Action`, whose kept value and input these calls do not
-/// need.)
+/// its result. When `done` leaves the page ([`load`]), `busy` stays true until the next
+/// page is there, so nothing is sent twice meanwhile. (Leaner in the bundle than an `Action`, whose
+/// kept value and input these calls do not need.)
 pub(crate) fn spawn_call<T: 'static>(
     busy: leptos::prelude::RwSignal<bool>,
     call: impl Future<Output = T> + 'static,
@@ -70,10 +71,22 @@ pub(crate) fn spawn_call<T: 'static>(
     busy.set(true);
     leptos::task::spawn_local(async move {
         let result = call.await;
-        // The island may be gone by then (a page being left).
-        let _ = busy.try_set(false);
         done(result);
+        if !LEAVING.get() {
+            let _ = busy.try_set(false);
+        }
     });
+}
+
+thread_local! {
+    /// The page is being replaced (islands run on one thread; see [`spawn_call`]).
+    static LEAVING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Loads `path` in this tab (islands call it in the browser only).
+pub(crate) fn load(path: &str) {
+    LEAVING.set(true);
+    let _ = leptos::prelude::window().location().set_href(path);
 }
 
 pub use self::{

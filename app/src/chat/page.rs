@@ -17,7 +17,7 @@ use leptos_router::hooks::use_params_map;
 
 use super::{
     ApprovalMode, ChatError, ConversationSummary, ConversationView, create_conversation,
-    delete_conversation, get_conversation, list_conversations, live, rename_conversation,
+    delete_conversation, get_conversation, list_conversations, live, load, rename_conversation,
     spawn_call, start_conversation,
     transcript::{MessageBox, ModeSelect, Transcript},
     when,
@@ -52,16 +52,6 @@ fn show_open_title(title: String) {
     }
     #[cfg(not(feature = "hydrate"))]
     let _ = title;
-}
-
-/// Loads `path` in this tab (islands run this in the browser only).
-fn load(path: &str) {
-    let _ = window().location().set_href(path);
-}
-
-/// Loads this page again.
-fn reload() {
-    let _ = window().location().reload();
 }
 
 /// `/chat` and `/chat/:id` (rendered on the server; see the module docs).
@@ -248,6 +238,8 @@ fn ItemActions(
                             data-testid="rename"
                             aria-label=move || format!("Rename “{}”", label.get())
                             on:click=move |_| {
+                                // The title may have changed since the page loaded (a first message).
+                                draft.set(label.get_untracked());
                                 error.set(None);
                                 confirming.set(false);
                                 editing.set(true);
@@ -324,14 +316,15 @@ fn ItemActions(
                     on:click={
                         let delete_id = delete_id.clone();
                         move |_| {
+                            let gone = delete_id.clone();
                             spawn_call(
                                 deleting,
                                 delete_conversation(delete_id.clone()),
                                 move |result| match result {
-                                    // The list (and, when it was open, the page) is loaded again
-                                    // without it: the open one leads back to the composer.
+                                    // The open one leads back to the composer; another leaves
+                                    // the list, and the page keeps what is typed in it.
                                     Ok(()) if current => load("/chat"),
-                                    Ok(()) => reload(),
+                                    Ok(()) => remove_list_item(&gone),
                                     Err(_) => report(result),
                                 },
                             );
@@ -348,6 +341,16 @@ fn ItemActions(
         {move || {
             error.get().map(|e| view! { <p class="error" role="alert" data-testid="conversation-error">{e}</p> })
         }}
+    }
+}
+
+/// Takes a deleted conversation's line out of the list (the server renders the list; its islands
+/// cannot re-render it).
+fn remove_list_item(id: &str) {
+    if let Ok(Some(item)) =
+        document().query_selector(&format!(r#"li.conversation-item[data-id="{id}"]"#))
+    {
+        item.remove();
     }
 }
 
@@ -400,9 +403,9 @@ fn ConversationPane(view: String, children: Children) -> impl IntoView {
     let Ok(first) = crate::json::from_text::<ConversationView>(&view) else {
         return view! { <p class="error">"The conversation could not be shown."</p> }.into_any();
     };
-    let live_view: RwSignal<Option<ConversationView>> = RwSignal::new(None);
-    live::follow(first.id.clone(), live_view);
-    let state = Signal::derive(move || live_view.get().unwrap_or_else(|| first.clone()));
+    let id = first.id.clone();
+    let state = RwSignal::new(first);
+    live::follow(id, state);
     Effect::new(move |_| show_open_title(state.with(|s| s.title.clone())));
-    view! { <Transcript state notices=children /> }.into_any()
+    view! { <Transcript state=state.into() notices=children /> }.into_any()
 }

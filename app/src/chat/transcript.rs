@@ -21,6 +21,8 @@ pub(super) fn Transcript(
         Ok(()) => error.set(None),
         Err(e) => error.set(Some(e.to_string())),
     };
+    // Not shown: the select stays usable while a change is sent (disabling it would drop the keyboard
+    // focus), and the live view brings the mode that holds.
     let changing_mode = RwSignal::new(false);
     let waiting_for_user = move || {
         state.with(|s| {
@@ -174,13 +176,15 @@ pub(super) fn MessageBox(
     on_send: impl Fn(String) + Send + Sync + Copy + 'static,
 ) -> impl IntoView {
     let input = NodeRef::<leptos::html::Textarea>::new();
+    // The server renders the box read-only and Send disabled; hydration makes them work. Text typed
+    // before that would be emptied by hydration, and a click on Send would submit the bare form.
+    let ready = RwSignal::new(false);
+    Effect::new(move |_| ready.set(true));
     // On arrival and whenever a send completes (a click on Send took the focus to the button). In the
-    // next frame: the element may be built before it is in the document (inside a Suspense), and a
-    // detached element cannot take the focus.
+    // next frame, once the effects of hydration have run.
     Effect::new(move |_| {
         if !pending.get() && input.get().is_some() {
             request_animation_frame(move || {
-                // The box may be gone by then (a first message navigates to its conversation).
                 if let Some(Some(input)) = input.try_get_untracked() {
                     let _ = input.focus();
                 }
@@ -226,6 +230,7 @@ pub(super) fn MessageBox(
                 aria-label="Message"
                 data-testid="message-input"
                 rows="2"
+                readonly=move || !ready.get()
                 placeholder="Ask the agent… (Enter sends, Shift+Enter starts a new line)"
                 prop:value=move || text.get()
                 on:input=move |ev| text.set(event_target_value(&ev))
@@ -240,7 +245,7 @@ pub(super) fn MessageBox(
                 type="submit"
                 class="primary"
                 data-testid="send"
-                disabled=move || disabled.get() || pending.get()
+                disabled=move || !ready.get() || disabled.get() || pending.get()
             >
                 "Send"
             </button>

@@ -1,32 +1,11 @@
 //! "How long ago", as the conversation list shows it: a pure function of two instants (unit tested),
-//! and the clock it is read against (the browser's after hydration, the server's while rendering).
+//! and the server's clock it is read against when the list is rendered.
 
-/// Unix milliseconds now.
-#[cfg(feature = "hydrate")]
-pub fn now_ms() -> i64 {
-    // `Date.now()` is whole milliseconds, well inside i64.
-    #[allow(clippy::cast_possible_truncation)]
-    let now = browser::date_now() as i64;
-    now
-}
-
-/// Unix milliseconds now.
-#[cfg(not(feature = "hydrate"))]
+/// Unix milliseconds now (the list is rendered on the server).
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-#[cfg(feature = "hydrate")]
-mod browser {
-    use wasm_bindgen::prelude::wasm_bindgen;
-
-    #[wasm_bindgen]
-    extern "C" {
-        #[wasm_bindgen(js_namespace = Date, js_name = now)]
-        pub fn date_now() -> f64;
-    }
 }
 
 const MINUTE: i64 = 60_000;

@@ -65,7 +65,9 @@ export class ChatPage {
   /** Starts a conversation and returns its URL. */
   async newChat(): Promise<string> {
     await this.newChatButton.click();
+    // A page load: the conversation's own page, hydrated.
     await expect(this.page).toHaveURL(/\/chat\/[0-9a-f]{32}$/);
+    await this.app.waitForHydration();
     await expect(this.conversation).toBeVisible();
     return this.page.url();
   }
@@ -76,6 +78,7 @@ export class ChatPage {
     await this.input.fill(text);
     await this.input.press('Enter');
     await expect(this.page).toHaveURL(/\/chat\/[0-9a-f]{32}$/);
+    await this.app.waitForHydration();
     await expect(this.conversation).toBeVisible();
     return this.page.url().split('/').pop()!;
   }

@@ -97,7 +97,10 @@ impl Chat {
             transcripts: Transcripts::default(),
             html: moka::sync::Cache::builder()
                 .max_capacity(KEEP_HTML_BYTES)
-                .weigher(|_, html: &Arc<str>| u32::try_from(html.len()).unwrap_or(u32::MAX))
+                // Plus the entry's own share, so an empty result's entry weighs something too.
+                .weigher(|_, html: &Arc<str>| {
+                    u32::try_from(html.len().saturating_add(64)).unwrap_or(u32::MAX)
+                })
                 .build(),
             messages,
             shared: shared.is_some(),
