@@ -10,9 +10,9 @@
 //! - `api`: the server functions.
 //! - [`backend`] (server only): the trait the server crate implements.
 //! - `announce`: what the live region says about what waits for the user.
-//! - `page`: the Chat page, rendered on the server (conversation list with rename and delete, the
-//!   new-chat composer, the selected conversation), and its islands, the only parts the browser runs;
-//!   `transcript`: one
+//! - `page`: the Chat page, rendered on the server (the new-chat composer or the selected
+//!   conversation), and its islands, the only parts the browser runs; `list`: its conversation list
+//!   (rename, delete, the open one's live title); `transcript`: one
 //!   conversation's entries and message box; `tool_call`: a tool call's card; `form`: an elicitation
 //!   request rendered as a form; `answer`: the Accept / Decline / Cancel row both kinds of request
 //!   end with; `url_request`: a URL-mode elicitation (the link shown in full, opened
@@ -43,6 +43,7 @@ mod data;
 pub mod delta;
 mod error;
 mod form;
+mod list;
 mod live;
 #[cfg(feature = "ssr")]
 mod markdown;
