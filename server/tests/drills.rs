@@ -317,12 +317,7 @@ async fn signing_in_while_the_provider_is_down_is_a_503_page_and_leaves_nothing_
     let again = app.get(&callback, Some(&cookie)).await;
     assert_eq!(again.status, StatusCode::BAD_REQUEST, "{}", again.body);
     let cookie = app.sign_in("alice").await;
-    assert!(
-        app.get("/", Some(&cookie))
-            .await
-            .body
-            .contains("Alice Smith")
-    );
+    assert!(app.home_names(&cookie, "Alice Smith").await);
 }
 
 #[tokio::test]
@@ -432,12 +427,7 @@ async fn probe_fails_closed(app: &TestApp, cookie: &str) {
 async fn a_broken_sqlite_session_store_fails_closed_and_says_nothing() {
     let app = test_app().await;
     let cookie = app.sign_in("alice").await;
-    assert!(
-        app.get("/", Some(&cookie))
-            .await
-            .body
-            .contains("Alice Smith")
-    );
+    assert!(app.home_names(&cookie, "Alice Smith").await);
 
     // The session table goes away under the running app (a broken or replaced database file).
     let url = match app.config.database() {
@@ -456,12 +446,7 @@ async fn a_broken_sqlite_session_store_fails_closed_and_says_nothing() {
         .execute(&pool)
         .await
         .unwrap();
-    assert!(
-        app.get("/", Some(&cookie))
-            .await
-            .body
-            .contains("Alice Smith")
-    );
+    assert!(app.home_names(&cookie, "Alice Smith").await);
 }
 
 /// A TCP link to `target` the test can cut: `Reset` closes every connection (open ones and new ones at
@@ -551,12 +536,7 @@ async fn an_unreachable_postgresql_session_store_fails_closed_and_says_nothing()
     }))
     .await;
     let cookie = app.sign_in("alice").await;
-    assert!(
-        app.get("/", Some(&cookie))
-            .await
-            .body
-            .contains("Alice Smith")
-    );
+    assert!(app.home_names(&cookie, "Alice Smith").await);
 
     // The database answers nothing: every connection is closed as it opens.
     link.reset();
@@ -573,12 +553,7 @@ async fn an_unreachable_postgresql_session_store_fails_closed_and_says_nothing()
 
     // Back: the session is still there.
     link.restore().await;
-    assert!(
-        app.get("/", Some(&cookie))
-            .await
-            .body
-            .contains("Alice Smith")
-    );
+    assert!(app.home_names(&cookie, "Alice Smith").await);
 }
 
 // ----- an MCP server the test runs (and restarts), recording what reaches it -----
@@ -746,12 +721,7 @@ async fn a_token_that_expires_mid_turn_is_refreshed_for_the_approved_call() {
     assert_eq!(calls[0].status, StatusCode::OK);
 
     // Still signed in.
-    assert!(
-        app.get("/", Some(&alice))
-            .await
-            .body
-            .contains("Alice Smith")
-    );
+    assert!(app.home_names(&alice, "Alice Smith").await);
 }
 
 #[tokio::test]

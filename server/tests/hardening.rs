@@ -196,12 +196,7 @@ async fn malformed_server_function_bodies_are_a_generic_400_and_change_nothing()
         app.call(&alice, "chat/get", json!({ "id": id })).await.body,
         view_before
     );
-    assert!(
-        app.get("/", Some(&alice))
-            .await
-            .body
-            .contains("Alice Smith")
-    );
+    assert!(app.home_names(&alice, "Alice Smith").await);
 }
 
 #[tokio::test]

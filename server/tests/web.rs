@@ -228,12 +228,7 @@ async fn cross_site_writes_are_refused_and_sign_out_ends_everything() {
         .await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN, "server functions too");
     // Still signed in: the refused requests changed nothing.
-    assert!(
-        app.get("/", Some(&cookie))
-            .await
-            .body
-            .contains("Alice Smith")
-    );
+    assert!(app.home_names(&cookie, "Alice Smith").await);
 
     let key = app.user_key("alice");
     let tokens = app.state.auth.tokens.clone();
@@ -264,12 +259,7 @@ async fn cross_site_writes_are_refused_and_sign_out_ends_everything() {
     assert!(end_session.field("id_token_hint").starts_with("eyJ"));
 
     // The old cookie no longer works, and the token cache is purged.
-    assert!(
-        app.get("/", Some(&cookie))
-            .await
-            .body
-            .contains("Not signed in")
-    );
+    assert!(app.home_names(&cookie, "Not signed in").await);
     assert!(matches!(
         tokens
             .access_token(&key, "api://portcullis-mcp/mcp:tools")

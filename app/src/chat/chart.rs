@@ -18,6 +18,8 @@
 
 use serde_json::Value;
 
+use super::structured::cut;
+
 /// Most bars a chart shows; a longer table is only a table.
 pub const MAX_BARS: usize = 24;
 /// Longest label shown beside a bar; the whole label (capped at [`MAX_LABEL_CHARS`]) is in the
@@ -58,16 +60,6 @@ pub struct Bar {
     pub value: String,
     /// Length in thousandths of the longest bar (0..=[`FULL`]).
     pub length: u16,
-}
-
-/// At most `max` characters, the last one an ellipsis when something was cut.
-fn cut(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_owned();
-    }
-    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
 }
 
 /// The last segment of a flattened column name (`total.revenue` → `revenue`), lower case.

@@ -21,8 +21,8 @@
 //!   Audit page.
 //! - `text_block`: a card's arguments or text result with its copy button, folded when long.
 //! - [`pretty`]: tool JSON pretty-printed as received (the server runs it) and when a block folds.
-//! - [`structured`]: shaping a result's `structuredContent` for display (pure, capped; the server runs
-//!   it); `chart`: whether a shaped table gets a bar chart, and its bars (the same pure step).
+//! - [`structured`] (server only): shaping a result's `structuredContent` for display (pure, capped);
+//!   `chart` (server only): whether a shaped table gets a bar chart, and its bars (the same pure step).
 //! - `markdown` (server only): assistant text as sanitized HTML (the browser gets the HTML, so no
 //!   Markdown parser is in the WASM bundle).
 //! - `when`: the list's relative times ("5 min ago").
@@ -38,6 +38,7 @@ pub(crate) mod api;
 mod audit;
 #[cfg(feature = "ssr")]
 pub mod backend;
+#[cfg(feature = "ssr")]
 mod chart;
 mod data;
 pub mod delta;
@@ -52,6 +53,7 @@ pub mod pretty;
 #[cfg(feature = "ssr")]
 mod result;
 mod status;
+#[cfg(feature = "ssr")]
 pub mod structured;
 mod text_block;
 mod tool_call;

@@ -91,8 +91,8 @@ impl Cell {
     }
 }
 
-/// At most `max` characters, the last one an ellipsis when something was cut.
-fn cut(text: &str, max: usize) -> String {
+/// At most `max` characters, the last one an ellipsis when something was cut (cells and chart labels).
+pub(super) fn cut(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         return text.to_owned();
     }

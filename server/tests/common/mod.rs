@@ -166,6 +166,11 @@ impl TestApp {
         }
     }
 
+    /// Whether the home page, asked for with `cookie`, names `name` (its user is signed in).
+    pub async fn home_names(&self, cookie: &str, name: &str) -> bool {
+        self.get("/", Some(cookie)).await.body.contains(name)
+    }
+
     pub async fn get(&self, path: &str, cookie: Option<&str>) -> Reply {
         let mut request = Request::get(path);
         if let Some(cookie) = cookie {
